@@ -1,0 +1,1 @@
+"""The `showdown` console command: one module per command group."""

@@ -1,0 +1,56 @@
+"""`showdown collect`: the live market-data collector (every minute, see connectors/collector.py)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import click
+
+from cli.config_cmd import load_or_exit
+from connectors.binance import BinanceExchange
+from connectors.collector import Collector
+from connectors.collector_db import DbStore
+from connectors.db import DatabaseUnavailable, describe, open_database
+from connectors.db.migrations import upgrade
+from engine.paths import home
+
+
+def register(group: click.Group) -> None:
+    @group.command("collect")
+    @click.option("--once", is_flag=True, help="One collection pass, then exit.")
+    @click.option("--every", type=float, default=60.0, show_default=True, help="Seconds between passes.")
+    @click.option("--settle", type=float, default=2.0, show_default=True,
+                  help="Seconds after the minute turns before a pass (lets the exchange close the candle).")
+    @click.option("--lookback-hours", type=float, default=24.0, show_default=True,
+                  help="History fetched on the first run into an empty database.")
+    def collect(once: bool, every: float, settle: float, lookback_hours: float) -> None:
+        """Fetch new klines (1m/5m/15m/1h), funding, premium index and open interest into the
+        database; backfill gaps; resume where the database stops."""
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        config = load_or_exit()
+        where = home().ensure()
+        try:
+            database = open_database(config, where, create_missing=True)
+        except DatabaseUnavailable as exc:
+            raise click.ClickException(str(exc)) from exc
+        upgrade(database)
+        exchange = BinanceExchange(dict(config["binance"]))
+        collector = Collector(exchange, DbStore(), symbol=str(config.get("symbol")),
+                              initial_lookback_ms=int(lookback_hours * 3_600_000))
+        base = config.get("binance.base_url") or ("testnet" if config.get("binance.testnet") else "binance")
+        click.echo(f"collecting {collector.symbol} from {base} into {describe(config, where)}")
+        try:
+            while True:
+                report = collector.cycle()
+                click.echo(f"new candles {report.candles}, backfilled {report.backfilled}, "
+                           f"derivative rows {report.derivatives}"
+                           + (f", errors: {report.errors}" if report.errors else ""))
+                if once:
+                    return
+                now = time.time()
+                time.sleep(max(every - now % every + settle, 1.0))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            database.close()

@@ -1,0 +1,31 @@
+"""What several commands share: the config and the database, or a clear exit."""
+
+from __future__ import annotations
+
+import click
+import peewee
+
+from cli.config_cmd import load_or_exit
+from connectors.db import DatabaseUnavailable, open_database
+from connectors.db.migrations import LATEST, current_version
+from engine.config import Config
+from engine.paths import home
+
+
+def open_db_or_exit(require_schema: bool = True, create_missing: bool = False,
+                    consequence: str = "") -> tuple[Config, peewee.Database]:
+    """Config and an open database bound to the models; exits naming the problem when the
+    database is unreachable or (require_schema) not upgraded. `consequence` is appended to
+    the message, e.g. "; nothing written"."""
+    config = load_or_exit()
+    try:
+        db = open_database(config, home().ensure(), create_missing=create_missing)
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(f"{exc}{consequence}") from exc
+    if require_schema:
+        version = current_version(db)
+        if version < LATEST:
+            db.close()
+            raise click.ClickException(f"database schema at version {version}, need {LATEST}: "
+                                       f"run `showdown db upgrade`{consequence}")
+    return config, db

@@ -1,0 +1,90 @@
+"""`showdown execute` (the execution worker loop) and `showdown emergency-stop`."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+import click
+
+from cli.config_cmd import load_or_exit
+from cli.notify_cmd import notifier_installed
+from connectors.db import DatabaseUnavailable, open_database
+from connectors.db.migrations import upgrade
+from connectors.execution_store import ExecutionStore
+from connectors.execution_worker import DecisionSource, ExecutionWorker
+from connectors.market_clock import market_clock_for
+from engine.clock import Clock, WallClock
+from engine.config import Config
+from engine.paths import home
+
+
+def build_exchange(cfg: Config) -> tuple[Any, Clock]:
+    """Binance (or exchange-sim / testnet via binance.base_url) unless mode is paper
+    without a base URL: then the in-process simulated exchange on live candles."""
+    if cfg.get("mode") != "paper" or cfg.get("binance.base_url"):
+        from connectors.binance import BinanceExchange
+
+        ex = cfg.get("execution") or {}
+        exchange = BinanceExchange(cfg["binance"], default_leverage=int(ex.get("leverage", 3)),
+                                   default_margin_type=ex.get("margin_type", "ISOLATED"))
+        # Decision and order ages on the exchange's clock (a replay runs on exchange-sim's).
+        return exchange, market_clock_for(cfg)
+    # Paper on live prices: the in-process simulated exchange, fed the 1m candles the
+    # collector stores. (Offline, `showdown run` points binance.base_url at exchange-sim,
+    # which replays the recorded data, so the branch above is taken.)
+    from decimal import Decimal
+
+    from connectors.paper_feed import DbCandleFeed
+    from engine.exchange.sim import SimConfig
+    from engine.exchange.sim.exchange import SimExchange
+
+    clock = WallClock()
+    feed = DbCandleFeed(str(cfg.get("symbol")), clock.now_ms() - 60 * 60_000)
+    sim = SimConfig(starting_balance=Decimal(str(cfg.get("paper.starting_equity_usdt") or 10000)))
+    return SimExchange(feed, clock, sim), clock
+
+
+def make_worker(cfg: Config) -> ExecutionWorker:
+    where = home().ensure()
+    try:
+        db = open_database(cfg, where, create_missing=True)
+        upgrade(db)
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    exchange, clock = build_exchange(cfg)
+    state_file = where.data / str(cfg.get("execution.state_file") or "execution_state.json")
+    return ExecutionWorker(exchange, cfg, ExecutionStore(str(cfg.get("symbol"))),
+                           DecisionSource(where.data / "decision.json", str(cfg.get("symbol"))), state_file, clock,
+                           str(cfg.get("symbol")))
+
+
+def register(group: click.Group) -> None:
+    @group.command("execute")
+    @click.option("--loops", type=int, default=None, help="Stop after this many loops (default: run until killed).")
+    @click.option("--clear-safe-mode", is_flag=True, help="Operator: leave SAFE MODE, then run.")
+    def execute(loops: int | None, clear_safe_mode: bool) -> None:
+        """Run the execution worker: decisions → orders, every execution.loop_seconds."""
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        config = load_or_exit()
+        worker = make_worker(config)
+        if clear_safe_mode:
+            worker.clear_safe_mode()
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        with notifier_installed(config):
+            worker.run(stop, loops)
+
+    @group.command("emergency-stop")
+    @click.option("--yes", is_flag=True, help="Do it without asking.")
+    def emergency_stop(yes: bool) -> None:
+        """Cancel every order and close the position at market; SAFE MODE afterwards."""
+        if not yes:
+            click.confirm("Cancel all orders and close the position at market?", abort=True)
+        worker = make_worker(load_or_exit())
+        closed = worker.emergency_stop()
+        click.echo(f"orders cancelled; position closed: {closed.client_order_id if closed else 'none open'}; "
+                   "SAFE MODE until `showdown execute --clear-safe-mode`")

@@ -1,0 +1,86 @@
+"""`showdown status`: is the database there, at which schema version, what data it holds."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import peewee
+
+from cli.config_cmd import load_or_exit
+from connectors.db import DatabaseUnavailable, describe, open_database, sqlite_path
+from connectors.db.candles import coverage
+from connectors.db.migrations import LATEST, current_version
+from connectors.db.models import BotState, now_ms
+from connectors.rules_store import active_version
+from engine.candles import ms_to_iso
+from engine.paths import home
+
+
+def register(group: click.Group) -> None:
+    @group.command("status")
+    @click.option("--symbol", default=None, help="Default: the configured symbol.")
+    def status(symbol: str | None) -> None:
+        """Database backend and reachability, schema version, candle coverage and gaps."""
+        config = load_or_exit()
+        where = home()
+        symbol = symbol or str(config.get("symbol"))
+        target = describe(config, where)
+        backend = "MariaDB" if config.uses_mariadb() else "SQLite"
+        if not config.uses_mariadb() and not sqlite_path(config, where).exists():
+            # Looking must not create: opening SQLite would leave an empty file behind.
+            click.echo(f"database: {backend} {target}: no database file yet: run `showdown db upgrade`")
+            sys.exit(1)
+        try:
+            db = open_database(config, where)
+            version = current_version(db)
+        except (DatabaseUnavailable, peewee.DatabaseError) as exc:
+            click.echo(f"database: {backend} {target}: NOT REACHABLE ({exc})")
+            sys.exit(1)
+        click.echo(f"database: {backend} {target}: reachable")
+        if version < LATEST:
+            click.echo(f"schema: version {version}, code expects {LATEST}: run `showdown db upgrade`")
+            sys.exit(1)
+        click.echo(f"schema: version {version} (latest)")
+        for line in rules_status(symbol):
+            click.echo(line)
+        cov = coverage(symbol)
+        if not cov:
+            click.echo(f"candles {symbol}: none stored (`showdown import klines FILE`)")
+            return
+        click.echo(f"candles {symbol}:")
+        for tf, c in cov.items():
+            gaps = f"{len(c.gaps)} gap(s), {c.missing} missing" if c.gaps else "no gaps"
+            click.echo(f"  {tf:>4}: {c.count:>8} from {ms_to_iso(c.first_ms)} to {ms_to_iso(c.last_ms)} UTC, {gaps}")
+            for g in c.gaps[:5]:
+                click.echo(f"        gap {g.describe()}")
+            if len(c.gaps) > 5:
+                click.echo(f"        … and {len(c.gaps) - 5} more")
+
+
+def rules_status(symbol: str) -> list[str]:
+    """The active ruleset, the analytics heartbeat and its last refusal / error."""
+    out = []
+    active = active_version()
+    if active is None:
+        out.append("rules: no ruleset activated yet (`showdown analyze` activates rules/)")
+    else:
+        out.append(f"rules: active {active.hash}, activated {ms_to_iso(active.activated_at_ms)} UTC "
+                   f"by {active.activated_by}")
+    beat = BotState.get_or_none((BotState.symbol == symbol) & (BotState.component == "analytics"))
+    if beat is None:
+        out.append("analytics: no heartbeat (`showdown analyze` not started)")
+        return out
+    d = beat.details or {}
+    age = (now_ms() - int(beat.heartbeat_ms)) / 1000
+    out.append(f"analytics: {beat.state}, heartbeat {age:.0f} s ago, last cycle {d.get('last_cycle_iso') or '-'} "
+               f"UTC -> {d.get('last_action') or '-'} (decision {d.get('last_decision_id') or '-'}), "
+               f"ruleset {d.get('active_ruleset')}" + (f", shadow {d['shadow_ruleset']}" if d.get("shadow_ruleset") else ""))
+    if d.get("last_error"):
+        out.append(f"  last failed cycle: {d['last_error']}")
+    ref = d.get("last_refusal")
+    if ref:
+        out.append(f"  last refusal ({ref.get('source')}, version {ref.get('version')}; "
+                   f"{ref.get('active')} stayed active):")
+        out.extend(f"    {p}" for p in (ref.get("problems") or [])[:10])
+    return out

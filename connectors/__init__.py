@@ -1,0 +1,1 @@
+"""The outside world: Binance, the database, Telegram, input files."""

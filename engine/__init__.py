@@ -1,0 +1,1 @@
+"""Showdown's core: pure analytics, rules, risk, execution state machine and simulations."""

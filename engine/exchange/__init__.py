@@ -1,0 +1,1 @@
+"""The exchange: one interface, a Binance implementation and a simulated one."""

@@ -1,0 +1,154 @@
+"""One analytics cycle against the database: read what it needs, record what it built.
+
+`load_cycle_inputs(symbol, t_ms, config)` reads only the cycle's windows:
+- 5m / 15m / 1h: the stored candles closed at T from each timeframe's anchor
+  (engine/analytics/params.py) — the importer stores them with the same aggregation
+  analytics uses, so they equal what deriving from 1m would give. When the stored rows
+  stop short of T (higher timeframes not yet built), only the missing tail is derived
+  from 1m.
+- 1m: the CVD window (240 candles closed by T), which also gives the last 1m candle.
+- derivatives (table `derivatives`, kinds funding_rate, open_interest, mark_price,
+  index_price): funding over (T − 24 h, T], open interest now and 24 h ago, mark and
+  index over the last 5 minutes — the windows build_flow looks at.
+- inputs: the versions in force at T (connectors.input_history.latest).
+
+`record_cycle(snapshot, flow)` writes data/btc_snapshot.json and data/btc_flow.json
+atomically and the `snapshots` + `flows` rows, which share the cycle's timestamp
+(as_of_ms = timestamp_ms); returns their ids for decisions.snapshot_id / flow_id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from connectors import json_files
+from connectors.db import database_proxy
+from connectors.db.models import Flow, Snapshot
+from connectors.input_history import latest
+from engine.analytics.params import TF_MS, anchor_ms, section
+from engine.candles import aggregate
+from engine.facts import TIMEFRAMES_ANALYSED
+from engine.paths import home
+
+HOUR_MS = 3_600_000
+CVD_MINUTES = 240  # the longest CVD window (4 h) of build_flow
+FUNDING_WINDOW_MS = 24 * HOUR_MS
+OI_NOW_MS = 15 * 60_000  # build_flow: an OI sample older than this is not "current"
+OI_THEN_MS = HOUR_MS  # …and the 24 h-ago sample may be up to 1 h older
+MARK_MS = 5 * 60_000
+PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+MINUTE_COLUMNS = (*PRICE_COLUMNS, "taker_buy_volume")
+
+
+def _run(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Plain SQL with `?` markers, in the backend's own marker style. A cycle runs about ten
+    small queries: building them through peewee each time cost more than running them."""
+    marker = database_proxy.param  # "?" on SQLite, "%s" on MariaDB
+    cursor = database_proxy.execute_sql(sql if marker == "?" else sql.replace("?", marker), params)
+    return list(cursor.fetchall())
+
+
+def _candles(symbol: str, timeframe: str, start_ms: int, end_ms: int, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Candles with start <= open_time < end, oldest first, only `columns` (NULL → NaN).
+    A range on the unique (symbol, timeframe, open_time_ms) index."""
+    cols = ", ".join(f"`{c}`" for c in columns)
+    rows = _run(f"SELECT `open_time_ms`, {cols} FROM `candles` WHERE `symbol` = ? AND `timeframe` = ? "
+                "AND `open_time_ms` >= ? AND `open_time_ms` < ? ORDER BY `open_time_ms`",
+                (symbol, timeframe, int(start_ms), int(end_ms)))
+    if not rows:
+        return pd.DataFrame({c: np.empty(0) for c in columns},
+                            index=pd.Index(np.empty(0, dtype=np.int64), name="open_time_ms"))
+    arr = np.array(rows, dtype=np.float64)  # None (unknown) becomes NaN
+    return pd.DataFrame(arr[:, 1:], columns=list(columns),
+                        index=pd.Index(arr[:, 0].astype(np.int64), name="open_time_ms"))
+
+
+def _timeframe(symbol: str, tf: str, t_ms: int, start_ms: int) -> pd.DataFrame:
+    """Closed `tf` candles from start_ms; a missing tail is derived from stored 1m."""
+    step = TF_MS[tf]
+    name = tf.removeprefix("tf_")
+    last_open = t_ms // step * step - step  # the last bucket closed at T
+    stored = _candles(symbol, name, start_ms, last_open + 1, PRICE_COLUMNS)
+    have = int(stored.index[-1]) if len(stored) else start_ms - step
+    if have >= last_open:
+        return stored
+    minutes = _candles(symbol, "1m", max(start_ms, have + step), last_open + step, PRICE_COLUMNS)
+    if minutes.empty:
+        return stored
+    tail = aggregate(minutes, name).set_index("open_time_ms")[list(PRICE_COLUMNS)]
+    return pd.concat([stored, tail]) if len(stored) else tail
+
+
+def _series(symbol: str, kind: str, lo_ms: int, hi_ms: int) -> list[tuple[int, float]]:
+    """(time_ms, value) of `kind` with lo < time_ms <= hi, oldest first (unique index range)."""
+    rows = _run("SELECT `time_ms`, `value` FROM `derivatives` WHERE `symbol` = ? AND `kind` = ? "
+                "AND `time_ms` > ? AND `time_ms` <= ? ORDER BY `time_ms`", (symbol, kind, int(lo_ms), int(hi_ms)))
+    return [(int(t), float(v)) for t, v in rows]
+
+
+def load_derivatives(symbol: str, t_ms: int) -> dict[str, Any]:
+    """Funding, open interest and mark/index around T, in build_flow's raw shape."""
+    funding = _series(symbol, "funding_rate", t_ms - FUNDING_WINDOW_MS, t_ms)
+    oi = (_series(symbol, "open_interest", t_ms - FUNDING_WINDOW_MS - OI_THEN_MS, t_ms - FUNDING_WINDOW_MS)
+          + _series(symbol, "open_interest", t_ms - OI_NOW_MS, t_ms))
+    mark = dict(_series(symbol, "mark_price", t_ms - MARK_MS, t_ms))
+    index = dict(_series(symbol, "index_price", t_ms - MARK_MS, t_ms))
+    mark_index = [(t, mark[t], index[t]) for t in sorted(mark.keys() & index.keys())]
+    return {"funding": funding or None, "open_interest": oi or None, "mark_index": mark_index or None}
+
+
+def load_cycle_inputs(symbol: str, t_ms: int, config: Any) -> tuple[dict[str, pd.DataFrame], dict[str, Any],
+                                                                      dict[str, Any]]:
+    """(candles_by_tf, derivatives, inputs) for the cycle at T: build_snapshot(candles_by_tf, T,
+    config), then build_flow(snapshot, derivatives, inputs, T, config)."""
+    a = section(config, "analytics")
+    frames: dict[str, pd.DataFrame] = {
+        tf: _timeframe(symbol, tf, t_ms, anchor_ms(t_ms, tf, a)) for tf in TIMEFRAMES_ANALYSED}
+    minutes = _candles(symbol, "1m", t_ms - CVD_MINUTES * 60_000, t_ms, MINUTE_COLUMNS)
+    frames["tf_1m"] = minutes
+    derivatives = load_derivatives(symbol, t_ms)
+    derivatives["candles_1m"] = minutes
+    etf_params = a.get("etf")
+    inputs = {"etf": latest("etf", t_ms, symbol, etf_params),
+              "liquidations": latest("liquidations", t_ms, symbol),
+              "sentiment": latest("sentiment", t_ms, symbol)}
+    return frames, derivatives, inputs
+
+
+@dataclass(frozen=True)
+class Recorded:
+    snapshot_id: int
+    flow_id: int
+    timestamp_iso: str
+
+
+def _upsert(model: type[Snapshot] | type[Flow], symbol: str, at_ms: int, doc: Mapping[str, Any]) -> int:
+    """One row per (symbol, cycle time): a re-run cycle replaces its document, keeps its id."""
+    row = model.get_or_none((model.symbol == symbol) & (model.as_of_ms == at_ms))
+    if row is None:
+        return int(model.insert(symbol=symbol, as_of_ms=at_ms, document=dict(doc)).execute())
+    model.update(document=dict(doc)).where(model.id == row.id).execute()  # type: ignore[attr-defined]
+    return int(row.id)  # type: ignore[attr-defined]
+
+
+def record_cycle(snapshot: Mapping[str, Any], flow: Mapping[str, Any], data_dir: Path | None = None) -> Recorded:
+    """Store one cycle's snapshot and flow (rows + JSON files); they must share timestamp_iso."""
+    iso = snapshot.get("timestamp_iso")
+    if iso is None or iso != flow.get("timestamp_iso") or snapshot.get("timestamp_ms") != flow.get("timestamp_ms"):
+        raise ValueError(f"snapshot ({iso}) and flow ({flow.get('timestamp_iso')}) are not of the same cycle")
+    symbol = str(snapshot.get("symbol") or "BTCUSDT")
+    at = int(snapshot["timestamp_ms"])
+    where = Path(data_dir) if data_dir is not None else home().ensure().data
+    with database_proxy.atomic():
+        snap_id = _upsert(Snapshot, symbol, at, snapshot)
+        flow_id = _upsert(Flow, symbol, at, flow)
+        # Files inside the transaction: if writing them fails, the rows roll back too.
+        json_files.write_snapshot(where, dict(snapshot))
+        json_files.write_flow(where, dict(flow))
+    return Recorded(snap_id, flow_id, str(iso))

@@ -1,0 +1,101 @@
+"""One cycle from the database equals the same cycle from memory; records share one timestamp (both backends)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from connectors.analytics_io import load_cycle_inputs, record_cycle
+from connectors.db.candles import upsert_candles
+from connectors.db.models import Candle, Derivative, Flow, Snapshot
+from connectors.input_history import append
+from engine.analytics import build_flow, build_snapshot
+from engine.analytics.batch import per_cycle_frames
+from engine.candles import aggregate
+from engine.inputs import validate_liquidations, validate_sentiment
+from tests.analytics_data import config, synthetic_1m
+from tests.input_fuzz import GOOD
+
+DAY = 86_400_000
+HOUR = 3_600_000
+
+
+@pytest.fixture()
+def stored(db):
+    """5 synthetic days of 1m (with taker-buy volume) and what the importer derives; funding,
+    OI, mark/index; two sentiment versions and a liquidation map."""
+    df = synthetic_1m(days=5, start_ms=1_765_065_600_000 - 4 * DAY)  # ends 2025-12-07 24:00
+    upsert_candles(df, symbol="BTCUSDT", timeframe="1m")
+    for tf in ("5m", "15m", "1h"):
+        upsert_candles(aggregate(df, tf), symbol="BTCUSDT", timeframe=tf)
+    t0 = int(df.index[0])
+    rng = np.random.default_rng(3)
+    rows = [("funding_rate", t, float(rng.normal(0, 2e-4))) for t in range(t0, t0 + 5 * DAY, 8 * HOUR)]
+    rows += [("open_interest", t, 80_000 + float(rng.normal(0, 500))) for t in range(t0, t0 + 5 * DAY, 5 * 60_000)]
+    rows += [(k, t, 90_000 + float(rng.normal(0, 10))) for k in ("mark_price", "index_price")
+             for t in range(t0, t0 + 5 * DAY, 60_000)]
+    Derivative.insert_many([{"symbol": "BTCUSDT", "kind": k, "time_ms": t, "value": v} for k, t, v in rows]).execute()
+    s1, _ = validate_sentiment(GOOD["sentiment"])  # as_of 2025-12-07T00:00Z
+    s2, _ = validate_sentiment({"as_of": "2025-12-07T18:00:00Z", "score": -2, "label": "bearish", "comment": "later"})
+    liq, _ = validate_liquidations(GOOD["liquidations"])  # as_of 2025-12-07T11:55:01Z
+    for kind, doc in (("sentiment", s1), ("sentiment", s2), ("liquidations", liq)):
+        append(kind, doc)
+    raw = {k: [(t, v) for kk, t, v in rows if kk == k] for k in ("funding_rate", "open_interest")}
+    mark = [(t, v) for k, t, v in rows if k == "mark_price"]
+    index = dict((t, v) for k, t, v in rows if k == "index_price")
+    derivs = {"funding": raw["funding_rate"], "open_interest": raw["open_interest"],
+              "mark_index": [(t, m, index[t]) for t, m in mark], "candles_1m": df}
+    return df, derivs, {"sentiment": s1, "liquidations": liq}
+
+
+T = 1_765_108_800_000 + 35 * 60_000  # 2025-12-07T12:35Z: mid-hour, mid-15m
+
+
+def test_cycle_from_db_equals_cycle_from_memory(stored):
+    df, derivs, in_force = stored
+    cfg = config()
+    frames, deriv, inputs = load_cycle_inputs("BTCUSDT", T, cfg)
+    assert inputs["sentiment"] == in_force["sentiment"]  # the 18:00 version is after T
+    assert inputs["liquidations"] == in_force["liquidations"] and inputs["etf"] is None
+    assert len(frames["tf_1m"]) == 240 and int(frames["tf_1m"].index[-1]) == T - 60_000
+    snap = build_snapshot(frames, T, cfg)
+    want = build_snapshot(per_cycle_frames(df, T, cfg), T, cfg)
+    assert snap == want and snap["price"] is not None
+    flow = build_flow(snap, deriv, inputs, T, cfg)
+    assert flow == build_flow(want, derivs, inputs, T, cfg)
+    for path in (("oi", "change_24h"), ("funding", "avg_24h"), ("basis", "pct"), ("cvd", "tf_4h")):
+        assert flow["derivatives"][path[0]][path[1]] is not None
+    assert flow["derivatives"]["cvd"]["tf_4h"]["value"] is not None
+
+
+def test_missing_higher_timeframes_derived_from_1m(stored):
+    df, _, _ = stored
+    cfg = config()
+    # The last 90 minutes of 5m/15m/1h not built yet (e.g. the collector has only stored 1m).
+    Candle.delete().where((Candle.timeframe != "1m") & (Candle.open_time_ms >= T - 90 * 60_000)).execute()
+    frames, _, _ = load_cycle_inputs("BTCUSDT", T, cfg)
+    assert int(frames["tf_5m"].index[-1]) == T - 5 * 60_000  # the last closed 5m bar is there
+    assert build_snapshot(frames, T, cfg) == build_snapshot(per_cycle_frames(df, T, cfg), T, cfg)
+
+
+def test_record_cycle_links_one_timestamp(stored, tmp_path):
+    cfg = config()
+    frames, deriv, inputs = load_cycle_inputs("BTCUSDT", T, cfg)
+    snap = build_snapshot(frames, T, cfg)
+    flow = build_flow(snap, deriv, inputs, T, cfg)
+    rec = record_cycle(snap, flow, data_dir=tmp_path)
+    s, f = Snapshot.get_by_id(rec.snapshot_id), Flow.get_by_id(rec.flow_id)
+    files = [json.loads((tmp_path / n).read_text()) for n in ("btc_snapshot.json", "btc_flow.json")]
+    stamps = {s.document["timestamp_iso"], f.document["timestamp_iso"], *(d["timestamp_iso"] for d in files),
+              rec.timestamp_iso}
+    assert stamps == {"2025-12-07T12:35:00Z"}
+    assert s.as_of_ms == f.as_of_ms == T
+    assert s.document == json.loads(json.dumps(snap)) and files[1]["risk"] == flow["risk"]
+    again = record_cycle(snap, {**flow, "risk": {"global_score": 0.0, "mode": "risk_off"}}, data_dir=tmp_path)
+    assert (again.snapshot_id, again.flow_id) == (rec.snapshot_id, rec.flow_id)  # a re-run replaces, same ids
+    assert Flow.get_by_id(rec.flow_id).document["risk"]["mode"] == "risk_off" and Flow.select().count() == 1
+    with pytest.raises(ValueError, match="same cycle"):
+        record_cycle(snap, build_flow(snap, deriv, inputs, T + 300_000, cfg), data_dir=tmp_path)
+    assert Snapshot.select().count() == 1

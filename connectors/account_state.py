@@ -1,0 +1,60 @@
+"""The account and position facts of a cycle, from what the execution worker writes.
+
+- equity: the last `equity_curve` point at or before T; start of day / week equity: the
+  last point before the UTC day / week started (else the first point of it);
+- trades_today: positions opened since the UTC day started (open ones count: the limit
+  is on entries);
+- safe_mode: the execution row of `bot_state` in state SAFE_MODE (or details.safe_mode);
+- entries_paused: the operator switch, `bot_state` row component "control";
+- position: the open row of `positions`, if any.
+Nothing recorded yet (no worker ran): the configured paper starting equity, flat.
+Only rows at or before T are read, so a replayed cycle sees what a live one saw.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.db.models import BotState, EquityPoint, Position
+from engine.cycle import account_facts, position_fact, utc_day_start, utc_week_start
+
+
+def _equity_at(symbol: str, t_ms: int) -> float | None:
+    p = (EquityPoint.select(EquityPoint.equity).where((EquityPoint.symbol == symbol) & (EquityPoint.time_ms <= t_ms))
+         .order_by(EquityPoint.time_ms.desc()).first())
+    return None if p is None else float(p.equity)
+
+
+def _opening_equity(symbol: str, since_ms: int, t_ms: int) -> float | None:
+    before = _equity_at(symbol, since_ms - 1)
+    if before is not None:
+        return before
+    p = (EquityPoint.select(EquityPoint.equity)
+         .where((EquityPoint.symbol == symbol) & (EquityPoint.time_ms >= since_ms) & (EquityPoint.time_ms <= t_ms))
+         .order_by(EquityPoint.time_ms).first())
+    return None if p is None else float(p.equity)
+
+
+def _state(symbol: str, component: str) -> BotState | None:
+    return BotState.get_or_none((BotState.symbol == symbol) & (BotState.component == component))
+
+
+def read_account(symbol: str, t_ms: int, default_equity: float) -> dict[str, Any]:
+    day, week = utc_day_start(t_ms), utc_week_start(t_ms)
+    trades = (Position.select().where((Position.symbol == symbol) & (Position.opened_ms >= day)
+                                      & (Position.opened_ms <= t_ms)).count())
+    ex = _state(symbol, "execution")
+    safe = ex is not None and (ex.state == "SAFE_MODE" or bool((ex.details or {}).get("safe_mode")))
+    ctl = _state(symbol, "control")
+    paused = ctl is not None and bool((ctl.details or {}).get("entries_paused"))
+    return account_facts(_equity_at(symbol, t_ms), _opening_equity(symbol, day, t_ms),
+                         _opening_equity(symbol, week, t_ms), trades, safe, paused, default_equity)
+
+
+def read_position(symbol: str) -> dict[str, Any]:
+    p = (Position.select().where((Position.symbol == symbol) & (Position.status == "open"))
+         .order_by(Position.opened_ms.desc()).first())
+    if p is None:
+        return position_fact(None)
+    return position_fact({"side": p.side, "quantity": p.quantity, "entry_price": p.entry_price,
+                          "unrealized_pnl": (p.details or {}).get("unrealized_pnl")})

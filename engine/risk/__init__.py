@@ -1,0 +1,1 @@
+"""Risk: position sizing and the hard limits around it."""

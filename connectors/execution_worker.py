@@ -1,0 +1,388 @@
+"""The execution worker: every `execution.loop_seconds`, read the exchange and the
+latest decision, run the pure core, send what it asks, keep the books.
+
+Crash safety: the state is written to disk BEFORE any order is sent (write-ahead), and
+every order carries a deterministic client id. After a SIGKILL at any point the next
+start reloads the state, looks up every order it may have sent by client id, and
+reconciles with the exchange, so nothing is lost and nothing is sent twice.
+
+Errors: soft ones (network, 5xx, rate limit, timestamp) are retried by the transport,
+then by the next loop with backoff; hard ones (fatal API error, SL rejected, unknown
+position) put the worker in SAFE MODE: no new entries, protection kept, operator alerted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import peewee
+
+from connectors.db import models as M  # noqa: N812
+from connectors.execution_store import DB_ERRORS, ExecutionStore
+from engine.clock import Clock, WallClock
+from engine.exchange.errors import (
+    DuplicateClientOrderId,
+    ExchangeError,
+    FatalExchangeError,
+    OrderRejected,
+    TransientError,
+    UnknownOrder,
+    WouldImmediatelyTrigger,
+)
+from engine.exchange.interface import Exchange
+from engine.exchange.types import Order, OrderRequest
+from engine.execution.core import daily_weekly, step
+from engine.execution.decision import Malformed, timestamp_ms
+from engine.execution.model import Cancel, Event, ExecSettings, ExecState, Intent, View, client_id
+from engine.execution.reconcile import reconcile
+
+log = logging.getLogger("showdown.execution")
+
+
+class DecisionSource:
+    """The latest decision: the `decisions` table, else data/decision.json (§8.1 shape)."""
+
+    def __init__(self, json_path: Path | None, symbol: str = "BTCUSDT", use_db: bool = True):
+        self.json_path = json_path
+        self.symbol = symbol
+        self.use_db = use_db
+
+    def latest(self) -> dict[str, Any] | None:
+        if self.use_db:
+            try:
+                row = (M.Decision.select().where(M.Decision.symbol == self.symbol)
+                       .order_by(M.Decision.decided_at_ms.desc(), M.Decision.id.desc()).first())
+            except DB_ERRORS:
+                row = None
+            if row is not None:
+                return dict(row.document or {}) | {"id": str(row.id)}
+        if self.json_path is None or not self.json_path.exists():
+            return None
+        try:
+            doc = json.loads(self.json_path.read_text())
+        except (OSError, ValueError):
+            return {"id": "bad", "action": None}  # refused as malformed by the core, and said so
+        if isinstance(doc, dict) and doc.get("id") is None and doc.get("decision_id") is None:
+            with contextlib.suppress(Malformed):
+                doc["id"] = f"j{timestamp_ms(doc) // 1000}"
+        return doc if isinstance(doc, dict) else None
+
+
+class ExecutionWorker:
+    def __init__(self, exchange: Exchange, config: Any, store: ExecutionStore, decisions: DecisionSource,
+                 state_path: Path, clock: Clock | None = None, symbol: str = "BTCUSDT"):
+        self.ex = exchange
+        self.config = config
+        self.cfg = ExecSettings.from_config(config)
+        self.store = store
+        self.decisions = decisions
+        self.state_path = state_path
+        self.clock = clock or WallClock()
+        self.symbol = symbol
+        ex = config.get("execution") or {}
+        self.loop_s = float(ex.get("loop_seconds", 2))
+        self.equity_every_ms = int(ex.get("equity_every_s", 60)) * 1000
+        self.reconcile_every_ms = int(ex.get("reconcile_every_s", 3600)) * 1000
+        self.backoff_max_s = float(ex.get("backoff_max_s", 30))
+        self.vol_window = int(ex.get("volatility_window_min", 15))
+        self.sl_fail_limit = int(ex.get("sl_failures_to_safe_mode", 3))
+        self.state = ExecState()
+        self._saved: dict[str, Any] | None = None
+        self._last_equity_ms = 0
+        self._last_reconcile_ms: int | None = None
+        self._sl_failures = 0
+        self._position_key: tuple[Any, ...] | None = None
+        self.loops = 0
+        self.soft_errors = 0
+        self.last_error: str | None = None
+        self.last_cpu_s = 0.0
+
+    # --- state -------------------------------------------------------------------
+    def load_state(self) -> None:
+        """From the state file, else the last heartbeat in the DB, else empty (then the
+        reconciliation adopts whatever the exchange holds)."""
+        doc = None
+        if self.state_path.exists():
+            try:
+                doc = json.loads(self.state_path.read_text())
+            except (OSError, ValueError) as exc:
+                log.error("state file %s unreadable (%s): rebuilding from DB and exchange", self.state_path, exc)
+        if doc is None:
+            try:
+                doc = self.store.latest_state()
+            except DB_ERRORS:
+                doc = None
+        self.state = ExecState.from_json(doc)
+        self._saved = self.state.to_json()
+
+    def save_state(self) -> None:
+        """Write-ahead: atomically replace the state file when the state changed."""
+        doc = self.state.to_json()
+        if doc == self._saved:
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, separators=(",", ":")))
+        os.replace(tmp, self.state_path)  # a SIGKILL leaves the old file or the new one, never half
+        self._saved = doc
+
+    # --- exchange ------------------------------------------------------------------
+    def setup_account(self) -> None:
+        ex = self.config.get("execution") or {}
+        for what, call in (("one-way mode", lambda: self.ex.ensure_one_way_mode()),
+                           ("leverage", lambda: self.ex.set_leverage(self.symbol, int(ex.get("leverage", 3)))),
+                           ("margin type", lambda: self.ex.set_margin_type(self.symbol, ex.get("margin_type",
+                                                                                                 "ISOLATED")))):
+            try:
+                call()
+            except OrderRejected as exc:  # e.g. margin type cannot change with a position open
+                log.warning("account setup: %s not applied: %s", what, exc)
+
+    def gather(self) -> tuple[View, int]:
+        sym = self.symbol
+        pos = self.ex.positions(sym)
+        if len(pos) != 1:
+            raise FatalExchangeError(f"unknown position state: {len(pos)} positions for {sym}", None, "gather")
+        opens = self.ex.open_orders(sym)
+        premium = self.ex.premium_index(sym)
+        depth = self.ex.depth(sym, 5)
+        bal = self.ex.balance()
+        kl = self.ex.klines(sym, "1m", limit=self.vol_window + 1)
+        open_ids = {o.client_order_id for o in opens}
+        closed: dict[str, Order] = {}
+        for cid in list(self.state.watch):
+            if cid not in open_ids:
+                with contextlib.suppress(UnknownOrder):  # never reached the exchange: the step forgets it
+                    closed[cid] = self.ex.order(sym, cid)
+        last = Decimal(str(kl[-1].close)) if kl else premium.mark_price
+        done = [k for k in kl if k.close > 0][-self.vol_window - 1:-1] or kl
+        vol = sum((k.high - k.low) / k.close for k in done) / len(done) * 100 if done else None
+        view = View(position_qty=pos[0].quantity, entry_price=pos[0].entry_price, open_orders=tuple(opens),
+                    last=last, mark=premium.mark_price, bid=depth.bids[0][0] if depth.bids else None,
+                    ask=depth.asks[0][0] if depth.asks else None, filters=self.ex.symbol_filters(sym),
+                    equity=bal.equity, wallet=bal.wallet_balance, available=bal.available,
+                    volatility_pct=vol, orders=closed)
+        return view, premium.time_ms or self.ex.server_time_ms()
+
+    def execute(self, intents: list[Intent]) -> list[Event]:
+        """Send the intents in order. A Place that depends on a cancel is skipped when the
+        cancel did not go through (the order filled meanwhile): the next step decides."""
+        events: list[Event] = []
+        cancelled: set[str] = set()
+        sl_failed = False
+        for it in intents:
+            if isinstance(it, Cancel):
+                try:
+                    o = self.ex.cancel_order(self.symbol, it.client_order_id)
+                    self.store.record_order(o)
+                    if o.status == "CANCELED":
+                        cancelled.add(it.client_order_id)
+                except UnknownOrder:
+                    pass  # already closed: the next view shows how
+                except TransientError as exc:
+                    events.append(Event("cancel_failed", "WARNING", f"cancel {it.client_order_id}: {exc}",
+                                        {"client_order_id": it.client_order_id}))
+                continue
+            if it.after_cancel and it.after_cancel not in cancelled:
+                continue
+            try:
+                o = self._place(it.request)
+                self.store.record_order(o)
+            except WouldImmediatelyTrigger as exc:
+                events.append(Event(f"{it.role}_would_trigger", "WARNING", f"{it.role} refused as already "
+                                    f"triggered ({exc}); the next loop acts at market", {"role": it.role}))
+            except (OrderRejected, FatalExchangeError) as exc:
+                if it.role in ("sl", "close") or isinstance(exc, FatalExchangeError):
+                    self.enter_safe_mode(f"{it.role}_rejected", f"{it.role} {it.request.client_order_id} "
+                                         f"rejected: {exc}", events)
+                else:
+                    events.append(Event("order_rejected", "ERROR", f"{it.role} {it.request.client_order_id} "
+                                        f"rejected: {exc}", {"role": it.role, "code": exc.code}))
+            except TransientError as exc:
+                sl_failed |= it.role == "sl"
+                events.append(Event("order_place_failed", "ERROR" if it.role == "sl" else "WARNING",
+                                    f"{it.role} {it.request.client_order_id} not placed after retries: {exc}",
+                                    {"role": it.role}))
+        self._sl_failures = self._sl_failures + 1 if sl_failed else 0
+        if self._sl_failures >= self.sl_fail_limit:
+            self.enter_safe_mode("sl_cannot_be_placed", f"SL failed {self._sl_failures} loops in a row", events)
+        return events
+
+    def _place(self, req: OrderRequest) -> Order:
+        try:
+            return self.ex.place_order(req)
+        except DuplicateClientOrderId:
+            assert req.client_order_id is not None
+            return self.ex.order(self.symbol, req.client_order_id)  # ours, already open: the same order
+
+    # --- safe mode -----------------------------------------------------------------
+    def enter_safe_mode(self, reason: str, message: str, events: list[Event]) -> None:
+        if not self.state.safe_mode:
+            self.state.safe_mode = reason
+            self.save_state()
+            events.append(Event("safe_mode_entered", "CRITICAL", f"SAFE MODE ({reason}): {message}. No new "
+                                "entries; open position stays protected; waiting for the operator.",
+                                {"reason": reason}))
+
+    def clear_safe_mode(self) -> None:
+        self.load_state()
+        self.state.safe_mode = None
+        self.save_state()
+        self.store.event(Event("safe_mode_cleared", "WARNING", "SAFE MODE cleared by the operator"))
+
+    # --- the loop ------------------------------------------------------------------
+    def reconcile_now(self, view: View, now: int) -> None:
+        try:
+            db_open = self.store.open_positions()
+        except DB_ERRORS:
+            log.warning("reconciliation postponed: database unreachable")
+            return
+        r = reconcile(self.state, view, db_open, self.cfg, now, self.symbol)
+        self.state = r.state
+        self.save_state()
+        events = r.events + self.execute(r.intents)
+        if r.import_position:
+            p = r.import_position
+            self.store.open_position(p["side"], p["quantity"], p["entry_price"], p["decision_id"], p["sl"], None,
+                                     None, p["opened_ms"])
+        if r.close_db_positions:
+            self.store.close_positions(r.close_db_positions, now, "phantom")
+        for e in events:
+            self.store.event(e)
+        self.store.reconciliation("summary", r.summary(), {"findings": r.findings, "time_ms": now,
+                                                           "position": str(view.position_qty)})
+        self._last_reconcile_ms = now
+
+    def run_once(self) -> dict[str, Any]:
+        view, now = self.gather()
+        if self._last_reconcile_ms is None or now - self._last_reconcile_ms >= self.reconcile_every_ms:
+            self.reconcile_now(view, now)
+            view, now = self.gather()
+        control = self.store.control()
+        if (control.get("emergency_stop") or {}).get("status") == "requested":
+            closed = self.emergency_stop()
+            self.store.emergency_stop_done(closed.client_order_id if closed else "no position open")
+            view, now = self.gather()
+        cpu0 = time.process_time()
+        # Entries paused by the operator: act on no decision — a pending entry is cancelled,
+        # what is open stays protected and managed.
+        decision = None if control.get("entries_paused") else self.decisions.latest()
+        self.state, intents, events = step(self.state, decision, view, self.cfg, now, self.symbol)
+        self.save_state()
+        cpu = time.process_time() - cpu0
+        events += self.execute(intents)
+        cpu0 = time.process_time()
+        self.book(view, events, now)
+        self.last_cpu_s = cpu + time.process_time() - cpu0
+        self.loops += 1
+        return {"intents": intents, "events": events, "now": now, "view": view}
+
+    def book(self, view: View, events: list[Event], now: int) -> None:
+        st = self.store
+        st.flush()
+        for o in view.open_orders:
+            st.record_order(o)
+        for o in view.orders.values():
+            st.record_order(o)
+        s = self.state
+        filled = False
+        for e in events:
+            st.event(e)
+            filled |= e.code.endswith("_fill")
+            if e.code == "trade_closed":
+                st.close_positions(None, now, e.context.get("exit_reason", "closed"), e.context)
+                self._position_key = None
+        if view.position_qty != 0 and s.plan is not None:
+            key = (view.position_qty, view.entry_price, s.sl_price, s.tp1_done)
+            if key != self._position_key:
+                st.open_position("long" if view.position_qty > 0 else "short", abs(view.position_qty),
+                                 view.entry_price, s.decision_id, s.sl_price, s.plan.get("tp1"), s.plan.get("tp2"),
+                                 s.opened_ms or now)
+                self._position_key = key
+        if filled or now - self._last_equity_ms >= self.equity_every_ms:
+            st.equity(now, view.equity, view.wallet, view.equity - view.wallet)
+            self._last_equity_ms = now
+        self.heartbeat(view, now)
+
+    def heartbeat(self, view: View | None, now: int) -> None:
+        s = self.state
+        state = "SAFE_MODE" if s.safe_mode else ("RUNNING" if s.phase != "NO_POSITION" else "IDLE")
+        equity = view.equity if view is not None else Decimal(s.day_start_equity or 0)
+        details = {"phase": s.phase, "decision_id": s.decision_id, "safe_mode": s.safe_mode, "time_ms": now,
+                   "account": daily_weekly(s, equity), "loops": self.loops, "soft_errors": self.soft_errors,
+                   "last_error": self.last_error, "db_backlog": len(st.backlog) if (st := self.store) else 0,
+                   "position": {"side": "flat" if view is None or view.position_qty == 0 else
+                                ("long" if view.position_qty > 0 else "short"),
+                                "quantity": float(abs(view.position_qty)) if view else 0.0,
+                                "entry_price": float(view.entry_price) if view and view.position_qty else None,
+                                "unrealized_pnl": float(view.equity - view.wallet) if view else 0.0},
+                   "state": s.to_json()}
+        self.store.heartbeat(state, details)
+
+    def start(self) -> None:
+        self.load_state()
+        self.setup_account()
+        self._last_reconcile_ms = None  # reconcile on the first loop, always
+
+    def run(self, stop: threading.Event | None = None, max_loops: int | None = None) -> None:
+        stop = stop or threading.Event()
+        self.start()
+        failures = 0
+        while not stop.is_set() and (max_loops is None or self.loops < max_loops):
+            t0 = time.monotonic()
+            try:
+                self.run_once()
+                failures = 0
+                self.last_error = None
+            except (TransientError, peewee.OperationalError) as exc:
+                failures += 1
+                self.soft_errors += 1
+                self.last_error = str(exc)
+                delay = min(self.loop_s * 2 ** failures, self.backoff_max_s)
+                log.warning("execution loop: %s; retrying in %.1f s", exc, delay)
+                self.clock.sleep(delay)
+                continue
+            except ExchangeError as exc:  # fatal: protect, stop entering, wait for the operator
+                events: list[Event] = []
+                self.enter_safe_mode("fatal_exchange_error", str(exc), events)
+                for e in events:
+                    self.store.event(e)
+                self.clock.sleep(self.loop_s)
+                continue
+            self.clock.sleep(max(0.0, self.loop_s - (time.monotonic() - t0)))
+
+    # --- operator ------------------------------------------------------------------
+    def emergency_stop(self) -> Order | None:
+        """Cancel every order and close the position at market; SAFE MODE afterwards."""
+        self.load_state()
+        self.ex.cancel_all(self.symbol)
+        pos = self.ex.positions(self.symbol)[0]
+        s = self.state
+        closed = None
+        if pos.quantity != 0:
+            did = s.decision_id or f"x{self.ex.server_time_ms() // 1000}"
+            n = s.seq.get("close", 0) + 1 if s.decision_id else 1
+            cid = client_id("close", did, n)
+            if s.decision_id:
+                s.seq["close"] = n
+                s.live["close"] = cid
+                s.watch[cid] = ["close", "0", "0"]
+            s.safe_mode = "emergency_stop"
+            self.save_state()
+            closed = self._place(OrderRequest(self.symbol, "SELL" if pos.quantity > 0 else "BUY", "MARKET",
+                                              abs(pos.quantity), reduce_only=True, client_order_id=cid))
+            self.store.record_order(closed)
+        s.safe_mode = "emergency_stop"
+        self.save_state()
+        self.store.event(Event("emergency_stop", "CRITICAL", f"emergency stop: orders cancelled, position "
+                               f"{pos.quantity} closed at market; SAFE MODE until cleared",
+                               {"quantity": str(pos.quantity)}))
+        return closed

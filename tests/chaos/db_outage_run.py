@@ -1,0 +1,148 @@
+"""MariaDB outage while a position is open. The worker reaches MariaDB through a TCP
+proxy of ours, which we cut (connections dropped, new ones refused) — an outage as the
+worker sees it, without stopping the MariaDB other people's tests use.
+
+Checked: the position stays protected (SL on the exchange every loop), trading goes on
+(TP1, break-even, TP2 fill during the outage), the outage is reported, no fill is lost
+and the DB catches up once the proxy is back."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+import sys
+import tempfile
+import threading
+import time
+from decimal import Decimal as D
+from pathlib import Path
+
+from connectors.db import models as M  # noqa: N812
+from connectors.db import open_database
+from connectors.db.migrations import upgrade
+from connectors.exchange_sim.server import start
+from engine.config import load_config
+from tests.conftest import drop_mariadb_database, make_home, mariadb_env
+from tests.execution_scenario import find_long
+from tests.execution_support import check_invariants, db_agrees, decision, make_worker, step_market
+from tests.simnet import _rows, make_venue
+
+
+class CuttableProxy:
+    def __init__(self, upstream: tuple[str, int]):
+        self.upstream = upstream
+        self.port = 0
+        self.conns: list[socket.socket] = []
+        self._listen()
+
+    def _listen(self) -> None:
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", self.port))
+        self.port = self.srv.getsockname()[1]
+        self.srv.listen(16)
+        threading.Thread(target=self._accept, args=(self.srv,), daemon=True).start()
+
+    def _accept(self, srv: socket.socket) -> None:
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            u = socket.create_connection(self.upstream)
+            self.conns += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.close()
+
+    def cut(self) -> None:
+        # shutdown() wakes the thread blocked in accept(); close() alone would leave the
+        # kernel socket listening.
+        with contextlib.suppress(OSError):
+            self.srv.shutdown(socket.SHUT_RDWR)
+        self.srv.close()
+        for s in self.conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+        self.conns = []
+
+    def restore(self) -> None:
+        self._listen()
+
+
+def run(tmp: Path) -> dict[str, object]:
+    env = mariadb_env()
+    proxy = CuttableProxy((env["DB_HOST"], int(env["DB_PORT"])))
+    name = f"showdown_chaos_{secrets.token_hex(4)}"
+    cfg = load_config(make_home(tmp), env | {"DB_HOST": "127.0.0.1", "DB_PORT": str(proxy.port), "DB_NAME": name})
+    db = open_database(cfg, make_home(tmp), create_missing=True)
+    upgrade(db)
+    rows, _ = _rows()
+    sc = find_long(rows, 1440)
+    sim = start(make_venue(history_minutes=sc.i))
+    try:
+        w = make_worker(sim, tmp)
+        w.start()
+        w.decisions.current = decision(1, sim.venue.market.now_ms, "long", sc.zone, sc.sl, sc.tp1, sc.tp2,
+                                       size_usdt=0.0102 * sc.zone[1])
+        while not (sim.venue.core.ledger.qty and w.state.live.get("sl")):
+            w.run_once()
+            step_market(sim)
+        w.run_once()
+        proxy.cut()
+        t0 = time.monotonic()
+        outage_loops, problems = 0, []
+        while sim.venue.core.ledger.qty != 0 or outage_loops < 3:
+            step_market(sim)
+            had = sim.venue.core.ledger.qty != 0
+            w.run_once()  # must not raise: the books wait in the backlog
+            outage_loops += 1
+            if had:
+                problems += check_invariants(sim, {"1": D("0.010")})
+            if outage_loops > 200:
+                raise AssertionError("trade never finished during the outage")
+        backlog = len(w.store.backlog)
+        outage_s = time.monotonic() - t0
+        proxy.restore()
+        w.run_once()
+        w.run_once()
+        fills_exchange = {cid: o.filled_qty for cid, o in sim.venue.core.orders.items()}
+        fills_db = {o.client_order_id: D(o.filled_quantity) for o in M.Order.select()}
+        problems += db_agrees(sim)
+        if fills_db != fills_exchange:
+            problems.append(f"fills differ: DB {fills_db} vs exchange {fills_exchange}")
+        codes = {n.code for n in M.Notification.select()}
+        for code in ("db_connection_lost", "db_outage_recovered", "trade_closed"):
+            if code not in codes:
+                problems.append(f"no {code} notification")
+        trade = M.Trade.get_or_none()
+        if trade is None or trade.exit_reason != "tp2":
+            problems.append(f"trade not booked after the outage: {trade and trade.exit_reason}")
+        if problems:
+            raise AssertionError("\n".join(problems))
+        return {"outage_loops": outage_loops, "outage_s": round(outage_s, 1), "backlog_at_restore": backlog,
+                "orders": len(fills_db), "trade_exit": trade.exit_reason if trade else None}
+    finally:
+        sim.stop()
+        db.close()
+        drop_mariadb_database(name)
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as d:
+        print(run(Path(d)))
+    sys.exit(0)

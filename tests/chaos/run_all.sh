@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `make chaos`: the long runs of the execution worker (kills, faults, DB outage).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PYTHON:-python}
+export PYTHONPATH=.
+$PY tests/chaos/kill_run.py "${KILLS:-100}"
+$PY tests/chaos/faults_run.py "${ITERATIONS:-5000}"
+$PY tests/chaos/db_outage_run.py

@@ -1,0 +1,72 @@
+"""`showdown run` offline: replays the recorded data through exchange-sim, says so loudly
+on the console and in the database (for the dashboard), and stops cleanly on SIGINT."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cli.run_cmd import REPLAY_KLINES, REPLAY_START_MS
+from engine.paths import PROJECT_DIR, shared_data_dir
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_run_replays_loudly_and_stops_cleanly(tmp_path: Path) -> None:
+    if not (shared_data_dir() / REPLAY_KLINES).exists():
+        pytest.skip(f"needs {shared_data_dir() / REPLAY_KLINES} (../shared/data absent)")
+    port = _free_port()
+    env = {**os.environ, "SHOWDOWN_HOME": str(tmp_path), "PYTHONPATH": str(PROJECT_DIR),
+           "SHOWDOWN__EXCHANGE_SIM__PORT": str(port)}
+    for name in ("DB_HOST", "BINANCE_BASE_URL"):
+        env.pop(name, None)
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "run", "--source", "replay", "--no-web",
+                             "--speed", "120"], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    db = tmp_path / "var" / "replay-showdown.sqlite"
+    deadline = time.monotonic() + 120
+    latest = 0
+    try:
+        while time.monotonic() < deadline:
+            if db.exists():
+                with sqlite3.connect(db) as con:
+                    try:
+                        latest = con.execute("select max(open_time_ms) from candles where timeframe='1m'"
+                                             ).fetchone()[0] or 0
+                    except sqlite3.OperationalError:
+                        latest = 0
+                if latest > REPLAY_START_MS + 2 * 60_000:  # the replay moved past its start
+                    break
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert latest > REPLAY_START_MS + 2 * 60_000, out
+    assert "PRICES ARE RECORDED DATA, NOT LIVE" in out
+    assert "stopped collector" in out and "stopped exchange-sim" in out
+    assert proc.returncode == 0, out
+    with sqlite3.connect(db) as con:
+        state, details = con.execute("select state, details from bot_state where component='market_data'").fetchone()
+        maps = con.execute("select count(*) from liquidation_zones_history").fetchone()[0]
+    assert state == "REPLAY" and "NOT LIVE" in details
+    assert maps > 1  # several recorded maps, each in force from its capture time
+    # no live database was created next to the replay one
+    assert not (tmp_path / "var" / "showdown.sqlite").exists()
+    left = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True).stdout
+    assert not left.strip(), f"exchange-sim left behind: {left}"
+    with socket.socket() as s, pytest.raises(OSError):
+        s.connect(("127.0.0.1", port))

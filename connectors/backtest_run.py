@@ -1,0 +1,87 @@
+"""One backtest from the database, end to end: rules → history → loop → metrics → tables
+→ exports. Shared by `showdown backtest` and the tests; the loop itself is engine.backtest."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from connectors.backtest_inputs import inputs_at
+from connectors.backtest_store import load_history
+from connectors.db import models as M  # noqa: N812
+from connectors.rules_files import read_rules_dir
+from engine.analytics.batch import build_cycles
+from engine.backtest.loop import BacktestResult, run_backtest
+from engine.backtest.metrics import compute_metrics
+from engine.backtest.params import BacktestParams
+from engine.config import Config
+from engine.rules.compiler import CompiledRules, compile_texts
+from engine.rules.durable_backend import DurableRules
+
+
+def rule_texts(spec: str | None, default_dir: Path) -> dict[str, str]:
+    """PATH (a rules directory or one .yaml file) or HASH (a version stored in `rulesets`)."""
+    if spec is None:
+        return read_rules_dir(default_dir)[0]
+    p = Path(spec)
+    if p.is_dir():
+        return read_rules_dir(p)[0]
+    if p.is_file():
+        return {p.name: p.read_text(encoding="utf-8")}
+    row = M.Ruleset.get_or_none(M.Ruleset.hash == spec) or M.Ruleset.get_or_none(M.Ruleset.hash.startswith(spec))
+    if row is None:
+        raise FileNotFoundError(f"rules {spec!r}: neither a path nor a stored ruleset version")
+    try:
+        files = json.loads(row.yaml)
+        if isinstance(files, dict):
+            return {str(k): str(v) for k, v in files.items()}
+    except ValueError:
+        pass
+    return {"rules.yaml": row.yaml}
+
+
+def with_overrides(config: Any, overrides: Mapping[str, Any]) -> Config:
+    """A copy of the configuration with dotted keys replaced (backtest experiments only)."""
+    values = copy.deepcopy(getattr(config, "values", config))
+    for dotted, v in overrides.items():
+        node = values
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = YAML(typ="safe", pure=True).load(v) if isinstance(v, str) else v
+    return Config(values=values)
+
+
+@dataclass
+class Prepared:
+    compiled: CompiledRules
+    engine: Any
+
+
+def prepare(files: Mapping[str, str], config: Any, params: BacktestParams) -> Prepared:
+    compiled = compile_texts(dict(files), config)
+    return Prepared(compiled, DurableRules(compiled) if params.engine == "durable" else "python")
+
+
+def run_from_db(symbol: str, t_from: int, t_to: int, config: Any, files: Mapping[str, str],
+                params: BacktestParams, progress: Callable[[int], None] | None = None,
+                history: tuple[Any, Any, Any] | None = None, cycles: list[dict[str, Any]] | None = None,
+                ) -> tuple[BacktestResult, dict[str, Any], Prepared, list[dict[str, Any]]]:
+    prep = prepare(files, config, params)
+    candles, derivatives, funding = history or load_history(symbol, t_from, t_to, config)
+    if candles.empty:
+        raise ValueError("no 1m candles stored for this period: run `showdown import klines FILE` first")
+    if cycles is None:
+        etf_params = (config.get("analytics") or {}).get("etf")
+        cycles = build_cycles(candles, t_from, t_to, config, derivatives=derivatives,
+                              inputs=inputs_at(symbol, t_to, etf_params), with_flow=True)
+    result = run_backtest(candles, t_from, t_to, config, prep.compiled, params, prep.engine,
+                          funding=funding, cycles=cycles, progress=progress)
+    metrics = compute_metrics(result.trades, result.equity, result.initial_equity)
+    return result, metrics, prep, cycles

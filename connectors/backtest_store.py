@@ -1,0 +1,108 @@
+"""The backtest's edges: history out of the database, results into the *_backtest tables.
+
+Reads: 1m candles (with the indicator warm-up before the period), funding history
+(`derivatives` kind funding_rate), open interest and mark/index when stored, and the
+human inputs in force over the period. Writes: one `backtest_runs` row and its
+decisions / orders / trades / equity twins, in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from connectors.analytics_io import _candles, _series
+from connectors.db import database_proxy
+from connectors.db import models as M  # noqa: N812
+from engine.analytics.params import anchor_ms, section
+from engine.backtest.loop import BacktestResult
+from engine.facts import TIMEFRAMES_ANALYSED
+
+COLUMNS = ("open", "high", "low", "close", "volume", "taker_buy_volume")
+
+
+def load_history(symbol: str, t_from: int, t_to: int, config: Any) -> tuple[pd.DataFrame, dict[str, Any],
+                                                                            list[tuple[int, str]]]:
+    """(1m candles from the earliest anchor to t_to, derivatives for build_flow, funding schedule)."""
+    a = section(config, "analytics")
+    start = min(anchor_ms(t_from, tf, a) for tf in TIMEFRAMES_ANALYSED)
+    candles = _candles(symbol, "1m", start, t_to, COLUMNS)
+    if candles["taker_buy_volume"].isna().all():
+        candles = candles.drop(columns=["taker_buy_volume"])
+    lo = start - 2 * 86_400_000
+    funding = _series(symbol, "funding_rate", lo, t_to)
+    oi = _series(symbol, "open_interest", lo, t_to)
+    mark = dict(_series(symbol, "mark_price", lo, t_to))
+    index = dict(_series(symbol, "index_price", lo, t_to))
+    mi = [(t, mark[t], index[t]) for t in sorted(mark.keys() & index.keys())]
+    derivatives = {"funding": funding or None, "open_interest": oi or None, "mark_index": mi or None,
+                   "candles_1m": candles}
+    schedule = [(t, repr(r)) for t, r in funding if t_from <= t <= t_to]
+    return candles, derivatives, schedule
+
+
+def save_run(result: BacktestResult, metrics: Mapping[str, Any], symbol: str, notes: str = "",
+             status: str = "done") -> int:
+    with database_proxy.atomic():
+        run = M.BacktestRun.create(
+            symbol=symbol, ruleset_version=result.version, period_start_ms=result.t_from,
+            period_end_ms=result.t_to, initial_equity=result.initial_equity, final_equity=result.final_equity,
+            max_dd_pct=metrics.get("max_dd_pct"), sharpe=metrics.get("sharpe"), sortino=metrics.get("sortino"),
+            win_rate=metrics.get("win_rate"), trade_count=metrics.get("trades"), status=status,
+            params=result.params, metrics=dict(metrics), notes=notes)
+        ids: dict[str, int] = {}
+        rows = [{"run": run.id, "symbol": symbol, "decided_at_ms": d["t_ms"], "action": d["decision"]["action"],
+                 "reason": d["decision"]["reason"], "ruleset_version": result.version,
+                 "document": d["decision"]} for d in result.decisions]
+        for chunk in _chunks(rows, 500):
+            M.DecisionBacktest.insert_many(chunk).execute()
+        for rid, t in M.DecisionBacktest.select(M.DecisionBacktest.id, M.DecisionBacktest.decided_at_ms).where(
+                M.DecisionBacktest.run == run.id).tuples():
+            ids[str(t // 1000)] = rid
+        orders = [{"run": run.id, "symbol": symbol, "decision": ids.get(o["decision_id"]),
+                   "client_order_id": o["client_order_id"], "role": o["role"], "side": o["side"], "type": o["type"],
+                   "status": o["status"], "price": o["price"], "stop_price": o["stop_price"],
+                   "quantity": o["quantity"], "filled_quantity": o["filled_quantity"],
+                   "avg_fill_price": o["avg_fill_price"], "reduce_only": o["reduce_only"],
+                   "created_ms": o["created_ms"], "updated_ms": o["updated_ms"]} for o in result.orders]
+        for chunk in _chunks(orders, 500):
+            M.OrderBacktest.insert_many(chunk).execute()
+        for t in result.trades:
+            pos = M.PositionBacktest.create(
+                run=run.id, symbol=symbol, decision=ids.get(t["decision_id"]), side=t["side"], status="closed",
+                quantity=Decimal(t["quantity"]), entry_price=Decimal(t["entry_price"]),
+                sl_price=Decimal(t["sl"]) if t.get("sl") else None, tp2_price=Decimal(t["tp"]) if t.get("tp") else None,
+                realized_pnl=Decimal(t["pnl"]), fees=Decimal(t["fees"]), funding=Decimal(t["funding"]),
+                opened_ms=t["entry_ms"], closed_ms=t["exit_ms"])
+            M.TradeBacktest.create(
+                run=run.id, symbol=symbol, decision=ids.get(t["decision_id"]), position=pos.id, side=t["side"],
+                quantity=Decimal(t["quantity"]), entry_price=Decimal(t["entry_price"]),
+                exit_price=Decimal(t["exit_price"]), pnl=Decimal(t["pnl"]), fees=Decimal(t["fees"]),
+                funding=Decimal(t["funding"]), r_multiple=t["r_multiple"], exit_reason=t["exit_reason"],
+                opened_ms=t["entry_ms"], closed_ms=t["exit_ms"], details=dict(t))
+        eq = [{"run": run.id, "symbol": symbol, "time_ms": t, "equity": e, "balance": w, "unrealized_pnl": e - w}
+              for t, e, w in result.equity]
+        for chunk in _chunks(eq, 1000):
+            M.EquityPointBacktest.insert_many(chunk).execute()
+    return int(run.id)
+
+
+def _chunks(rows: list[dict[str, Any]], n: int) -> Iterator[list[dict[str, Any]]]:
+    for i in range(0, len(rows), n):
+        yield rows[i:i + n]
+
+
+def recorded_decisions(symbol: str, t_from: int, t_to: int) -> Iterator[dict[str, Any]]:
+    """Live/paper decisions with their stored trace (which carries the facts seen)."""
+    q = (M.Decision.select(M.Decision, M.DecisionTrace.trace)
+         .join(M.DecisionTrace, on=(M.Decision.trace == M.DecisionTrace.id))
+         .where((M.Decision.symbol == symbol) & (M.Decision.decided_at_ms >= t_from)
+                & (M.Decision.decided_at_ms <= t_to))
+         .order_by(M.Decision.decided_at_ms, M.Decision.id))
+    for d in q.objects():
+        trace = d.trace if isinstance(d.trace, dict) else {}
+        yield {"id": d.id, "facts": trace.get("facts") or {}, "decision": d.document, "trace": trace,
+               "version": (trace.get("ruleset") or {}).get("version")}

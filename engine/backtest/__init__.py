@@ -1,0 +1,1 @@
+"""The backtester (PRODUCT.md §11): pure loop, metrics and exports over plain data."""

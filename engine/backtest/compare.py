@@ -1,0 +1,69 @@
+"""Compare two runs and replay recorded decisions (pure).
+
+compare: decisions at the same cycle time that differ (action, reason, levels, size,
+confidence, mode, checks), with both traces re-derived from the facts each run saw —
+decide() is deterministic, so re-deciding gives the trace the run had.
+parity: recorded live/paper traces carry the facts they saw; the backtest decision path
+re-decides each and every decision must come out identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from engine.backtest.loop import BacktestResult
+from engine.decision import decide
+
+# What makes two decisions different; ids, trace links and the version hash do not.
+DECISION_KEYS = ("action", "reason", "entry_zone", "sl", "tp1", "tp2", "risk_level", "position_size_usdt",
+                 "leverage", "confidence", "risk_checks", "risk_mode")
+
+
+def differs(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    return [k for k in DECISION_KEYS if a.get(k) != b.get(k)]
+
+
+def compare_runs(a: BacktestResult, b: BacktestResult, compiled_a: Any, compiled_b: Any,
+                 cycles: Sequence[Mapping[str, Any]], engine_a: Any = "python", engine_b: Any = "python",
+                 metrics_a: Mapping[str, Any] | None = None, metrics_b: Mapping[str, Any] | None = None,
+                 max_traces: int = 50) -> dict[str, Any]:
+    by_t = {c["t_ms"]: c for c in cycles}
+    db = {d["t_ms"]: d for d in b.decisions}
+    diffs: list[dict[str, Any]] = []
+    for da in a.decisions:
+        dbb = db.get(da["t_ms"])
+        if dbb is None:
+            continue
+        keys = differs(da["decision"], dbb["decision"])
+        if not keys:
+            continue
+        item: dict[str, Any] = {"t_ms": da["t_ms"], "fields": keys,
+                                "a": {k: da["decision"].get(k) for k in DECISION_KEYS},
+                                "b": {k: dbb["decision"].get(k) for k in DECISION_KEYS}}
+        if len(diffs) < max_traces:
+            cyc = by_t[da["t_ms"]]
+            for side, d, comp, eng in (("a", da, compiled_a, engine_a), ("b", dbb, compiled_b, engine_b)):
+                facts = {"snapshot": cyc["snapshot"], "flow": cyc["flow"], "account": d["account"],
+                         "position": d["position"]}
+                item[f"trace_{side}"] = decide(comp, facts, eng)[1]
+        diffs.append(item)
+    keys = sorted(set(metrics_a or {}) | set(metrics_b or {}))
+    side_by_side = {k: {"a": (metrics_a or {}).get(k), "b": (metrics_b or {}).get(k)} for k in keys
+                    if not isinstance((metrics_a or {}).get(k), dict)}
+    return {"a": a.version, "b": b.version, "period": [a.t_from, a.t_to], "metrics": side_by_side,
+            "decisions_compared": len(a.decisions), "decisions_differing": len(diffs), "differences": diffs}
+
+
+def parity(records: Iterable[Mapping[str, Any]], compiled: Any, engine: Any = "python") -> dict[str, Any]:
+    """records: {"id", "facts", "decision", "trace"} as stored by the live cycle."""
+    n, out = 0, []
+    for rec in records:
+        n += 1
+        again, trace = decide(compiled, rec["facts"], engine)
+        keys = differs(rec["decision"], again)
+        if keys:
+            out.append({"id": rec.get("id"), "timestamp_iso": rec["decision"].get("timestamp_iso"), "fields": keys,
+                        "recorded": rec["decision"], "replayed": again,
+                        "recorded_trace": rec.get("trace"), "replayed_trace": trace})
+    return {"cycles": n, "differences": len(out), "items": out}

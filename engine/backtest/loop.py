@@ -1,0 +1,363 @@
+"""The backtest loop: stored history in, decisions, trades and equity out. Pure (no I/O).
+
+Every 5 minutes (cycle time T) the SAME decide() runs on the SAME snapshot + flow the live
+cycle would build at T (engine.analytics.build_cycles: only data closed before T), with
+the account and position facts as the execution state shows them. Every minute the SAME
+execution core `step` runs against SimExchange (SimCore on a SimClock) whenever it has
+something to do: a new decision, an order working or a position open. After it sends
+orders it runs again at once, up to a few times, as the live worker would a couple of
+seconds later: so protection is on the exchange before the next candle.
+
+Fills, SL and TP are SimCore's on 1m candles (documented intra-candle path, stops before
+take-profits when one candle touches both); funding from the stored history at its times.
+Nothing reads the wall clock or a random source: the same inputs give the same outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from bisect import bisect_right
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.analytics.batch import build_cycles
+from engine.backtest.params import BacktestParams
+from engine.clock import SimClock
+from engine.decision import decide
+from engine.exchange.errors import (
+    DuplicateClientOrderId,
+    ExchangeError,
+    FatalExchangeError,
+    OrderRejected,
+    UnknownOrder,
+    WouldImmediatelyTrigger,
+)
+from engine.exchange.sim.core import SimConfig
+from engine.exchange.sim.exchange import CandleFeed, SimExchange
+from engine.exchange.types import OrderRequest, Side
+from engine.execution.core import daily_weekly, step
+from engine.execution.model import (
+    NO_POSITION,
+    Cancel,
+    Event,
+    ExecSettings,
+    ExecState,
+    Intent,
+    Place,
+    View,
+    client_id,
+    parse_client_id,
+)
+
+MINUTE = 60_000
+DAY_MS = 86_400_000
+STEPS_PER_MINUTE = 4  # re-steps at the same time after sending orders (the worker's next loops)
+
+
+@dataclass
+class BacktestResult:
+    version: str
+    t_from: int
+    t_to: int
+    params: dict[str, Any]
+    initial_equity: Decimal
+    final_equity: Decimal
+    decisions: list[dict[str, Any]]   # {t_ms, id, decision, account, position}
+    trades: list[dict[str, Any]]
+    equity: list[tuple[int, Decimal, Decimal]]  # (time_ms, equity, wallet)
+    orders: list[dict[str, Any]]
+    funding: list[tuple[int, str, str]]  # (time_ms, rate, paid)
+    events: dict[str, int] = field(default_factory=dict)  # event code -> count
+    open_position: dict[str, Any] | None = None
+    candles: int = 0
+
+
+def _rows(df: pd.DataFrame) -> list[tuple[int, float, float, float, float, float]]:
+    ot = df.index.to_numpy(dtype=np.int64).tolist()
+    cols = [df[c].to_numpy(dtype=np.float64).tolist() for c in ("open", "high", "low", "close", "volume")]
+    return list(zip(ot, *cols, strict=True))
+
+
+def _sim_config(params: BacktestParams, slippage_bps: Decimal) -> SimConfig:
+    return SimConfig(starting_balance=params.equity, maker_fee=params.maker_fee, taker_fee=params.taker_fee,
+                     fill_rule="cross" if params.fill == "hybrid" else "touch", slippage_bps=slippage_bps)
+
+
+def _tags(facts: Mapping[str, Any]) -> dict[str, str]:
+    """The regimes a trade is filed under in the metrics (what the decision saw)."""
+    snap, flow = facts.get("snapshot") or {}, facts.get("flow") or {}
+    sess = snap.get("session") or {}
+    etf = (flow.get("etp_summary") or {}).get("signal")
+    crowd = (flow.get("crowd") or {}).get("bias_side")
+    trap = (flow.get("trap_index") or {}).get("side")
+    return {"session": sess.get("current") or "unknown", "volatility_regime": sess.get("volatility_regime") or "unknown",
+            "etf_regime": etf or "unknown", "crowd_trap": f"crowd_{crowd or 'unknown'}/trap_{trap or 'none'}"}
+
+
+class _Run:
+    """Working state of one run (keeps run_backtest readable)."""
+
+    def __init__(self, rows: list[tuple[int, float, float, float, float, float]], config: Any,
+                 params: BacktestParams, start_ms: int, funding: Sequence[tuple[int, str]]):
+        self.params = params
+        self.cfg = ExecSettings.from_config(config)
+        ex_cfg = config.get("execution") or {}
+        self.vol_window = int(ex_cfg.get("volatility_window_min", 15))
+        bps = Decimal(repr(params.slippage_value)) if params.slippage_kind == "bps" else Decimal(0)
+        self.clock = SimClock(start_ms)
+        self.ex = SimExchange(CandleFeed(rows), self.clock, _sim_config(params, bps), funding=funding)
+        self.ex.set_leverage(self.ex.symbol, int(ex_cfg.get("leverage", 3)))
+        self.ex.set_margin_type(self.ex.symbol, ex_cfg.get("margin_type", "ISOLATED"))
+        self.symbol = self.ex.symbol
+        self.times = self.ex.feed.times
+        self.range_pct = [(h - low) / c if c > 0 else 0.0 for _, _, h, low, c, _ in rows]
+        self.state = ExecState()
+        self.events: dict[str, int] = {}
+        self.trades: list[dict[str, Any]] = []
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.fill_seen = 0
+        self.funding_seen = 0
+        self.by_decision: dict[str, dict[str, Any]] = {}  # decision id -> fills / fees / funding / tags
+        self.current: str | None = None  # decision id of the open trade
+
+    # -- the exchange view, as the worker gathers it --------------------------------
+    def volatility(self, now: int) -> float | None:
+        hi = bisect_right(self.times, now - MINUTE)
+        kl = self.range_pct[max(0, hi - self.vol_window - 1):hi]
+        done = kl[:-1] or kl
+        return sum(done) / len(done) * 100 if done else None
+
+    def view(self) -> View:
+        ex = self.ex
+        pos = ex.positions(self.symbol)[0]
+        opens = ex.open_orders(self.symbol)
+        open_ids = {o.client_order_id for o in opens}
+        closed = {}
+        for cid in self.state.watch:
+            if cid not in open_ids:
+                with contextlib.suppress(UnknownOrder):
+                    closed[cid] = ex.order(self.symbol, cid)
+        depth = ex.depth(self.symbol, 5)
+        bal = ex.balance()
+        last = ex.core.last_price or Decimal(0)
+        return View(position_qty=pos.quantity, entry_price=pos.entry_price, open_orders=tuple(opens), last=last,
+                    mark=pos.mark_price, bid=depth.bids[0][0], ask=depth.asks[0][0],
+                    filters=ex.symbol_filters(self.symbol), equity=bal.wallet_balance + bal.unrealized_pnl,
+                    wallet=bal.wallet_balance, available=bal.available,
+                    volatility_pct=self.volatility(self.clock.now_ms()), orders=closed)
+
+    # -- sending intents, as the worker's execute() does ----------------------------
+    def execute(self, intents: list[Intent]) -> None:
+        cancelled: set[str] = set()
+        for it in intents:
+            if isinstance(it, Cancel):
+                try:
+                    o = self.ex.cancel_order(self.symbol, it.client_order_id)
+                    if o.status == "CANCELED":
+                        cancelled.add(it.client_order_id)
+                except UnknownOrder:
+                    pass
+                continue
+            if it.after_cancel and it.after_cancel not in cancelled:
+                continue
+            req = it.request
+            if self.params.fill == "market" and it.role == "entry" and req.type == "LIMIT":
+                req = dataclasses.replace(req, type="MARKET", price=None)
+            try:
+                self.ex.place_order(req)
+            except DuplicateClientOrderId:
+                pass
+            except WouldImmediatelyTrigger:
+                self.count(f"{it.role}_would_trigger")
+            except (OrderRejected, FatalExchangeError) as exc:
+                if it.role in ("sl", "close") or isinstance(exc, FatalExchangeError):
+                    self.state.safe_mode = self.state.safe_mode or f"{it.role}_rejected"
+                self.count("order_rejected")
+            except ExchangeError:
+                self.count("order_place_failed")
+
+    def count(self, code: str) -> None:
+        self.events[code] = self.events.get(code, 0) + 1
+
+    # -- one minute -----------------------------------------------------------------
+    def step(self, decision: Mapping[str, Any] | None) -> None:
+        now = self.clock.now_ms()
+        for _ in range(STEPS_PER_MINUTE):
+            view = self.view()
+            self.state, intents, events = step(self.state, decision, view, self.cfg, now, self.symbol)
+            self.book(events, now)
+            if not intents:
+                return
+            self.execute(intents)
+
+    def close_at_end(self) -> None:
+        """A position still open when the period ends is closed at market (the last close), as
+        an operator would, so the metrics count it; its exit reason says `end_of_period`."""
+        core, s = self.ex.core, self.state
+        for o in core.open_orders():
+            with contextlib.suppress(ExchangeError):
+                self.ex.cancel_order(self.symbol, o.client_order_id)
+        if core.ledger.qty == 0 or s.decision_id is None:
+            return
+        n = s.seq.get("close", 0) + 1
+        s.seq["close"] = n
+        cid = client_id("close", s.decision_id, n)
+        s.watch[cid], s.live["close"] = ["close", "0", "0"], cid
+        side: Side = "SELL" if core.ledger.qty > 0 else "BUY"
+        self.execute([Place("close", OrderRequest(self.symbol, side, "MARKET", abs(core.ledger.qty),
+                                                  reduce_only=True, client_order_id=cid))])
+        n_trades = len(self.trades)
+        self.step(None)
+        for t in self.trades[n_trades:]:
+            t["exit_reason"] = "end_of_period"
+
+    def busy(self) -> bool:
+        core = self.ex.core
+        return self.state.phase != NO_POSITION or core.ledger.qty != 0 or bool(core.open_orders())
+
+    def book(self, events: list[Event], now: int) -> None:
+        core = self.ex.core
+        for f in core.fills[self.fill_seen:]:
+            parsed = parse_client_id(f.client_order_id)
+            did = parsed[1] if parsed else "liquidation"
+            rec = self.by_decision.setdefault(did, {"tags": {}})
+            rec.setdefault("fees", Decimal(0))
+            rec["fees"] += f.fee
+            role = parsed[0] if parsed else "liquidation"
+            if role == "entry":
+                rec.setdefault("entry_ms", f.time_ms)
+            else:
+                rec["exit_ms"] = f.time_ms
+            self.orders[f.client_order_id] = {"role": role, "decision_id": did}
+        self.fill_seen = len(core.fills)
+        for _t, _, paid in core.funding_events[self.funding_seen:]:
+            if self.current is not None:
+                rec = self.by_decision.setdefault(self.current, {"tags": {}})
+                rec["funding"] = rec.get("funding", Decimal(0)) + paid
+        self.funding_seen = len(core.funding_events)
+        if self.state.decision_id and core.ledger.qty != 0:
+            self.current = self.state.decision_id
+        for e in events:
+            self.count(e.code)
+            if e.code == "trade_closed":
+                self.trades.append(self.trade(e.context, now))
+                self.current = None
+
+    def trade(self, s: Mapping[str, Any], now: int) -> dict[str, Any]:
+        did = str(s.get("decision_id"))
+        rec = self.by_decision.get(did, {"tags": {}})
+        entry, sl = Decimal(s["entry_price"]), Decimal(s["sl"]) if s.get("sl") else None
+        plan = rec.get("plan") or {}
+        tp = plan.get("tp2") or plan.get("tp1")
+        return {"decision_id": did, "side": s["side"], "quantity": s["quantity"],
+                "entry_ms": int(rec.get("entry_ms", s.get("opened_ms") or now)), "entry_price": s["entry_price"],
+                "exit_ms": int(rec.get("exit_ms", now)), "exit_price": s["exit_price"],
+                "exit_reason": s["exit_reason"], "gross_pnl": s["gross_pnl"], "pnl": s["pnl"],
+                "fees": str(rec.get("fees", Decimal(0))), "funding": str(rec.get("funding", Decimal(0))),
+                "r_multiple": s["r_multiple"], "sl": s.get("sl"), "tp": None if tp is None else str(tp),
+                "sl_distance_pct": float(abs(entry - sl) / entry * 100) if sl is not None and entry else None,
+                "tp_distance_pct": float(abs(Decimal(str(tp)) - entry) / entry * 100) if tp and entry else None,
+                **rec.get("tags", {})}
+
+
+def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, compiled: Any,
+                 params: BacktestParams, engine: Any = "python",
+                 derivatives: Mapping[str, Any] | None = None,
+                 inputs: Mapping[str, Any] | Callable[[int], Mapping[str, Any]] | None = None,
+                 funding: Sequence[tuple[int, str]] = (),
+                 cycles: list[dict[str, Any]] | None = None,
+                 progress: Callable[[int], None] | None = None) -> BacktestResult:
+    """Decisions every cycle in [t_from, t_to], execution every minute up to t_to.
+
+    candles_1m: index open_time_ms, columns open high low close volume (+ optional extras),
+    from before t_from (indicator warm-up) up to t_to. `engine`: "python" (the reference
+    evaluator) or a DurableRules of `compiled`. `funding`: [(funding_time_ms, rate)].
+    `cycles` may pass build_cycles' output (to share it between two runs of a compare).
+    `progress(minutes_done)` is called now and then.
+    """
+    if cycles is None:
+        cycles = build_cycles(candles_1m, t_from, t_to, config, derivatives=derivatives, inputs=inputs,
+                              with_flow=True)
+    rows = _rows(candles_1m.loc[:t_to - MINUTE] if len(candles_1m) else candles_1m)
+    start = cycles[0]["t_ms"] if cycles else t_from
+    run = _Run(rows, config, params, start, funding)
+    by_t = {c["t_ms"]: c for c in cycles}
+    decisions: list[dict[str, Any]] = []
+    equity: list[tuple[int, Decimal, Decimal]] = []
+    decision: dict[str, Any] | None = None
+    core = run.ex.core
+    minutes = range(start, t_to + 1, MINUTE) if cycles else range(0)
+    for i, now in enumerate(minutes):
+        run.clock.set(now)
+        run.ex.sync()
+        cyc = by_t.get(now)
+        if cyc is not None:
+            decision = _decide(run, cyc, compiled, engine, decisions)
+            if now == t_to:
+                decision = None  # recorded, but not entered: the period ends here (closed below)
+            pos = core.position()
+            eq = core.ledger.wallet + pos.unrealized_pnl
+            equity.append((now, eq, core.ledger.wallet))
+        # A flat decision while flat with nothing working leaves the core nothing to do,
+        # except rolling the day/week (trades_today, start-of-day equity the rules read).
+        if run.busy() or (cyc is not None and (decision is not None and decision["action"] != "flat"
+                                                or now // DAY_MS != run.state.day_key
+                                                or run.state.safe_mode)):
+            run.step(decision)
+        if progress is not None and i % 1440 == 0:
+            progress(i)
+    if progress is not None:
+        progress(len(minutes))
+    if cycles:
+        run.close_at_end()
+    pos = core.position()
+    final = core.ledger.wallet + pos.unrealized_pnl
+    open_pos = None if pos.quantity == 0 else {"quantity": str(pos.quantity), "entry_price": str(pos.entry_price),
+                                               "unrealized_pnl": str(pos.unrealized_pnl)}
+    orders = [{"client_order_id": o.client_order_id, "role": (parse_client_id(o.client_order_id) or ("?",))[0],
+               "decision_id": (parse_client_id(o.client_order_id) or ("", ""))[1], "side": o.side, "type": o.type,
+               "status": o.status, "price": o.price, "stop_price": o.stop_price, "quantity": o.quantity,
+               "filled_quantity": o.filled_qty, "avg_fill_price": o.avg_price, "reduce_only": o.reduce_only,
+               "created_ms": o.time_ms, "updated_ms": o.update_time_ms}
+              for o in core.orders.values()]
+    return BacktestResult(version=compiled.version, t_from=t_from, t_to=t_to, params=params.to_json(),
+                          initial_equity=params.equity, final_equity=final, decisions=decisions, trades=run.trades,
+                          equity=equity, orders=orders,
+                          funding=[(t, str(r), str(p)) for t, r, p in core.funding_events],
+                          events=dict(sorted(run.events.items())), open_position=open_pos,
+                          candles=len(minutes))
+
+
+def cycle_facts(cyc: Mapping[str, Any], account: Mapping[str, Any], position: Mapping[str, Any]) -> dict[str, Any]:
+    return {"snapshot": cyc["snapshot"], "flow": cyc["flow"], "account": dict(account), "position": dict(position)}
+
+
+def _decide(run: _Run, cyc: Mapping[str, Any], compiled: Any, engine: Any,
+            out: list[dict[str, Any]]) -> dict[str, Any]:
+    core = run.ex.core
+    pos = core.position()
+    equity = core.ledger.wallet + pos.unrealized_pnl
+    account = daily_weekly(run.state, equity)
+    position = {"side": "flat" if pos.quantity == 0 else ("long" if pos.quantity > 0 else "short"),
+                "quantity": float(abs(pos.quantity)),
+                "entry_price": float(pos.entry_price) if pos.quantity else None,
+                "unrealized_pnl": float(pos.unrealized_pnl)}
+    facts = cycle_facts(cyc, account, position)
+    doc, _ = decide(compiled, facts, engine)
+    t = int(cyc["t_ms"])
+    did = str(t // 1000)
+    doc = {**doc, "id": did}
+    if run.params.slippage_kind == "atr":
+        atr_pct = ((cyc["snapshot"].get("volatility") or {}).get("atr_pct") or {}).get("tf_5m")
+        bps = run.params.slippage_value * (atr_pct or 0.0) * 100
+        core.config.slippage_bps = Decimal(repr(round(bps, 6)))
+    if doc["action"] != "flat":
+        run.by_decision[did] = {"tags": _tags(facts), "plan": {"tp1": doc.get("tp1"), "tp2": doc.get("tp2")}}
+    out.append({"t_ms": t, "id": did, "decision": doc, "account": account, "position": position})
+    return doc

@@ -1,0 +1,457 @@
+"""What the pages and the API read, as plain JSON-ready dicts (one function per question).
+
+Reads the storage models (connectors.db.models); never writes except where named.
+Times are epoch milliseconds in the DB and ISO-8601 UTC strings in the answers.
+Money (Decimal in the DB) is answered as a decimal string, exact.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from web.context import sd
+
+BOT_STATES = ("RUNNING", "IDLE", "ERROR", "RISK_OFF", "SAFE_MODE")
+OPEN_ORDER_STATUSES = ("NEW", "PARTIALLY_FILLED", "PENDING", "OPEN")
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+CONTROL_COMPONENT = "control"
+MARKET_COMPONENT = "market_data"  # written once by `showdown run`: live or REPLAY, not a loop
+
+
+def m():  # type: ignore[no-untyped-def]
+    from connectors.db import models
+
+    return models
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def money(x: Decimal | None) -> str | None:
+    return None if x is None else format(x, "f")
+
+
+def light(age_s: float | None, green_s: float, red_s: float) -> str:
+    """Freshness colour: green when younger than green_s, red past red_s, yellow between;
+    grey when there is nothing at all."""
+    if age_s is None:
+        return "grey"
+    if age_s <= green_s:
+        return "green"
+    return "yellow" if age_s <= red_s else "red"
+
+
+def _symbol() -> str:
+    return str(sd().config.get("symbol"))
+
+
+# ------------------------------------------------------------------ status
+
+def _expected_interval_s(component: str) -> float:
+    cfg = sd().config
+    return {
+        "analytics": float(cfg.get("engine.cycle_minutes", 5)) * 60,
+        "execution": float(cfg.get("execution.loop_seconds", 2)),
+        "collector": 60.0,
+    }.get(component, 60.0)
+
+
+def heartbeats(at_ms: int) -> list[dict[str, Any]]:
+    rows = m().BotState.select().where(m().BotState.symbol == _symbol()).order_by(m().BotState.component)
+    out = []
+    for r in rows:
+        if r.component in (CONTROL_COMPONENT, MARKET_COMPONENT):
+            continue
+        every = _expected_interval_s(r.component)
+        age = max(0.0, (at_ms - r.heartbeat_ms) / 1000)
+        out.append({
+            "component": r.component, "state": r.state, "risk_mode": r.risk_mode,
+            "heartbeat": iso(r.heartbeat_ms), "age_s": round(age, 1),
+            "freshness": light(age, max(2 * every, 10), max(5 * every, 60)),
+            "details": r.details or {},
+        })
+    return out
+
+
+def overall_state(beats: list[dict[str, Any]]) -> str:
+    """The bot's state: SAFE_MODE and ERROR win, then RISK_OFF; RUNNING when a loop runs
+    with a fresh heartbeat; IDLE when nothing runs. A silent loop (red heartbeat) is ERROR."""
+    states = {b["state"] for b in beats}
+    if "SAFE_MODE" in states:
+        return "SAFE_MODE"
+    if "ERROR" in states or any(b["freshness"] == "red" and b["state"] == "RUNNING" for b in beats):
+        return "ERROR"
+    if "RISK_OFF" in states:
+        return "RISK_OFF"
+    if any(b["state"] == "RUNNING" for b in beats):
+        return "RUNNING"
+    return "IDLE"
+
+
+def market_data() -> dict[str, Any] | None:
+    """Where prices come from: {source: live|replay|venue, state, label} or None."""
+    row = m().BotState.get_or_none((m().BotState.symbol == _symbol())
+                                   & (m().BotState.component == MARKET_COMPONENT))
+    return None if row is None else {**(row.details or {}), "state": row.state}
+
+
+def control_state() -> dict[str, Any]:
+    """Operator switches (pause entries, emergency stop) the execution worker reads:
+    bot_state row component='control', details {entries_paused, by, at, emergency_stop}."""
+    row = m().BotState.get_or_none((m().BotState.symbol == _symbol())
+                                   & (m().BotState.component == CONTROL_COMPONENT))
+    details = dict(row.details or {}) if row else {}
+    return {"entries_paused": bool(details.get("entries_paused")), "changed_by": details.get("by"),
+            "changed_at": details.get("at"), "emergency_stop": details.get("emergency_stop")}
+
+
+def _utc_day_start(at_ms: int) -> int:
+    d = datetime.fromtimestamp(at_ms / 1000, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int(d.timestamp() * 1000)
+
+
+def _utc_week_start(at_ms: int) -> int:
+    day = datetime.fromtimestamp(_utc_day_start(at_ms) / 1000, UTC)
+    return int((day - timedelta(days=day.weekday())).timestamp() * 1000)
+
+
+def pnl(at_ms: int) -> dict[str, Any]:
+    Trade = m().Trade
+    since_week = _utc_week_start(at_ms)
+    since_day = _utc_day_start(at_ms)
+    rows = Trade.select(Trade.pnl, Trade.fees, Trade.funding, Trade.closed_ms).where(
+        (Trade.symbol == _symbol()) & (Trade.closed_ms >= since_week))
+    day = week = Decimal(0)
+    n_day = 0
+    for r in rows:
+        net = (r.pnl or 0) - (r.fees or 0) + (r.funding or 0)
+        week += net
+        if r.closed_ms >= since_day:
+            day += net
+            n_day += 1
+    return {"day_usdt": money(day), "week_usdt": money(week), "trades_today": n_day}
+
+
+def freshness(at_ms: int) -> list[dict[str, Any]]:
+    mm = m()
+    cfg = sd().config
+    cycle = float(cfg.get("engine.cycle_minutes", 5)) * 60
+    out = []
+    last_1m = (mm.Candle.select(mm.Candle.open_time_ms)
+               .where((mm.Candle.symbol == _symbol()) & (mm.Candle.timeframe == "1m"))
+               .order_by(mm.Candle.open_time_ms.desc()).limit(1).first())
+    t = last_1m.open_time_ms + 60_000 if last_1m else None
+    out.append(_fresh("candles 1m", t, at_ms, 180, 600))
+    for name, model in (("snapshot", mm.Snapshot), ("flow", mm.Flow)):
+        row = model.select(model.as_of_ms).where(model.symbol == _symbol()).order_by(model.as_of_ms.desc()).limit(1).first()
+        out.append(_fresh(name, row.as_of_ms if row else None, at_ms, cycle + 120, 3 * cycle))
+    dec = (mm.Decision.select(mm.Decision.decided_at_ms).where(mm.Decision.symbol == _symbol())
+           .order_by(mm.Decision.decided_at_ms.desc()).limit(1).first())
+    out.append(_fresh("decision", dec.decided_at_ms if dec else None, at_ms, cycle + 120, 3 * cycle))
+    etf = mm.EtpFlow.select(mm.EtpFlow.date).order_by(mm.EtpFlow.date.desc()).limit(1).first()
+    etf_ms = int(datetime.strptime(etf.date, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000) if etf else None
+    etf_limit = float(cfg.get("inputs.etf_stale_days", 3)) * 86400
+    out.append(_fresh("ETF flows", etf_ms, at_ms, etf_limit * 0.75, etf_limit))
+    liq = mm.LiquidationZones.select(mm.LiquidationZones.captured_at_ms).order_by(
+        mm.LiquidationZones.captured_at_ms.desc()).limit(1).first()
+    liq_limit = float(cfg.get("inputs.liquidation_stale_hours", 24)) * 3600
+    out.append(_fresh("liquidation map", liq.captured_at_ms if liq else None, at_ms, liq_limit * 0.75, liq_limit))
+    sen = mm.NewsSentiment.select(mm.NewsSentiment.as_of_ms).order_by(mm.NewsSentiment.as_of_ms.desc()).limit(1).first()
+    sen_limit = float(cfg.get("inputs.sentiment_stale_hours", 48)) * 3600
+    out.append(_fresh("sentiment", sen.as_of_ms if sen else None, at_ms, sen_limit * 0.75, sen_limit))
+    return out
+
+
+def _fresh(name: str, t_ms: int | None, at_ms: int, green_s: float, red_s: float) -> dict[str, Any]:
+    age = None if t_ms is None else max(0.0, (at_ms - t_ms) / 1000)
+    return {"name": name, "as_of": iso(t_ms), "age_s": None if age is None else round(age, 1),
+            "freshness": light(age, green_s, red_s)}
+
+
+def active_ruleset() -> dict[str, Any] | None:
+    R = m().Ruleset
+    row = R.select().where(R.activated_at_ms.is_null(False)).order_by(R.activated_at_ms.desc(), R.id.desc()).first()
+    if not row:
+        return None
+    return {"version": row.hash, "activated_by": row.activated_by, "activated_at": iso(row.activated_at_ms),
+            "note": row.note}
+
+
+STATUS_TTL_S = 1.0
+
+
+def status_cached() -> dict[str, Any]:
+    """`status()` computed at most once a second per process: the status page and API
+    clients poll it, and it costs a dozen queries (≈5 ms); a second of staleness is fine
+    next to heartbeat intervals of seconds to minutes."""
+    cache = sd().status_cache
+    now = time.monotonic()
+    value = cache.get("value")
+    if value is not None and now - cache["at"] < STATUS_TTL_S:
+        return value  # type: ignore[no-any-return]
+    lock = sd().status_lock
+    if value is not None and not lock.acquire(blocking=False):
+        return value  # another thread is refreshing it: answer the previous one meanwhile
+    if value is None:
+        lock.acquire()
+    try:
+        if cache.get("value") is None or time.monotonic() - cache["at"] >= STATUS_TTL_S:
+            cache["value"] = status()
+            cache["at"] = time.monotonic()
+        return cache["value"]  # type: ignore[no-any-return]
+    finally:
+        lock.release()
+
+
+def status_json_cached() -> bytes:
+    """The cached status as JSON bytes, serialised once per refresh rather than per request."""
+    value = status_cached()
+    cache = sd().status_cache
+    pair = cache.get("json")
+    if pair is None or pair[0] is not value:
+        from flask import current_app
+
+        pair = (value, current_app.json.dumps(value).encode())
+        cache["json"] = pair
+    return pair[1]  # type: ignore[no-any-return]
+
+
+def forget_status() -> None:
+    """Drop the cached status (after a change made here, so its author sees it at once)."""
+    sd().status_cache["value"] = None
+
+
+def status() -> dict[str, Any]:
+    at = now_ms()
+    beats = heartbeats(at)
+    flow = latest_document("flow")
+    risk_mode = None
+    for b in beats:
+        risk_mode = risk_mode or b.get("risk_mode")
+    if flow and isinstance(flow.get("document", {}).get("risk"), dict):
+        risk_mode = risk_mode or flow["document"]["risk"].get("mode")
+    rec = (m().ReconciliationEvent.select().where(m().ReconciliationEvent.symbol == _symbol())
+           .order_by(m().ReconciliationEvent.created_ms.desc()).first())
+    dec = latest_decision()
+    return {
+        "symbol": _symbol(),
+        "mode": sd().config.get("mode"),
+        "market_data": market_data(),
+        "time": iso(at),
+        "bot_state": overall_state(beats),
+        "loops": beats,
+        "data_freshness": freshness(at),
+        "risk_mode": risk_mode,
+        "pnl": pnl(at),
+        "position": open_position(),
+        "open_orders": orders(open_only=True),
+        "last_reconciliation": None if rec is None else {
+            "time": iso(rec.created_ms), "kind": rec.kind, "summary": rec.summary},
+        "ruleset": active_ruleset(),
+        "control": control_state(),
+        "last_decision": None if dec is None else {
+            k: dec[k] for k in ("id", "time", "action", "reason", "confidence", "ruleset_version")},
+    }
+
+
+# ------------------------------------------------------------------ documents
+
+def latest_document(kind: str) -> dict[str, Any] | None:
+    model = {"snapshot": m().Snapshot, "flow": m().Flow}[kind]
+    row = model.select().where(model.symbol == _symbol()).order_by(model.as_of_ms.desc()).first()
+    if row is None:
+        return None
+    return {"id": row.id, "as_of": iso(row.as_of_ms), "document": row.document}
+
+
+def _decision(row: Any) -> dict[str, Any]:
+    doc = row.document or {}
+    return {
+        "id": row.id, "time": iso(row.decided_at_ms), "action": row.action, "reason": row.reason,
+        "confidence": doc.get("confidence"), "ruleset_version": row.ruleset_version,
+        "snapshot_id": row.snapshot_id, "flow_id": row.flow_id, "trace_id": row.trace_id,
+        "document": doc,
+    }
+
+
+def latest_decision() -> dict[str, Any] | None:
+    D = m().Decision
+    row = D.select().where(D.symbol == _symbol()).order_by(D.decided_at_ms.desc(), D.id.desc()).first()
+    return _decision(row) if row else None
+
+
+MAX_ID = 2**63 - 1  # ids beyond a BIGINT cannot exist (and SQLite cannot bind them)
+
+
+def decision(decision_id: int) -> dict[str, Any] | None:
+    if not 0 < decision_id <= MAX_ID:
+        return None
+    row = m().Decision.get_or_none(m().Decision.id == decision_id)
+    return _decision(row) if row else None
+
+
+def decisions_since(since_ms: int, limit: int = 1000) -> list[dict[str, Any]]:
+    D = m().Decision
+    rows = (D.select().where((D.symbol == _symbol()) & (D.decided_at_ms >= since_ms))
+            .order_by(D.decided_at_ms.asc()).limit(limit))
+    return [_decision(r) for r in rows]
+
+
+def trace(trace_id: int | None) -> Any:
+    if trace_id is None or not 0 < trace_id <= MAX_ID:
+        return None
+    row = m().DecisionTrace.get_or_none(m().DecisionTrace.id == trace_id)
+    return row.trace if row else None
+
+
+def candles(timeframe: str, limit: int = 300) -> list[dict[str, Any]]:
+    C = m().Candle
+    rows = (C.select(C.open_time_ms, C.open, C.high, C.low, C.close, C.volume)
+            .where((C.symbol == _symbol()) & (C.timeframe == timeframe))
+            .order_by(C.open_time_ms.desc()).limit(limit))
+    out = [{"time": r.open_time_ms // 1000, "open": r.open, "high": r.high, "low": r.low,
+            "close": r.close, "volume": r.volume} for r in rows]
+    out.reverse()
+    return out
+
+
+# ------------------------------------------------------------------ execution
+
+def _position(r: Any) -> dict[str, Any]:
+    return {"id": r.id, "side": r.side, "status": r.status, "quantity": money(r.quantity),
+            "entry_price": money(r.entry_price), "sl_price": money(r.sl_price),
+            "realized_pnl": money(r.realized_pnl), "fees": money(r.fees), "opened": iso(r.opened_ms),
+            "closed": iso(r.closed_ms), "decision_id": r.decision_id, "details": r.details or {}}
+
+
+def open_position() -> dict[str, Any] | None:
+    P = m().Position
+    row = P.select().where((P.symbol == _symbol()) & (P.status == "open")).order_by(P.opened_ms.desc()).first()
+    return _position(row) if row else None
+
+
+def positions(limit: int = 50) -> list[dict[str, Any]]:
+    P = m().Position
+    return [_position(r) for r in P.select().where(P.symbol == _symbol()).order_by(P.opened_ms.desc()).limit(limit)]
+
+
+def orders(open_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+    O = m().Order  # noqa: E741, N806
+    q = O.select().where(O.symbol == _symbol())
+    if open_only:
+        q = q.where(O.status.in_(OPEN_ORDER_STATUSES))
+    return [{"id": r.id, "client_order_id": r.client_order_id, "exchange_order_id": r.exchange_order_id,
+             "role": r.role, "side": r.side, "type": r.type, "status": r.status, "price": money(r.price),
+             "stop_price": money(r.stop_price), "quantity": money(r.quantity),
+             "filled_quantity": money(r.filled_quantity), "avg_fill_price": money(r.avg_fill_price),
+             "reduce_only": r.reduce_only, "created": iso(r.created_ms), "updated": iso(r.updated_ms),
+             "decision_id": r.decision_id}
+            for r in q.order_by(O.updated_ms.desc()).limit(limit)]
+
+
+def execution_events(limit: int = 100) -> list[dict[str, Any]]:
+    mm = m()
+    rec = [{"time": iso(r.created_ms), "t": r.created_ms, "source": "reconciliation", "kind": r.kind,
+            "message": r.summary} for r in mm.ReconciliationEvent.select().where(
+        mm.ReconciliationEvent.symbol == _symbol()).order_by(mm.ReconciliationEvent.created_ms.desc()).limit(limit)]
+    risk = [{"time": iso(r.created_ms), "t": r.created_ms, "source": "risk", "kind": r.kind,
+             "message": r.message or r.risk_mode or ""} for r in mm.RiskEvent.select().where(
+        mm.RiskEvent.symbol == _symbol()).order_by(mm.RiskEvent.created_ms.desc()).limit(limit)]
+    events = sorted(rec + risk, key=lambda e: e["t"], reverse=True)[:limit]
+    for e in events:
+        e.pop("t")
+    return events
+
+
+# ------------------------------------------------------------------ logs
+
+def logs(level: str | None = None, component: str | None = None, since_ms: int | None = None,
+         until_ms: int | None = None, text: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    L = m().LogRecord
+    q = L.select()
+    if level:
+        q = q.where(L.level.in_(LEVELS[LEVELS.index(level):]))
+    if component:
+        q = q.where(L.component == component)
+    if since_ms is not None:
+        q = q.where(L.created_ms >= since_ms)
+    if until_ms is not None:
+        q = q.where(L.created_ms <= until_ms)
+    if text:
+        q = q.where(L.message.contains(text))
+    return [{"id": r.id, "time": iso(r.created_ms), "level": r.level, "component": r.component,
+             "logger": r.logger, "message": r.message, "context": r.context}
+            for r in q.order_by(L.created_ms.desc(), L.id.desc()).limit(limit)]
+
+
+def log_components() -> list[str]:
+    L = m().LogRecord
+    return [r.component for r in L.select(L.component).distinct().order_by(L.component)]
+
+
+def notifications(level: str | None = None, source: str | None = None, since_ms: int | None = None,
+                  until_ms: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    N = m().Notification
+    q = N.select()
+    if level:
+        q = q.where(N.level.in_(LEVELS[LEVELS.index(level):]))
+    if source:
+        q = q.where(N.source == source)
+    if since_ms is not None:
+        q = q.where(N.created_ms >= since_ms)
+    if until_ms is not None:
+        q = q.where(N.created_ms <= until_ms)
+    return [{"id": r.id, "time": iso(r.created_ms), "level": r.level, "source": r.source, "code": r.code,
+             "message": r.message, "context": r.context, "delivery_status": r.delivery_status}
+            for r in q.order_by(N.created_ms.desc(), N.id.desc()).limit(limit)]
+
+
+def audit_entries(limit: int = 200) -> list[dict[str, Any]]:
+    A = m().AuditEntry
+    return [{"id": r.id, "time": iso(r.created_ms), "user": r.username, "action": r.action,
+             "target": r.target, "details": r.details or {}}
+            for r in A.select().order_by(A.created_ms.desc(), A.id.desc()).limit(limit)]
+
+
+# ------------------------------------------------------------------ backtests
+
+def _run(r: Any) -> dict[str, Any]:
+    return {"id": r.id, "ruleset_version": r.ruleset_version, "period_start": iso(r.period_start_ms),
+            "period_end": iso(r.period_end_ms), "initial_equity": money(r.initial_equity),
+            "final_equity": money(r.final_equity), "max_dd_pct": r.max_dd_pct, "sharpe": r.sharpe,
+            "sortino": r.sortino, "win_rate": r.win_rate, "trade_count": r.trade_count, "status": r.status,
+            "params": r.params or {}, "metrics": r.metrics or {}, "notes": r.notes, "created": iso(r.created_ms)}
+
+
+def backtest_runs(limit: int = 100) -> list[dict[str, Any]]:
+    B = m().BacktestRun
+    return [_run(r) for r in B.select().order_by(B.created_ms.desc(), B.id.desc()).limit(limit)]
+
+
+def backtest_run(run_id: int) -> dict[str, Any] | None:
+    if not 0 < run_id <= MAX_ID:
+        return None
+    mm = m()
+    r = mm.BacktestRun.get_or_none(mm.BacktestRun.id == run_id)
+    if r is None:
+        return None
+    out = _run(r)
+    E, T = mm.EquityPointBacktest, mm.TradeBacktest
+    out["equity"] = [{"time": e.time_ms // 1000, "equity": money(e.equity)}
+                     for e in E.select(E.time_ms, E.equity).where(E.run == run_id).order_by(E.time_ms)]
+    out["trades"] = [{"id": t.id, "side": t.side, "quantity": money(t.quantity),
+                      "entry_price": money(t.entry_price), "exit_price": money(t.exit_price),
+                      "pnl": money(t.pnl), "fees": money(t.fees), "r_multiple": t.r_multiple,
+                      "exit_reason": t.exit_reason, "opened": iso(t.opened_ms), "closed": iso(t.closed_ms)}
+                     for t in T.select().where(T.run == run_id).order_by(T.opened_ms)]
+    return out

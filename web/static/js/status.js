@@ -1,0 +1,33 @@
+// Status page: re-read /api/status every 5 s and update the figures in place.
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const esc = (s) => String(s ?? "—").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  const lightHtml = (c) => `<span class="light ${esc(c)}" title="${esc(c)}"></span>`;
+  async function refresh() {
+    const r = await Showdown.api("GET", "/api/status");
+    if (!r.ok) { if (r.status === 401) location.reload(); return; }
+    const s = r.data;
+    $("updated").textContent = s.time;
+    const st = $("bot-state"); st.textContent = s.bot_state; st.className = "state state-" + s.bot_state;
+    $("risk-mode").textContent = s.risk_mode || "—";
+    $("entries").textContent = s.control.entries_paused ? "PAUSED" : "allowed";
+    $("ruleset-version").textContent = s.ruleset ? s.ruleset.version.slice(0, 12) : "—";
+    $("pnl-day").textContent = s.pnl.day_usdt; $("pnl-week").textContent = s.pnl.week_usdt;
+    $("trades-today").textContent = s.pnl.trades_today;
+    $("loops").innerHTML = "<tr><th>loop</th><th>state</th><th>heartbeat</th></tr>" + (s.loops.length ? s.loops.map((b) =>
+      `<tr><td>${lightHtml(b.freshness)}${esc(b.component)}</td><td>${esc(b.state)}</td><td class="num">${esc(b.age_s)} s ago</td></tr>`).join("")
+      : '<tr><td colspan="3" class="empty">no loop has reported yet</td></tr>');
+    $("freshness").innerHTML = s.data_freshness.map((f) =>
+      `<tr><td>${lightHtml(f.freshness)}${esc(f.name)}</td><td class="num">${esc(f.as_of || "none")}</td></tr>`).join("");
+    $("orders").innerHTML = "<tr><th>role</th><th>side</th><th>type</th><th class=num>price</th><th class=num>qty</th></tr>" +
+      (s.open_orders.length ? s.open_orders.map((o) => `<tr><td>${esc(o.role)}</td><td>${esc(o.side)}</td><td>${esc(o.type)}</td><td class="num">${esc(o.price || o.stop_price)}</td><td class="num">${esc(o.quantity)}</td></tr>`).join("")
+        : '<tr><td colspan="5" class="empty">none</td></tr>');
+    const p = s.position;
+    $("position").innerHTML = p ? `<table class="kv"><tr><th>side</th><td class="act-${esc(p.side)}">${esc(p.side)}</td></tr><tr><th>quantity</th><td class="num">${esc(p.quantity)}</td></tr><tr><th>entry</th><td class="num">${esc(p.entry_price)}</td></tr><tr><th>stop-loss</th><td class="num">${esc(p.sl_price)}</td></tr></table>` : '<p class="empty">flat</p>';
+    const d = s.last_decision;
+    $("last-decision").innerHTML = d ? `<p><b class="act-${esc(d.action)}">${esc(d.action.toUpperCase())}</b> ${esc(d.reason || "")}<br><span class="muted">${esc(d.time)} · confidence ${esc(d.confidence)}</span><br><a href="${Showdown.url("/decisions/" + d.id)}">why? (rule trace)</a></p>` : '<p class="empty">no decision yet</p>';
+    const rec = s.last_reconciliation;
+    $("reconciliation").innerHTML = rec ? `${esc(rec.time)} · ${esc(rec.summary)}` : '<span class="empty">none yet</span>';
+  }
+  setInterval(refresh, 5000);
+})();

@@ -15,6 +15,7 @@ from connectors.db.migrations import LATEST, current_version, upgrade
 from connectors.db.models import (
     ALL_MODELS,
     BacktestRun,
+    BotState,
     Candle,
     Decision,
     DecisionTrace,
@@ -60,6 +61,38 @@ def test_mariadb_uses_utf8mb4(backend, db: peewee.Database) -> None:
     Snapshot.create(as_of_ms=1, document={"comment": "₿ 🚀 ünïcode"})
     assert Snapshot.get().document["comment"] == "₿ 🚀 ünïcode"
     assert "***" not in describe(backend.config, backend.home)  # no password set, none shown
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_sqlite_read_then_write_transaction_waits_for_another_writer(backend, db: peewee.Database) -> None:
+    """The heartbeat upsert reads then writes in one transaction while the log thread writes
+    through its own connection. A deferred BEGIN would fail the write at once ("database is
+    locked": its read snapshot went stale); the write lock taken at BEGIN makes the other
+    writer wait its turn instead."""
+    import threading
+
+    BotState.create(component="analytics", state="RUNNING", heartbeat_ms=1)
+    other = make_database(backend.config, backend.home)
+    other.connect()
+    errors: list[BaseException] = []
+
+    def other_writer() -> None:
+        try:
+            BotState.insert(component="collector", state="RUNNING", heartbeat_ms=2).execute(other)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    writer = threading.Thread(target=other_writer)
+    with database_proxy.atomic():
+        row = BotState.get(BotState.component == "analytics")
+        writer.start()
+        writer.join(0.5)  # it cannot commit while our transaction holds the write lock
+        assert writer.is_alive()
+        BotState.update(state="IDLE", heartbeat_ms=3).where(BotState.id == row.id).execute()
+    writer.join(10)
+    other.close()
+    assert not errors and not writer.is_alive()
+    assert {b.component: b.state for b in BotState.select()} == {"analytics": "IDLE", "collector": "RUNNING"}
 
 
 def test_money_round_trips_decimal_exactly(db: peewee.Database) -> None:

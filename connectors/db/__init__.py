@@ -67,7 +67,11 @@ def make_database(config: Config, home: Home, connect_timeout: int = 10) -> peew
     if not config.uses_mariadb():
         path = sqlite_path(config, home)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS)
+        # BEGIN IMMEDIATE: a transaction that reads then writes (a heartbeat upsert) must not
+        # upgrade its read snapshot to a write lock after another connection (the log writer
+        # thread) committed — SQLite answers that with an instant "database is locked" that
+        # busy_timeout does not wait out. Taking the write lock up front makes it wait instead.
+        return peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE")
     return ReconnectingMariaDB(str(config.get("database.name")), **_mariadb_params(config, connect_timeout))
 
 

@@ -37,7 +37,8 @@ def register(group: click.Group) -> None:
         upgrade(database)
         exchange = BinanceExchange(dict(config["binance"]))
         collector = Collector(exchange, DbStore(), symbol=str(config.get("symbol")),
-                              initial_lookback_ms=int(lookback_hours * 3_600_000))
+                              initial_lookback_ms=int(lookback_hours * 3_600_000),
+                              depth_levels=int(config.get("analytics.orderbook.top_n") or 20))
         base = config.get("binance.base_url") or ("testnet" if config.get("binance.testnet") else "binance")
         click.echo(f"collecting {collector.symbol} from {base} into {describe(config, where)}")
         try:

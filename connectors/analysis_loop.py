@@ -169,7 +169,7 @@ class AnalysisLoop:
         cfg = self.config
         try:
             frames, deriv, inputs = load_cycle_inputs(self.symbol, t_ms, cfg)
-            snapshot = build_snapshot(frames, t_ms, cfg)
+            snapshot = build_snapshot(frames, t_ms, cfg, depth=deriv.get("depth"))
             flow = build_flow(snapshot, deriv, inputs, t_ms, cfg)
             if stale:
                 mark_stale(flow, f"the 1m candle closing at {ms_to_iso(t_ms)} was not stored within the max wait")

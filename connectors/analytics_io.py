@@ -11,6 +11,9 @@
   index_price): funding over (T − 24 h, T], open interest now and 24 h ago, mark and
   index over the last 5 minutes — the windows build_flow looks at.
 - inputs: the versions in force at T (connectors.input_history.latest).
+- order book: the latest depth snapshot the collector stored in (T − `DEPTH_MAX_AGE_MS`, T]
+  (`derivatives["depth"]`, for build_snapshot's `depth`); none that fresh → unavailable, so
+  a replay or backtest, which has no book, never sees one from another time.
 
 `record_cycle(snapshot, flow)` writes data/btc_snapshot.json and data/btc_flow.json
 atomically and the `snapshots` + `flows` rows, which share the cycle's timestamp
@@ -19,6 +22,7 @@ atomically and the `snapshots` + `flows` rows, which share the cycle's timestamp
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +46,7 @@ FUNDING_WINDOW_MS = 24 * HOUR_MS
 OI_NOW_MS = 15 * 60_000  # build_flow: an OI sample older than this is not "current"
 OI_THEN_MS = HOUR_MS  # …and the 24 h-ago sample may be up to 1 h older
 MARK_MS = 5 * 60_000
+DEPTH_MAX_AGE_MS = 2 * 60_000  # the collector stores one a minute: older means it stalled
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 MINUTE_COLUMNS = (*PRICE_COLUMNS, "taker_buy_volume")
 
@@ -100,7 +105,19 @@ def load_derivatives(symbol: str, t_ms: int) -> dict[str, Any]:
     mark = dict(_series(symbol, "mark_price", t_ms - MARK_MS, t_ms))
     index = dict(_series(symbol, "index_price", t_ms - MARK_MS, t_ms))
     mark_index = [(t, mark[t], index[t]) for t in sorted(mark.keys() & index.keys())]
-    return {"funding": funding or None, "open_interest": oi or None, "mark_index": mark_index or None}
+    return {"funding": funding or None, "open_interest": oi or None, "mark_index": mark_index or None,
+            "depth": load_depth(symbol, t_ms)}
+
+
+def load_depth(symbol: str, t_ms: int) -> dict[str, Any] | None:
+    """The freshest stored order book in (T − DEPTH_MAX_AGE_MS, T]: {time_ms, bids, asks}."""
+    rows = _run("SELECT `time_ms`, `details` FROM `derivatives` WHERE `symbol` = ? AND `kind` = 'depth' "
+                "AND `time_ms` > ? AND `time_ms` <= ? ORDER BY `time_ms` DESC LIMIT 1",
+                (symbol, int(t_ms - DEPTH_MAX_AGE_MS), int(t_ms)))
+    if not rows or not rows[0][1]:
+        return None
+    levels = json.loads(rows[0][1]) if isinstance(rows[0][1], str | bytes) else rows[0][1]
+    return {"time_ms": int(rows[0][0]), "bids": levels.get("bids"), "asks": levels.get("asks")}
 
 
 def load_cycle_inputs(symbol: str, t_ms: int, config: Any) -> tuple[dict[str, pd.DataFrame], dict[str, Any],

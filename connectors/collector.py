@@ -8,7 +8,10 @@ Per cycle (`Collector.cycle()`):
   not fill after `max_gap_attempts` tries is reported and left alone (real exchange
   maintenance gaps exist — never interpolated);
 - funding history from the last stored funding time; premium index (mark, index,
-  predicted funding, next funding time); open interest now and its 5m history.
+  predicted funding, next funding time); open interest now and its 5m history;
+- the order book: the top `depth_levels` levels each side, one row a pass (kind `depth`,
+  value = mid price, details = {bids, asks}) — the analytics cycle turns the freshest
+  one before T into the snapshot's order-book metrics (spread, imbalance, walls, slippage).
 Upserts are idempotent (same key → same row), so a cycle that died half-way is simply
 run again; restart resumes from what the database holds. Weight and rate limits are the
 transport's job (connectors/binance/transport.py): it slows down before the limit and
@@ -35,6 +38,7 @@ STEP_MS = {"1m": MINUTE, "5m": 5 * MINUTE, "15m": 15 * MINUTE, "1h": 60 * MINUTE
            "1d": 1440 * MINUTE}
 PAGE = 1000  # klines per request (weight 5) when catching up: fewest requests per candle
 PROBE = 99  # first request of a pass (weight 1): in steady state one minute is new
+BOOK_LIMITS = (5, 10, 20, 50, 100, 500, 1000)  # the only depth sizes Binance accepts
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class Collector:
     initial_lookback_ms: int = 24 * 60 * MINUTE  # first run on an empty database
     gap_scan_days: float = 7.0
     max_gap_attempts: int = 3
+    depth_levels: int = 20
     _gap_attempts: dict[tuple[str, int], int] = field(default_factory=dict)
     # Per timeframe, the open time up to which stored history is known to be whole (or
     # its holes given up on): later scans start there instead of re-reading days of rows.
@@ -91,6 +96,7 @@ class Collector:
         self._guard(report, "funding", lambda: self._funding(report))
         self._guard(report, "premium index", lambda: self._premium(report))
         self._guard(report, "open interest", lambda: self._open_interest(report))
+        self._guard(report, "order book", lambda: self._depth(report))
         return report
 
     @staticmethod
@@ -191,3 +197,14 @@ class Collector:
         rows += [DerivativeRow("open_interest", h.time_ms, h.open_interest,
                                {"value_usdt": h.open_interest_value}) for h in hist]
         report.derivatives += self.store.upsert_derivatives(self.symbol, rows)
+
+    def _depth(self, report: CycleReport) -> None:
+        limit = next((n for n in BOOK_LIMITS if n >= self.depth_levels), BOOK_LIMITS[-1])
+        book = self.exchange.depth(self.symbol, limit)
+        if not book.bids or not book.asks:
+            return  # a one-sided answer is no snapshot of the book: the cycle sees "unavailable"
+        mid = (book.bids[0][0] + book.asks[0][0]) / 2
+        levels = {"bids": [[float(p), float(q)] for p, q in book.bids[:self.depth_levels]],
+                  "asks": [[float(p), float(q)] for p, q in book.asks[:self.depth_levels]]}
+        report.derivatives += self.store.upsert_derivatives(
+            self.symbol, [DerivativeRow("depth", book.time_ms, float(mid), levels)])

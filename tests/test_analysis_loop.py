@@ -70,6 +70,18 @@ def test_account_defaults_and_pnl():
     assert b["trades_today"] == 2 and b["safe_mode"] is True
 
 
+def test_cycle_sees_the_collected_order_book(loop):
+    """A live cycle reads the book the collector stored just before T; a one-sided book is in
+    the snapshot the rules see (their thin / one-sided book vetoes depend on it)."""
+    from connectors.db.models import Derivative
+    assert Snapshot.get_by_id(Decision.get_by_id(loop.run_cycle(T).decision_id).snapshot_id
+                              ).document["orderbook"]["available"] is False  # nothing collected yet
+    Derivative.create(symbol="BTCUSDT", kind="depth", time_ms=T - 20_000, value=90_000.05,
+                      details={"bids": [[90_000.0, 1.0]], "asks": [[90_000.1, 9.0]]})
+    snap = Snapshot.get_by_id(Decision.get_by_id(loop.run_cycle(T).decision_id).snapshot_id).document
+    assert snap["orderbook"]["available"] is True and snap["orderbook"]["imbalance_pct"] == pytest.approx(-80.0)
+
+
 def test_one_cycle_stores_a_linked_triplet(loop, tmp_path):
     out = loop.run_cycle(T)
     assert out.ok, out.error

@@ -99,3 +99,24 @@ def test_record_cycle_links_one_timestamp(stored, tmp_path):
     with pytest.raises(ValueError, match="same cycle"):
         record_cycle(snap, build_flow(snap, deriv, inputs, T + 300_000, cfg), data_dir=tmp_path)
     assert Snapshot.select().count() == 1
+
+
+def test_order_book_the_collector_stored_feeds_the_snapshot_only_when_fresh(stored):
+    """The freshest book stored in (T − 2 min, T] becomes the snapshot's order-book metrics; a
+    book from after T (look-ahead) or an old one (stalled collector) is never used."""
+    cfg = config()
+
+    def book(t_ms: int, bid_qty: float) -> dict:
+        return {"symbol": "BTCUSDT", "kind": "depth", "time_ms": t_ms, "value": 90_000.05,
+                "details": {"bids": [[90_000.0 - i * 0.1, bid_qty] for i in range(20)],
+                            "asks": [[90_000.1 + i * 0.1, 1.0] for i in range(20)]}}
+
+    Derivative.insert_many([book(T - 5 * 60_000, 1.0), book(T - 30_000, 4.0), book(T + 10_000, 1.0)]).execute()
+    frames, deriv, _ = load_cycle_inputs("BTCUSDT", T, cfg)
+    assert deriv["depth"]["time_ms"] == T - 30_000
+    ob = build_snapshot(frames, T, cfg, depth=deriv["depth"])["orderbook"]
+    assert ob["available"] is True
+    assert ob["imbalance_pct"] == pytest.approx((80 - 20) / 100 * 100)  # 20 levels × 4 BTC bid vs × 1 BTC ask
+    assert ob["spread_pct"] == pytest.approx(0.1 / 90_000.05 * 100)
+    Derivative.delete().where((Derivative.kind == "depth") & (Derivative.time_ms == T - 30_000)).execute()
+    assert load_cycle_inputs("BTCUSDT", T, cfg)[1]["depth"] is None  # only a stale and a future book left

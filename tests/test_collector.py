@@ -104,6 +104,17 @@ def test_backfills_a_three_hour_gap_without_duplicates(sim, store) -> None:
         assert len(t2) == (t2[-1] - t2[0]) // step + 1
 
 
+def test_stores_the_order_book_each_pass(sim, store) -> None:
+    from connectors.db.models import Derivative
+    report = collector(sim, store, depth_levels=20).cycle()
+    assert not report.errors, report.errors
+    row = Derivative.get(Derivative.kind == "depth")
+    bids, asks = row.details["bids"], row.details["asks"]
+    assert len(bids) == len(asks) == 20
+    assert bids[0][0] < asks[0][0] and row.value == pytest.approx((bids[0][0] + asks[0][0]) / 2)
+    assert row.time_ms == sim.venue.market.now_ms  # the exchange's time of the book, not ours
+
+
 def test_resumes_after_restart(sim, store) -> None:
     collector(sim, store).cycle()
     before = store.last_open_time("BTCUSDT", "1m")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from engine.backtest.metrics import drawdowns
 from web.context import sd
 
 BOT_STATES = ("RUNNING", "IDLE", "ERROR", "RISK_OFF", "SAFE_MODE")
@@ -325,6 +326,35 @@ def candles(timeframe: str, limit: int = 300) -> list[dict[str, Any]]:
     return out
 
 
+def trade_markers(timeframe_ms: int, since_ms: int, last_bar_ms: int) -> list[dict[str, Any]]:
+    """Chart markers (lightweight-charts) of the trades and the open position since `since_ms`:
+    entries below / above the bar by side, exits with their reason and PnL, each on the bar
+    that holds it (one in the still-forming bar goes on the last closed one: the chart only
+    places markers on bars it has), sorted by time as the chart requires."""
+    mm = m()
+    T, P = mm.Trade, mm.Position  # noqa: N806
+
+    def bar(t_ms: int) -> int:
+        return min(t_ms // timeframe_ms * timeframe_ms, last_bar_ms) // 1000
+
+    def entry(side: str, t_ms: int, price: Any) -> dict[str, Any]:
+        up = side == "long"
+        return {"time": bar(t_ms), "position": "belowBar" if up else "aboveBar", "color": "#4ea1ff",
+                "shape": "arrowUp" if up else "arrowDown", "text": f"{side} {money(price)}"}
+
+    out: list[dict[str, Any]] = []
+    for t in T.select().where((T.symbol == _symbol()) & (T.closed_ms >= since_ms)).order_by(T.opened_ms):
+        if t.opened_ms >= since_ms:
+            out.append(entry(t.side, t.opened_ms, t.entry_price))
+        won = Decimal(t.pnl) >= 0
+        out.append({"time": bar(t.closed_ms), "position": "aboveBar" if t.side == "long" else "belowBar",
+                    "color": "#26a69a" if won else "#ef5350", "shape": "circle",
+                    "text": f"exit {t.exit_reason or ''} {money(t.pnl)}".replace("  ", " ")})
+    for p in P.select().where((P.symbol == _symbol()) & (P.status == "open") & (P.opened_ms >= since_ms)):
+        out.append(entry(p.side, p.opened_ms, p.entry_price))
+    return sorted(out, key=lambda mk: mk["time"])
+
+
 # ------------------------------------------------------------------ execution
 
 def _position(r: Any) -> dict[str, Any]:
@@ -447,8 +477,10 @@ def backtest_run(run_id: int) -> dict[str, Any] | None:
         return None
     out = _run(r)
     E, T = mm.EquityPointBacktest, mm.TradeBacktest
-    out["equity"] = [{"time": e.time_ms // 1000, "equity": money(e.equity)}
-                     for e in E.select(E.time_ms, E.equity).where(E.run == run_id).order_by(E.time_ms)]
+    points = list(E.select(E.time_ms, E.equity).where(E.run == run_id).order_by(E.time_ms).tuples())
+    out["equity"] = [{"time": t // 1000, "equity": money(e)} for t, e in points]
+    dd, _ = drawdowns(points)
+    out["drawdown"] = [{"time": t // 1000, "dd_pct": round(d, 4)} for (t, _), d in zip(points, dd, strict=True)]
     out["trades"] = [{"id": t.id, "side": t.side, "quantity": money(t.quantity),
                       "entry_price": money(t.entry_price), "exit_price": money(t.exit_price),
                       "pnl": money(t.pnl), "fees": money(t.fees), "r_multiple": t.r_multiple,

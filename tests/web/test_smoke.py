@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 
 def test_status_page_renders_for_a_viewer(viewer):
     resp = viewer.get("/status/")
@@ -35,3 +37,29 @@ def test_every_page_renders_with_data(app, admin):
     assert len(candles["candles"]) == 60 and candles["decision_levels"]["sl"] == 59800
     logs = admin.get("/logs/?level=ERROR").get_data(as_text=True)
     assert "order rejected" in logs and "analytics cycle done" not in logs
+
+
+def test_market_chart_marks_trades_and_backtest_run_has_drawdown(app, admin):
+    from decimal import Decimal
+
+    from connectors.db import models as m
+    from tests.web.seed import seed
+
+    with app.app_context():
+        ids = seed()
+        last = m.EquityPointBacktest.select().order_by(m.EquityPointBacktest.time_ms.desc()).first()
+        m.EquityPointBacktest.create(run=ids["run_id"], symbol="BTCUSDT", time_ms=last.time_ms + 3_600_000,
+                                     equity=Decimal("9980"))  # 10080 was the peak
+    data = admin.get("/market/candles.json?tf=5m").get_json()
+    last_bar = data["candles"][-1]["time"]
+    marks = data["trade_markers"]
+    assert [(mk["shape"], mk["text"]) for mk in marks] == [
+        ("arrowUp", "long 60000"), ("circle", "exit 3.00"), ("arrowUp", "long 60005.1")]
+    assert all(mk["time"] == last_bar for mk in marks)  # opened in the forming bar: on the last closed one
+    assert marks[1]["color"] == "#26a69a"  # a winner
+    page = admin.get(f"/backtest/{ids['run_id']}").get_data(as_text=True)
+    assert 'id="drawdown"' in page
+    with app.app_context():
+        from web import queries
+        dd = queries.backtest_run(ids["run_id"])["drawdown"]
+    assert [p["dd_pct"] for p in dd][:5] == [0.0] * 5 and dd[-1]["dd_pct"] == pytest.approx(-0.9921, abs=1e-4)

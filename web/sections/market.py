@@ -12,6 +12,7 @@ from web.auth import role_required
 bp = Blueprint("market", __name__, url_prefix="/market")
 NAV = ("Market", "market.page", "viewer")
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
+TF_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
 
 
 @bp.route("/")
@@ -41,5 +42,7 @@ def candles() -> Any:
         levels = {k: doc.get(k) for k in ("sl", "tp1", "tp2")}
         zone = doc.get("entry_zone") or [None, None]
         levels["entry_min"], levels["entry_max"] = (zone + [None, None])[:2]
-    return {"timeframe": tf, "candles": queries.candles(tf, limit), "decision_levels": levels,
-            "decision_action": dec["action"] if dec else None}
+    bars = queries.candles(tf, limit)
+    markers = queries.trade_markers(TF_MS[tf], bars[0]["time"] * 1000, bars[-1]["time"] * 1000) if bars else []
+    return {"timeframe": tf, "candles": bars, "decision_levels": levels,
+            "decision_action": dec["action"] if dec else None, "trade_markers": markers}

@@ -1,10 +1,20 @@
-// Backtest run page: equity curve.
+// Backtest run page: equity curve and, under it, the drawdown from the running peak (%).
 (function () {
+  const theme = { layout: { background: { color: "#161c24" }, textColor: "#d7dee8" },
+    grid: { vertLines: { color: "#222b36" }, horzLines: { color: "#222b36" } }, autoSize: true, timeScale: { timeVisible: true } };
   const el = document.getElementById("chart");
   const points = JSON.parse(el.dataset.equity || "[]").map((p) => ({ time: p.time, value: Number(p.equity) }));
   if (!points.length) { el.innerHTML = '<p class="empty">no equity points</p>'; return; }
-  const chart = LightweightCharts.createChart(el, { layout: { background: { color: "#161c24" }, textColor: "#d7dee8" },
-    grid: { vertLines: { color: "#222b36" }, horzLines: { color: "#222b36" } }, autoSize: true, timeScale: { timeVisible: true } });
-  chart.addLineSeries({ color: "#4ea1ff", lineWidth: 2 }).setData(points);
-  chart.timeScale().fitContent();
+  const equity = LightweightCharts.createChart(el, theme);
+  equity.addLineSeries({ color: "#4ea1ff", lineWidth: 2 }).setData(points);
+  equity.timeScale().fitContent();
+  const ddEl = document.getElementById("drawdown");
+  const dd = JSON.parse(ddEl.dataset.drawdown || "[]").map((p) => ({ time: p.time, value: p.dd_pct }));
+  const drawdown = LightweightCharts.createChart(ddEl, theme);
+  drawdown.addAreaSeries({ lineColor: "#ef5350", topColor: "rgba(239,83,80,0.05)", bottomColor: "rgba(239,83,80,0.4)",
+    invertFilledArea: true, priceFormat: { type: "custom", formatter: (v) => v.toFixed(2) + " %" } }).setData(dd);
+  drawdown.timeScale().fitContent();
+  // one time axis for both: scrolling one scrolls the other
+  equity.timeScale().subscribeVisibleLogicalRangeChange((r) => r && drawdown.timeScale().setVisibleLogicalRange(r));
+  drawdown.timeScale().subscribeVisibleLogicalRangeChange((r) => r && equity.timeScale().setVisibleLogicalRange(r));
 })();

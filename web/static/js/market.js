@@ -1,4 +1,5 @@
-// Market page: candlesticks (TradingView lightweight-charts) + the decision's entry zone, SL, TP lines.
+// Market page: candlesticks (TradingView lightweight-charts) + the decision's entry zone, SL, TP lines
+// and the trades (entry arrows, exit dots coloured by result).
 (async function () {
   const el = document.getElementById("chart");
   const chart = LightweightCharts.createChart(el, {
@@ -19,5 +20,6 @@
     series.createPriceLine({ price: Number(price), color, lineWidth: 2, lineStyle: style, axisLabelVisible: true, title }); };
   line(lv.entry_min, "#4ea1ff", "entry min", 2); line(lv.entry_max, "#4ea1ff", "entry max", 2);
   line(lv.sl, "#ef5350", "SL", 0); line(lv.tp1, "#26a69a", "TP1", 0); line(lv.tp2, "#26a69a", "TP2", 1);
+  series.setMarkers(data.trade_markers || []);
   chart.timeScale().fitContent();
 })();

@@ -45,18 +45,7 @@ http {{
     upstream showdown_admin {{ server 127.0.0.1:{app_port}; keepalive 64; keepalive_timeout 4s; }}
     server {{
         listen 127.0.0.1:{port};
-        location = {prefix} {{ return 301 {prefix}/; }}
-        location {prefix}/ {{
-            proxy_pass http://showdown_admin/;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $http_host;
-            proxy_set_header X-Forwarded-Prefix {prefix};
-            proxy_redirect off;
-        }}
+        include {root}/config/nginx/showdown-admin.locations.conf;  # the shipped locations, as they are
     }}
 }}
 """
@@ -129,8 +118,7 @@ class LiveSite:
                                            stderr=subprocess.STDOUT))
         user = "user root;" if os.geteuid() == 0 else ""
         conf = self.tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=self.tmp, app_port=self.app_port, port=self.port, prefix=PREFIX,
-                                          user=user))
+        conf.write_text(NGINX_CONF.format(tmp=self.tmp, app_port=self.app_port, port=self.port, root=ROOT, user=user))
         self.procs.append(subprocess.Popen([NGINX, "-p", str(self.tmp), "-c", str(conf)],
                                            stdout=subprocess.DEVNULL, stderr=open(self.tmp / "nginx.out", "wb")))  # noqa: SIM115
         deadline = time.time() + 30

@@ -14,10 +14,12 @@ import click
 from tqdm import tqdm
 
 from cli.config_cmd import load_or_exit
+from connectors.backtest_inputs import inputs_at
 from connectors.backtest_report import write_exports
 from connectors.backtest_run import prepare, rule_texts, run_from_db, with_overrides
 from connectors.backtest_store import load_history, recorded_decisions, save_run
 from connectors.db import open_database
+from engine.analytics.batch import build_cycles
 from engine.backtest.compare import compare_runs, parity
 from engine.backtest.params import FILLS, BacktestParams, parse_fees, parse_slippage
 from engine.paths import home
@@ -78,8 +80,18 @@ def register(group: click.Group) -> None:
         if parity_range:
             prep = prepare(files, config, params)
             recs = list(recorded_decisions(symbol, _ms(parity_range[0]), _ms(parity_range[1])))
-            rep = parity(recs, prep.compiled, prep.engine)
-            click.echo(f"parity: {rep['cycles']} recorded decisions replayed, {rep['differences']} differ")
+            rebuilt = None
+            if recs:  # the snapshots and flows the backtest would have built at the same times
+                first, last = min(r["t_ms"] for r in recs), max(r["t_ms"] for r in recs)
+                candles, derivatives, _ = load_history(symbol, first, last, config)
+                etf_params = (config.get("analytics") or {}).get("etf")
+                rebuilt = {c["t_ms"]: c for c in build_cycles(
+                    candles, first, last, config, derivatives=derivatives,
+                    inputs=inputs_at(symbol, last, etf_params), with_flow=True)}
+            rep = parity(recs, prep.compiled, prep.engine, rebuilt)
+            click.echo(f"parity: {rep['cycles']} recorded decisions replayed, {rep['differences']} differ "
+                       f"({rep['analytics_differences']} with a different snapshot or flow; the order book "
+                       "is live-only and not compared)")
             for item in rep["items"][:20]:
                 click.echo(json.dumps(item, default=str, sort_keys=True)[:4000])
             sys.exit(1 if rep["differences"] else 0)

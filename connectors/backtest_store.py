@@ -97,12 +97,14 @@ def _chunks(rows: list[dict[str, Any]], n: int) -> Iterator[list[dict[str, Any]]
 
 def recorded_decisions(symbol: str, t_from: int, t_to: int) -> Iterator[dict[str, Any]]:
     """Live/paper decisions with their stored trace (which carries the facts seen)."""
-    q = (M.Decision.select(M.Decision, M.DecisionTrace.trace)
+    # The trace document under its own name: as `trace` it would collide with the
+    # decisions.trace_id foreign key and come back as the id, not the document.
+    q = (M.Decision.select(M.Decision, M.DecisionTrace.trace.alias("trace_doc"))
          .join(M.DecisionTrace, on=(M.Decision.trace == M.DecisionTrace.id))
          .where((M.Decision.symbol == symbol) & (M.Decision.decided_at_ms >= t_from)
                 & (M.Decision.decided_at_ms <= t_to))
          .order_by(M.Decision.decided_at_ms, M.Decision.id))
     for d in q.objects():
-        trace = d.trace if isinstance(d.trace, dict) else {}
-        yield {"id": d.id, "facts": trace.get("facts") or {}, "decision": d.document, "trace": trace,
+        trace = d.trace_doc if isinstance(d.trace_doc, dict) else {}
+        yield {"id": d.id, "t_ms": d.decided_at_ms, "facts": trace.get("facts") or {}, "decision": d.document, "trace": trace,
                "version": (trace.get("ruleset") or {}).get("version")}

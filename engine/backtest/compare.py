@@ -4,7 +4,9 @@ compare: decisions at the same cycle time that differ (action, reason, levels, s
 confidence, mode, checks), with both traces re-derived from the facts each run saw —
 decide() is deterministic, so re-deciding gives the trace the run had.
 parity: recorded live/paper traces carry the facts they saw; the backtest decision path
-re-decides each and every decision must come out identical.
+re-decides each and every decision must come out identical. Given the cycles the backtest
+builds for the same times (batch analytics over the stored history), parity also checks
+that the backtest would have seen the same snapshot and flow as live did.
 """
 
 from __future__ import annotations
@@ -55,15 +57,44 @@ def compare_runs(a: BacktestResult, b: BacktestResult, compiled_a: Any, compiled
             "decisions_compared": len(a.decisions), "decisions_differing": len(diffs), "differences": diffs}
 
 
-def parity(records: Iterable[Mapping[str, Any]], compiled: Any, engine: Any = "python") -> dict[str, Any]:
-    """records: {"id", "facts", "decision", "trace"} as stored by the live cycle."""
-    n, out = 0, []
+# Only live has an order book (the collector's depth): a backtest has none to rebuild.
+LIVE_ONLY = {"snapshot": ("orderbook",), "flow": ()}
+
+
+def fact_differences(recorded: Mapping[str, Any], rebuilt: Mapping[str, Any], skip: Sequence[str] = (),
+                     path: str = "") -> list[str]:
+    """Leaf paths where two fact documents differ (a number equal as float is equal)."""
+    out: list[str] = []
+    for k in sorted(set(recorded) | set(rebuilt)):
+        if k in skip:
+            continue
+        a, b, where = recorded.get(k), rebuilt.get(k), f"{path}{k}"
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += fact_differences(a, b, (), where + ".")
+        elif a != b:
+            out.append(where)
+    return out
+
+
+def parity(records: Iterable[Mapping[str, Any]], compiled: Any, engine: Any = "python",
+           cycles: Mapping[int, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """records: {"id", "t_ms", "facts", "decision", "trace"} as stored by the live cycle.
+    cycles: {t_ms: {"snapshot", "flow"}} as the backtest builds them (None: decisions only)."""
+    n, out, analytics = 0, [], 0
     for rec in records:
         n += 1
         again, trace = decide(compiled, rec["facts"], engine)
         keys = differs(rec["decision"], again)
-        if keys:
+        facts_keys: list[str] = []
+        if cycles is not None:
+            built = cycles.get(int(rec["t_ms"]))
+            for name in ("snapshot", "flow"):
+                seen = rec["facts"].get(name) or {}
+                facts_keys += [f"{name}.{p}" for p in fact_differences(
+                    seen, (built or {}).get(name) or {}, LIVE_ONLY[name])] if built else [f"{name} (not rebuilt)"]
+            analytics += bool(facts_keys)
+        if keys or facts_keys:
             out.append({"id": rec.get("id"), "timestamp_iso": rec["decision"].get("timestamp_iso"), "fields": keys,
-                        "recorded": rec["decision"], "replayed": again,
+                        "facts_differing": facts_keys[:50], "recorded": rec["decision"], "replayed": again,
                         "recorded_trace": rec.get("trace"), "replayed_trace": trace})
-    return {"cycles": n, "differences": len(out), "items": out}
+    return {"cycles": n, "differences": len(out), "analytics_differences": analytics, "items": out}

@@ -2,8 +2,10 @@
 proxy of ours, which we cut (connections dropped, new ones refused) — an outage as the
 worker sees it, without stopping the MariaDB other people's tests use.
 
-Checked: the position stays protected (SL on the exchange every loop), trading goes on
-(TP1, break-even, TP2 fill during the outage), the outage is reported, no fill is lost
+The outage lasts `hold_s` (60 s in `make chaos`, a few seconds in the test suite) with the
+position open and the market still, the worker looping every second; then, still cut off,
+the market moves through TP1, break-even and TP2. Checked: the position stays protected
+(SL on the exchange every loop), trading goes on, the outage is reported, no fill is lost
 and the DB catches up once the proxy is back."""
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ class CuttableProxy:
         self._listen()
 
 
-def run(tmp: Path) -> dict[str, object]:
+def run(tmp: Path, hold_s: float = 60.0) -> dict[str, object]:
     env = mariadb_env()
     proxy = CuttableProxy((env["DB_HOST"], int(env["DB_PORT"])))
     name = f"showdown_chaos_{secrets.token_hex(4)}"
@@ -106,6 +108,14 @@ def run(tmp: Path) -> dict[str, object]:
         proxy.cut()
         t0 = time.monotonic()
         outage_loops, problems = 0, []
+        while time.monotonic() - t0 < hold_s:  # the database is gone; the position is open
+            w.run_once()
+            outage_loops += 1
+            problems += check_invariants(sim, {"1": D("0.010")})
+            if sim.venue.core.ledger.qty == 0:
+                problems.append("the position closed while the market stood still")
+            time.sleep(1.0)
+        held_s = time.monotonic() - t0
         while sim.venue.core.ledger.qty != 0 or outage_loops < 3:
             step_market(sim)
             had = sim.venue.core.ledger.qty != 0
@@ -113,7 +123,7 @@ def run(tmp: Path) -> dict[str, object]:
             outage_loops += 1
             if had:
                 problems += check_invariants(sim, {"1": D("0.010")})
-            if outage_loops > 200:
+            if outage_loops > 200 + hold_s:
                 raise AssertionError("trade never finished during the outage")
         backlog = len(w.store.backlog)
         outage_s = time.monotonic() - t0
@@ -134,7 +144,8 @@ def run(tmp: Path) -> dict[str, object]:
             problems.append(f"trade not booked after the outage: {trade and trade.exit_reason}")
         if problems:
             raise AssertionError("\n".join(problems))
-        return {"outage_loops": outage_loops, "outage_s": round(outage_s, 1), "backlog_at_restore": backlog,
+        return {"outage_loops": outage_loops, "outage_s": round(outage_s, 1),
+                "position_open_during_outage_s": round(held_s, 1), "backlog_at_restore": backlog,
                 "orders": len(fills_db), "trade_exit": trade.exit_reason if trade else None}
     finally:
         sim.stop()
@@ -144,5 +155,5 @@ def run(tmp: Path) -> dict[str, object]:
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as d:
-        print(run(Path(d)))
+        print(run(Path(d), float(sys.argv[1]) if len(sys.argv) > 1 else 60.0))
     sys.exit(0)

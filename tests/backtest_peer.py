@@ -47,6 +47,7 @@ from engine.analytics.batch import build_cycles
 from engine.backtest.loop import BacktestResult, run_backtest
 from engine.backtest.params import BacktestParams
 from engine.rules.compiler import compile_texts
+from engine.rules.durable_backend import DurableRules
 
 MINUTE = 60_000
 RULES = Path(__file__).resolve().parents[1] / "rules" / "examples" / "ema_cross.yaml"
@@ -66,9 +67,15 @@ def peer_config(base: Any) -> Any:
 
 
 def run_ours(candles: pd.DataFrame, t_from: int, t_to: int, cfg: Any,
-             cycles: list[dict[str, Any]] | None = None, engine: Any = "python") -> BacktestResult:
+             cycles: list[dict[str, Any]] | None = None, engine: str = "durable") -> BacktestResult:
+    """Our backtester on the simple strategy, with durable_rules (as `showdown backtest` by default)."""
     compiled = compile_texts({RULES.name: RULES.read_text(encoding="utf-8")}, cfg)
-    return run_backtest(candles.loc[:t_to - MINUTE], t_from, t_to, cfg, compiled, PARAMS, engine, cycles=cycles)
+    rules = DurableRules(compiled) if engine == "durable" else "python"
+    try:
+        return run_backtest(candles.loc[:t_to - MINUTE], t_from, t_to, cfg, compiled, PARAMS, rules, cycles=cycles)
+    finally:
+        if rules != "python":
+            rules.close()
 
 
 def cycles_for(candles: pd.DataFrame, t_from: int, t_to: int, cfg: Any) -> list[dict[str, Any]]:

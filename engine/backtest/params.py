@@ -24,7 +24,8 @@ class BacktestParams:
     maker_fee: Decimal = Decimal("0.0002")
     taker_fee: Decimal = Decimal("0.0004")
     equity: Decimal = Decimal("10000")
-    engine: str = "python"  # rules evaluator: "python" (reference) or "durable" (durable_rules)
+    # rules evaluator: "durable" (durable_rules, the code live runs) or "python" (the reference)
+    engine: str = "durable"
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

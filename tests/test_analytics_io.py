@@ -120,3 +120,23 @@ def test_order_book_the_collector_stored_feeds_the_snapshot_only_when_fresh(stor
     assert ob["spread_pct"] == pytest.approx(0.1 / 90_000.05 * 100)
     Derivative.delete().where((Derivative.kind == "depth") & (Derivative.time_ms == T - 30_000)).execute()
     assert load_cycle_inputs("BTCUSDT", T, cfg)[1]["depth"] is None  # only a stale and a future book left
+
+
+def test_candle_windows_come_back_bit_for_bit(db):
+    """The cycle's candle reads (on MariaDB one packed text value per window) return every
+    double exactly, NULL as NaN, in time order, and nothing outside the window."""
+    from connectors.analytics_io import MINUTE_COLUMNS, _candles
+
+    awkward = [0.1 + 0.2, 1 / 3, 1e-7, 123456.78901234567, 2.0 ** -40, 9007199254740993.0, 5e-324, 1e300]
+    t0 = 1_765_065_600_000
+    rows = [{"symbol": "BTCUSDT", "timeframe": "1m", "open_time_ms": t0 + i * 60_000, "open": v, "high": v * 3,
+             "low": v / 7, "close": -v, "volume": v + 1, "taker_buy_volume": None if i % 2 else v / 3}
+            for i, v in enumerate(awkward)]
+    Candle.insert_many(rows).execute()
+    got = _candles("BTCUSDT", "1m", t0 + 60_000, t0 + 7 * 60_000, MINUTE_COLUMNS)
+    want = rows[1:7]
+    assert list(got.index) == [r["open_time_ms"] for r in want]
+    for col in MINUTE_COLUMNS:
+        expected = [np.nan if r[col] is None else r[col] for r in want]
+        np.testing.assert_array_equal(got[col].to_numpy(), np.array(expected, dtype=np.float64))
+    assert _candles("BTCUSDT", "1m", t0 - 60_000, t0, MINUTE_COLUMNS).empty

@@ -59,6 +59,8 @@ def _mariadb_params(config: Config, connect_timeout: int) -> dict[str, Any]:
         "password": config.get("database.password") or "",
         "charset": "utf8mb4",
         "connect_timeout": connect_timeout,
+        # the analytics cycle reads each candle window as one GROUP_CONCAT (analytics_io)
+        "init_command": "SET SESSION group_concat_max_len = 67108864",
     }
 
 

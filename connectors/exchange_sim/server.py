@@ -14,6 +14,7 @@ Control endpoints (JSON in, JSON out; no signature; never subject to faults):
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -123,6 +124,13 @@ class SimServer(ThreadingHTTPServer):
         self.venue = venue
         self.verbose = verbose
         super().__init__((LOCALHOST, port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that vanished mid-request (killed, timed out) is everyday traffic for
+        # an exchange, not a server fault: no traceback for it.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

@@ -349,7 +349,7 @@ def trade_markers(timeframe_ms: int, since_ms: int, last_bar_ms: int) -> list[di
         won = Decimal(t.pnl) >= 0
         out.append({"time": bar(t.closed_ms), "position": "aboveBar" if t.side == "long" else "belowBar",
                     "color": "#26a69a" if won else "#ef5350", "shape": "circle",
-                    "text": f"exit {t.exit_reason or ''} {money(t.pnl)}".replace("  ", " ")})
+                    "text": f"exit {t.exit_reason or ''} {Decimal(t.pnl):+.2f}".replace("  ", " ")})
     for p in P.select().where((P.symbol == _symbol()) & (P.status == "open") & (P.opened_ms >= since_ms)):
         out.append(entry(p.side, p.opened_ms, p.entry_price))
     return sorted(out, key=lambda mk: mk["time"])

@@ -54,7 +54,7 @@ def test_market_chart_marks_trades_and_backtest_run_has_drawdown(app, admin):
     last_bar = data["candles"][-1]["time"]
     marks = data["trade_markers"]
     assert [(mk["shape"], mk["text"]) for mk in marks] == [
-        ("arrowUp", "long 60000"), ("circle", "exit 3.00"), ("arrowUp", "long 60005.1")]
+        ("arrowUp", "long 60000"), ("circle", "exit +3.00"), ("arrowUp", "long 60005.1")]
     assert all(mk["time"] == last_bar for mk in marks)  # opened in the forming bar: on the last closed one
     assert marks[1]["color"] == "#26a69a"  # a winner
     page = admin.get(f"/backtest/{ids['run_id']}").get_data(as_text=True)

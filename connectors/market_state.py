@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.db import database_proxy, is_sqlite
 from connectors.db.models import BotState, now_ms
 
 COMPONENT = "market_data"
@@ -13,9 +14,11 @@ COMPONENT = "market_data"
 def record_market_source(source: str, lines: list[str], symbol: str = "BTCUSDT") -> None:
     details: dict[str, Any] = {"source": source, "label": " ".join(s.strip("# ").strip() for s in lines)}
     state = "REPLAY" if source == "replay" else "LIVE"
+    # SQLite wants the conflict target named, MariaDB refuses one (ON DUPLICATE KEY UPDATE)
+    target = {"conflict_target": [BotState.symbol, BotState.component]} if is_sqlite(database_proxy) else {}
     (BotState.insert(symbol=symbol, component=COMPONENT, state=state, heartbeat_ms=now_ms(), details=details)
-     .on_conflict(conflict_target=[BotState.symbol, BotState.component],
-                  update={BotState.state: state, BotState.heartbeat_ms: now_ms(), BotState.details: details})
+     .on_conflict(update={BotState.state: state, BotState.heartbeat_ms: now_ms(), BotState.details: details},
+                  **target)
      .execute())
 
 

@@ -68,6 +68,7 @@ SCHEMAS: dict[str, Any] = {
         "price": _nstr, "stop_price": _nstr, "quantity": {"type": "string"}}},
     "Status": {"type": "object", "required": ["bot_state", "loops", "data_freshness", "pnl", "control"], "properties": {
         "symbol": {"type": "string"}, "mode": {"type": "string"}, "time": {"type": "string"},
+        "market_time": {"type": "string", "description": "the trading clock: wall time live, the replayed time in a replay (P&L day, data freshness)"},
         "market_data": {"type": ["object", "null"], "description": "where prices come from: live, replay (recorded, NOT live) or a configured venue"},
         "bot_state": {"enum": ["RUNNING", "IDLE", "ERROR", "RISK_OFF", "SAFE_MODE"]},
         "loops": {"type": "array", "items": {"$ref": "#/components/schemas/Loop"}},

@@ -232,9 +232,23 @@ def forget_status() -> None:
     sd().status_cache["value"] = None
 
 
+def market_clock_ms(source: dict[str, Any] | None, wall_ms: int) -> int:
+    """The trading clock: the wall clock live; in a replay, the close of the newest stored
+    1m candle — the replayed "now" — so the P&L day and data freshness are those of the
+    replayed market (the trades carry replayed times), not of today's date."""
+    if not source or source.get("source") != "replay":
+        return wall_ms
+    C = m().Candle  # noqa: N806
+    row = (C.select(C.open_time_ms).where((C.symbol == _symbol()) & (C.timeframe == "1m"))
+           .order_by(C.open_time_ms.desc()).limit(1).first())
+    return row.open_time_ms + 60_000 if row else wall_ms
+
+
 def status() -> dict[str, Any]:
-    at = now_ms()
-    beats = heartbeats(at)
+    wall = now_ms()
+    source = market_data()
+    at = market_clock_ms(source, wall)
+    beats = heartbeats(wall)  # the loops are processes of today: their heartbeats are wall time
     flow = latest_document("flow")
     risk_mode = None
     for b in beats:
@@ -247,8 +261,9 @@ def status() -> dict[str, Any]:
     return {
         "symbol": _symbol(),
         "mode": sd().config.get("mode"),
-        "market_data": market_data(),
-        "time": iso(at),
+        "market_data": source,
+        "time": iso(wall),
+        "market_time": iso(at),
         "bot_state": overall_state(beats),
         "loops": beats,
         "data_freshness": freshness(at),

@@ -23,3 +23,30 @@ def test_replay_banner_on_pages_and_status(app: Flask, viewer: FlaskClient) -> N
     status = client.get("/api/status").get_json()
     assert status["market_data"]["source"] == "replay"
     assert all(loop["component"] != "market_data" for loop in status["loops"])
+
+
+def test_replay_counts_pnl_and_freshness_on_the_replayed_clock(app: Flask, viewer: FlaskClient) -> None:
+    """A replayed trade closed on the replayed day is in "today's" P&L of the replay; live,
+    the same old trade is not today's."""
+    from decimal import Decimal
+
+    from connectors.db import models as m
+    from web import queries
+
+    t = 1_765_065_600_000 + 3_600_000  # 2025-12-07T01:00Z, long ago for the wall clock
+    with app.app_context():
+        m.Candle.create(symbol="BTCUSDT", timeframe="1m", open_time_ms=t, open=1, high=1, low=1, close=1, volume=1)
+        m.Trade.create(symbol="BTCUSDT", side="short", quantity=Decimal("0.1"), entry_price=Decimal("90000"),
+                       exit_price=Decimal("90300"), pnl=Decimal("-30.00"), opened_ms=t - 600_000, closed_ms=t - 60_000)
+        queries.forget_status()
+    live = viewer.get("/api/status").get_json()
+    assert live["market_time"] == live["time"] and live["pnl"]["day_usdt"] == "0"
+    with app.app_context():
+        record_market_source("replay", ["REPLAY"])
+        queries.forget_status()
+    replay = viewer.get("/api/status").get_json()
+    assert replay["market_time"] == "2025-12-07T01:01:00Z" != replay["time"]
+    assert replay["pnl"]["day_usdt"] == "-30.00" and replay["pnl"]["trades_today"] == 1
+    candles = next(f for f in replay["data_freshness"] if f["name"] == "candles 1m")
+    assert candles["freshness"] == "green" and candles["age_s"] == 0.0
+    assert "replay clock" in viewer.get("/status/").get_data(as_text=True)

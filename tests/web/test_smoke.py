@@ -55,7 +55,10 @@ def test_market_chart_marks_trades_and_backtest_run_has_drawdown(app, admin):
     marks = data["trade_markers"]
     assert [(mk["shape"], mk["text"]) for mk in marks] == [
         ("arrowUp", "long 60000"), ("circle", "exit +3.00"), ("arrowUp", "long 60005.1")]
-    assert all(mk["time"] == last_bar for mk in marks)  # opened in the forming bar: on the last closed one
+    with app.app_context():
+        trade, pos = m.Trade.get(), m.Position.get(m.Position.status == "open")
+    on_bar = [min(t // 300_000 * 300, last_bar) for t in (trade.opened_ms, trade.closed_ms, pos.opened_ms)]
+    assert [mk["time"] for mk in marks] == on_bar  # on its 5m bar; in the forming bar: on the last closed one
     assert marks[1]["color"] == "#26a69a"  # a winner
     page = admin.get(f"/backtest/{ids['run_id']}").get_data(as_text=True)
     assert 'id="drawdown"' in page

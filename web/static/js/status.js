@@ -8,6 +8,8 @@
     if (!r.ok) { if (r.status === 401) location.reload(); return; }
     const s = r.data;
     $("updated").textContent = s.time;
+    $("market-time").hidden = s.market_time === s.time;
+    $("market-time-value").textContent = s.market_time;
     const st = $("bot-state"); st.textContent = s.bot_state; st.className = "state state-" + s.bot_state;
     $("risk-mode").textContent = s.risk_mode || "—";
     $("entries").textContent = s.control.entries_paused ? "PAUSED" : "allowed";

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from cli.common import sigterm_as_ctrl_c
 from cli.config_cmd import load_or_exit
 from cli.notify_cmd import notifier_installed
 from connectors.analysis_loop import AnalysisLoop
@@ -82,6 +83,7 @@ def register(group: click.Group) -> None:
             raise click.ClickException(str(exc)) from exc
         upgrade(database)
         logs = setup_logging(config, where, "analytics")
+        sigterm_as_ctrl_c()
         try:
             with notifier_installed(config):
                 run_loop(config, where, once, at, stale, no_watch)

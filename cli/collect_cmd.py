@@ -7,6 +7,7 @@ import time
 
 import click
 
+from cli.common import sigterm_as_ctrl_c
 from cli.config_cmd import load_or_exit
 from connectors.binance import BinanceExchange
 from connectors.collector import Collector
@@ -41,6 +42,7 @@ def register(group: click.Group) -> None:
                               depth_levels=int(config.get("analytics.orderbook.top_n") or 20))
         base = config.get("binance.base_url") or ("testnet" if config.get("binance.testnet") else "binance")
         click.echo(f"collecting {collector.symbol} from {base} into {describe(config, where)}")
+        sigterm_as_ctrl_c()
         try:
             while True:
                 report = collector.cycle()

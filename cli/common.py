@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import click
 import peewee
 
@@ -29,3 +31,11 @@ def open_db_or_exit(require_schema: bool = True, create_missing: bool = False,
             raise click.ClickException(f"database schema at version {version}, need {LATEST}: "
                                        f"run `showdown db upgrade`{consequence}")
     return config, db
+
+
+def sigterm_as_ctrl_c() -> None:
+    """SIGTERM (what `showdown run` and systemd stop a loop with) ends the command the way
+    Ctrl-C does: KeyboardInterrupt, so its `finally` blocks run — the analytics loop leaves
+    its heartbeat IDLE (else a rollback would wait 90 s for a loop that is gone) and the
+    database is closed, instead of the process dying where it stands."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)

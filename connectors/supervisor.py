@@ -5,6 +5,9 @@ Each child asks the kernel for SIGTERM when the supervisor dies (PR_SET_PDEATHSI
 a SIGKILLed supervisor leaves no orphan. Children stop in `stop_rank` order: the ones that
 only read (web, analytics) first, the execution worker after them (it checks that what is
 open is protected before it exits), the market source last (the worker may still need it).
+Each child runs in its own process group: a Ctrl-C at the terminal reaches the supervisor
+alone, which then stops the children in that order — otherwise the terminal would signal
+them all at once and the order would be lost.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ class Supervisor:
         proc = subprocess.Popen(  # noqa: S603 - argv built by us, never from user text
             list(spec.argv), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,  # noqa: PLW1509
+            process_group=0,
         )
         with self._lock:
             self.children[spec.name] = _Running(spec, proc, time.monotonic(), restarts)

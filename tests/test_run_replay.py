@@ -1,5 +1,6 @@
 """`showdown run` offline: replays the recorded data through exchange-sim, says so loudly
-on the console and in the database (for the dashboard), and stops cleanly on SIGINT."""
+on the console and in the database (for the dashboard), and stops cleanly and in order on
+a Ctrl-C at the terminal (SIGINT to the whole foreground process group)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def test_run_replays_loudly_and_stops_cleanly(tmp_path: Path) -> None:
         env.pop(name, None)
     proc = subprocess.Popen([sys.executable, "-m", "cli.main", "run", "--source", "replay", "--no-web",
                              "--speed", "120"], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # its own group, as a shell job in a terminal
     db = tmp_path / "var" / "replay-showdown.sqlite"
     deadline = time.monotonic() + 120
     latest = 0
@@ -53,11 +55,14 @@ def test_run_replays_loudly_and_stops_cleanly(tmp_path: Path) -> None:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             time.sleep(0.5)
     finally:
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
         out, _ = proc.communicate(timeout=60)
     assert latest > REPLAY_START_MS + 2 * 60_000, out
     assert "PRICES ARE RECORDED DATA, NOT LIVE" in out
-    assert "stopped collector" in out and "stopped exchange-sim" in out
+    stops = [line.split()[2] for line in out.splitlines() if line.startswith("[run] stopped ")]
+    # readers first, the worker after them (it leaves what is open protected), the market last
+    assert stops[-2:] == ["execute", "exchange-sim"] and set(stops[:-2]) == {"analyze", "collector"}, out
+    assert all(f"stopped {n} (exit 0)" in out for n in ("analyze", "collector", "execute")), out
     assert proc.returncode == 0, out
     with sqlite3.connect(db) as con:
         state, details = con.execute("select state, details from bot_state where component='market_data'").fetchone()

@@ -25,7 +25,9 @@ def register(group: click.Group) -> None:
                   help="Seconds after the minute turns before a pass (lets the exchange close the candle).")
     @click.option("--lookback-hours", type=float, default=24.0, show_default=True,
                   help="History fetched on the first run into an empty database.")
-    def collect(once: bool, every: float, settle: float, lookback_hours: float) -> None:
+    @click.option("--no-book", is_flag=True,
+                  help="Do not store the order book (showdown run's replay: exchange-sim's book is synthetic).")
+    def collect(once: bool, every: float, settle: float, lookback_hours: float, no_book: bool) -> None:
         """Fetch new klines (1m/5m/15m/1h), funding, premium index and open interest into the
         database; backfill gaps; resume where the database stops."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -39,7 +41,7 @@ def register(group: click.Group) -> None:
         exchange = BinanceExchange(dict(config["binance"]))
         collector = Collector(exchange, DbStore(), symbol=str(config.get("symbol")),
                               initial_lookback_ms=int(lookback_hours * 3_600_000),
-                              depth_levels=int(config.get("analytics.orderbook.top_n") or 20))
+                              depth_levels=0 if no_book else int(config.get("analytics.orderbook.top_n") or 20))
         base = config.get("binance.base_url") or ("testnet" if config.get("binance.testnet") else "binance")
         click.echo(f"collecting {collector.symbol} from {base} into {describe(config, where)}")
         sigterm_as_ctrl_c()

@@ -112,8 +112,10 @@ def build_plan(config: Config, source: str, data_dir: Path, speed: float, start_
                        "--speed", f"{speed:g}", "--port", str(port)),
             env=env, stop_rank=30, ready=lambda: _ping(f"http://127.0.0.1:{port}/fapi/v1/ping")))
         # One replayed minute passes every 60/speed wall seconds: collect at that pace.
+        # exchange-sim's order book is a synthetic ladder around the replayed price: no
+        # order-book facts from it (the snapshot says `available: false`, as in a backtest)
         collect_args += ["--every", f"{max(1.0, 60.0 / speed):g}", "--settle", "0.3",
-                         "--lookback-hours", str(REPLAY_LOOKBACK_HOURS)]
+                         "--lookback-hours", str(REPLAY_LOOKBACK_HOURS), "--no-book"]
         etf = data_dir / REPLAY_ETF
         if etf.exists():
             bootstrap.append(python_cli("input", "etf", str(etf)))

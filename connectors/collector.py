@@ -81,7 +81,7 @@ class Collector:
     initial_lookback_ms: int = 24 * 60 * MINUTE  # first run on an empty database
     gap_scan_days: float = 7.0
     max_gap_attempts: int = 3
-    depth_levels: int = 20
+    depth_levels: int = 20  # 0: no order book (a replay's simulated book is not a market's)
     _gap_attempts: dict[tuple[str, int], int] = field(default_factory=dict)
     # Per timeframe, the open time up to which stored history is known to be whole (or
     # its holes given up on): later scans start there instead of re-reading days of rows.
@@ -199,6 +199,8 @@ class Collector:
         report.derivatives += self.store.upsert_derivatives(self.symbol, rows)
 
     def _depth(self, report: CycleReport) -> None:
+        if self.depth_levels <= 0:
+            return
         limit = next((n for n in BOOK_LIMITS if n >= self.depth_levels), BOOK_LIMITS[-1])
         book = self.exchange.depth(self.symbol, limit)
         if not book.bids or not book.asks:

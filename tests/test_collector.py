@@ -113,6 +113,9 @@ def test_stores_the_order_book_each_pass(sim, store) -> None:
     assert len(bids) == len(asks) == 20
     assert bids[0][0] < asks[0][0] and row.value == pytest.approx((bids[0][0] + asks[0][0]) / 2)
     assert row.time_ms == sim.venue.market.now_ms  # the exchange's time of the book, not ours
+    Derivative.delete().execute()
+    assert not collector(sim, store, depth_levels=0).cycle().errors
+    assert not Derivative.select().where(Derivative.kind == "depth").exists()  # --no-book
 
 
 def test_resumes_after_restart(sim, store) -> None:

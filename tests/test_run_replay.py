@@ -67,8 +67,10 @@ def test_run_replays_loudly_and_stops_cleanly(tmp_path: Path) -> None:
     with sqlite3.connect(db) as con:
         state, details = con.execute("select state, details from bot_state where component='market_data'").fetchone()
         maps = con.execute("select count(*) from liquidation_zones_history").fetchone()[0]
+        books = con.execute("select count(*) from derivatives where kind = 'depth'").fetchone()[0]
     assert state == "REPLAY" and "NOT LIVE" in details
     assert maps > 1  # several recorded maps, each in force from its capture time
+    assert books == 0  # the simulator's synthetic order book is not taken for a market's
     # no live database was created next to the replay one
     assert not (tmp_path / "var" / "showdown.sqlite").exists()
     left = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True).stdout

@@ -59,8 +59,8 @@ def test_swing_points_are_these_candles(built):
             return day + (h * 60 + m) * 60_000
         assert (sw[tf]["high"], sw[tf]["high_open_time_ms"]) == (hi, at(hi_at))
         assert (sw[tf]["low"], sw[tf]["low_open_time_ms"]) == (lo, at(lo_at))
-        bar = timeframe_frame(df, tf).loc[at(hi_at)]
-        assert bar["high"] == hi
+        frame = timeframe_frame(df, tf)
+        assert frame.loc[at(hi_at), "high"] == hi and frame.loc[at(lo_at), "low"] == lo
     assert built["snapshot"]["market_structure"] == {"tf_5m": "transition", "tf_15m": "LL-LH", "tf_1h": "range"}
     # The ETF totals are recomputed from the per-fund history (last 7 / 3 trading days to 2025-12-05).
     assert built["flow"]["etp_summary"]["last_3d_total"] == -122_200_000

@@ -99,7 +99,7 @@ def main() -> None:
         print("  differ:", t, p)
     agree, n = P.ema_sign_check(df, cycles)
     print(f"EMA20/50 sign, our snapshot vs an independent pandas EMA: {agree} of {n} cycles agree")
-    full = runs["python #1"][0]
+    full = runs["durable #1"][0]
     print(f"backtesting.py on ema_cross: wall {peer_wall:.1f} s, CPU {peer_cpu:.1f} s; ours on ema_cross "
           f"(cycles + loop): wall {ours_wall:.1f} s, CPU {ours_cpu:.1f} s; ours full pipeline / backtesting.py: "
           f"wall x{full['wall'] / peer_wall:.1f}, CPU x{full['cpu'] / peer_cpu:.1f}")

@@ -101,8 +101,9 @@ def main() -> None:
     print(f"EMA20/50 sign, our snapshot vs an independent pandas EMA: {agree} of {n} cycles agree")
     full = runs["durable #1"][0]
     print(f"backtesting.py on ema_cross: wall {peer_wall:.1f} s, CPU {peer_cpu:.1f} s; ours on ema_cross "
-          f"(cycles + loop): wall {ours_wall:.1f} s, CPU {ours_cpu:.1f} s; ours full pipeline / backtesting.py: "
-          f"wall x{full['wall'] / peer_wall:.1f}, CPU x{full['cpu'] / peer_cpu:.1f}")
+          f"(cycles + loop): wall {ours_wall:.1f} s, CPU {ours_cpu:.1f} s; same strategy, ours / backtesting.py: "
+          f"wall x{ours_wall / peer_wall:.1f}, CPU x{ours_cpu / peer_cpu:.1f}; our default-rules pipeline / "
+          f"backtesting.py: wall x{full['wall'] / peer_wall:.1f}, CPU x{full['cpu'] / peer_cpu:.1f}")
 
 
 if __name__ == "__main__":

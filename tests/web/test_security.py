@@ -58,6 +58,23 @@ def test_login_redirects_back_but_never_off_site(app):
         page = client.get("/login")
 
 
+def test_every_state_changing_route_without_csrf_token_gets_400(app, admin):
+    """Logged in as admin (every role passes), no token: each POST/PUT/PATCH/DELETE route of
+    the app is refused with 400 before it can change anything."""
+    from connectors.db import models as m
+
+    changing = [(meth, url) for meth, url in concrete_urls(app, SEEDED)
+                if meth in ("POST", "PUT", "PATCH", "DELETE") and url not in ("/login", "/logout")]
+    assert len(changing) > 10
+    with app.app_context():
+        before = m.AuditEntry.select().count()
+    for method, url in changing:
+        resp = admin.open(url, method=method, json={}) if url.startswith("/api/") else admin.open(url, method=method)
+        assert resp.status_code == 400, (method, url, resp.status_code)
+    with app.app_context():
+        assert m.AuditEntry.select().count() == before  # nothing was changed
+
+
 def test_state_changes_without_csrf_token_get_400(operator, admin):
     assert operator.post("/control/pause").status_code == 400
     resp = admin.patch("/api/config/risk", json={"risk_percent": 0.6})

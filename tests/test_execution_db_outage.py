@@ -7,14 +7,14 @@ from __future__ import annotations
 import pytest
 
 from tests.chaos import db_outage_run
-from tests.conftest import mariadb_unreachable
+from tests.conftest import mariadb_unreachable, skip_or_fail
 
 
 @pytest.mark.mariadb
 def test_database_outage_with_an_open_position(tmp_path, shared_data) -> None:
     why = mariadb_unreachable()
     if why:
-        pytest.skip(why)
+        skip_or_fail(why)
     report = db_outage_run.run(tmp_path, hold_s=4.0)
     assert report["position_open_during_outage_s"] >= 4.0
     assert report["trade_exit"] == "tp2" and report["backlog_at_restore"] > 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import skip_or_fail
 from tests.web.live import ROOT, LiveSite, tools_missing
 
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -29,7 +30,14 @@ def _skip_reason() -> str | None:
     return None
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_reason()))]
+pytestmark = [pytest.mark.slow]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browser_and_proxy_present() -> None:
+    reason = _skip_reason()
+    if reason:
+        skip_or_fail(reason)
 
 
 @pytest.fixture(scope="module")

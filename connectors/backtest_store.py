@@ -106,5 +106,5 @@ def recorded_decisions(symbol: str, t_from: int, t_to: int) -> Iterator[dict[str
          .order_by(M.Decision.decided_at_ms, M.Decision.id))
     for d in q.objects():
         trace = d.trace_doc if isinstance(d.trace_doc, dict) else {}
-        yield {"id": d.id, "t_ms": d.decided_at_ms, "facts": trace.get("facts") or {}, "decision": d.document, "trace": trace,
-               "version": (trace.get("ruleset") or {}).get("version")}
+        yield {"id": d.id, "t_ms": d.decided_at_ms, "facts": trace.get("facts") or {}, "decision": d.document,
+               "trace": trace, "version": (trace.get("ruleset") or {}).get("version")}

@@ -10,8 +10,9 @@ Per cycle (`Collector.cycle()`):
 - funding history from the last stored funding time; premium index (mark, index,
   predicted funding, next funding time); open interest now and its 5m history;
 - the order book: the top `depth_levels` levels each side, one row a pass (kind `depth`,
-  value = mid price, details = {bids, asks}) — the analytics cycle turns the freshest
-  one before T into the snapshot's order-book metrics (spread, imbalance, walls, slippage).
+  value = mid price, details = {bids, asks}), kept `depth_keep_ms` (a day) — the analytics
+  cycle turns the freshest one before T into the snapshot's order-book metrics (spread,
+  imbalance, walls, slippage).
 Upserts are idempotent (same key → same row), so a cycle that died half-way is simply
 run again; restart resumes from what the database holds. Weight and rate limits are the
 transport's job (connectors/binance/transport.py): it slows down before the limit and
@@ -62,6 +63,8 @@ class MarketStore(Protocol):
 
     def upsert_derivatives(self, symbol: str, rows: Sequence[DerivativeRow]) -> int: ...
 
+    def delete_derivatives_before(self, symbol: str, kind: str, before_ms: int) -> int: ...
+
 
 @dataclass
 class CycleReport:
@@ -82,6 +85,9 @@ class Collector:
     gap_scan_days: float = 7.0
     max_gap_attempts: int = 3
     depth_levels: int = 20  # 0: no order book (a replay's simulated book is not a market's)
+    # A book a minute is ~1 MB a day: only the cycles' look-back needs them, and each
+    # decision's trace keeps the metrics it used. One day is kept for looking into.
+    depth_keep_ms: int = 24 * 60 * MINUTE
     _gap_attempts: dict[tuple[str, int], int] = field(default_factory=dict)
     # Per timeframe, the open time up to which stored history is known to be whole (or
     # its holes given up on): later scans start there instead of re-reading days of rows.
@@ -210,3 +216,4 @@ class Collector:
                   "asks": [[float(p), float(q)] for p, q in book.asks[:self.depth_levels]]}
         report.derivatives += self.store.upsert_derivatives(
             self.symbol, [DerivativeRow("depth", book.time_ms, float(mid), levels)])
+        self.store.delete_derivatives_before(self.symbol, "depth", book.time_ms - self.depth_keep_ms)

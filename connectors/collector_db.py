@@ -52,3 +52,7 @@ class DbStore:
         with database_proxy.atomic():
             Derivative.insert_many(data).on_conflict(update=update, **target).execute()
         return len(data)
+
+    def delete_derivatives_before(self, symbol: str, kind: str, before_ms: int) -> int:
+        return int(Derivative.delete().where((Derivative.symbol == symbol) & (Derivative.kind == kind)
+                                             & (Derivative.time_ms < before_ms)).execute())

@@ -113,6 +113,11 @@ def test_stores_the_order_book_each_pass(sim, store) -> None:
     assert len(bids) == len(asks) == 20
     assert bids[0][0] < asks[0][0] and row.value == pytest.approx((bids[0][0] + asks[0][0]) / 2)
     assert row.time_ms == sim.venue.market.now_ms  # the exchange's time of the book, not ours
+    old = row.time_ms - 24 * 60 * MINUTE - 1
+    Derivative.create(symbol="BTCUSDT", kind="depth", time_ms=old, value=1.0, details={"bids": [], "asks": []})
+    collector(sim, store, depth_levels=20).cycle()
+    assert not Derivative.select().where((Derivative.kind == "depth") & (Derivative.time_ms == old)).exists()
+    assert Derivative.select().where(Derivative.kind == "depth").count() == 1  # a day kept; same book re-upserted
     Derivative.delete().execute()
     assert not collector(sim, store, depth_levels=0).cycle().errors
     assert not Derivative.select().where(Derivative.kind == "depth").exists()  # --no-book

@@ -5,6 +5,7 @@ Screenshots go to artifacts/screenshots/ (git-ignored)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -142,7 +143,7 @@ def test_etf_paste_refused_then_accepted_and_shown_in_flow(site, browser):
     shot(browser, "04-flow")
 
 
-def activate(site) -> str:
+def activate(site, at: str = "2025-12-07T12:00:00Z") -> str:
     """One cycle of the real analysis loop (`showdown analyze --once`) in the site's
     environment: it loads the rules from the rules dir, records the version it activates
     in `rulesets`, and stores its decision with the trace. The site has no candles, so
@@ -152,7 +153,7 @@ def activate(site) -> str:
     import sys
 
     out = subprocess.run([sys.executable, "-m", "cli.main", "analyze", "--once", "--stale", "--no-watch",
-                          "--at", "2025-12-07T12:00:00Z"], env=site.env(), cwd=ROOT,
+                          "--at", at], env=site.env(), cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, (out.stdout + out.stderr)[-2000:]
     with sqlite3.connect(site.home.var / "showdown.sqlite") as con:
@@ -162,11 +163,33 @@ def activate(site) -> str:
     return str(row[0])
 
 
+def start_loop(site):
+    """The real analysis loop, watching the rules dir; returns once it runs (its heartbeat)."""
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    loop = subprocess.Popen([sys.executable, "-m", "cli.main", "analyze"], env=site.env(), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert loop.poll() is None, loop.communicate()[0][-2000:]
+        with sqlite3.connect(site.home.var / "showdown.sqlite") as con:
+            row = con.execute("select state from bot_state where component = 'analytics'").fetchone()
+        if row and row[0] == "RUNNING":
+            return loop
+        time.sleep(0.2)
+    loop.kill()
+    raise AssertionError("the analysis loop did not start: " + loop.communicate()[0][-2000:])
+
+
 def test_rules_refused_with_line_then_fixed_saved_activated_and_traced(site, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     first = activate(site)  # the version in force before the edit
+    loop = start_loop(site)  # `showdown analyze`, whose watcher activates what the site saves
     browser.get(site.base + "/rules/?file=strategy.yaml")
     wait_for(browser, ".CodeMirror")
     assert browser.find_element(By.ID, "active-version").text == first[:12]
@@ -207,12 +230,27 @@ def test_rules_refused_with_line_then_fixed_saved_activated_and_traced(site, bro
     assert (site.home.rules_dir / "strategy.yaml").read_text() == fixed
     shot(browser, "08-rules-saved")
 
-    # the loop activates it within a cycle; the status page shows the new version
-    second = activate(site)
+    # the running loop's watcher activates it; the status page (refreshing itself) shows it
+    from engine.rules.compiler import content_hash
+    second = content_hash({p.name: p.read_text() for p in site.home.rules_dir.glob("*.yaml")})
     assert second != first
     browser.get(site.base + "/status/")
-    WebDriverWait(browser, 12).until(lambda d: d.find_element(By.ID, "ruleset-version").text == second[:12])
+    try:
+        WebDriverWait(browser, 20).until(lambda d: d.find_element(By.ID, "ruleset-version").text == second[:12])
+    finally:
+        loop.terminate()
+        out = loop.communicate(timeout=30)[0]
+    assert loop.returncode == 0, out[-2000:]
+    import sqlite3
+    with sqlite3.connect(site.home.var / "showdown.sqlite") as con:
+        by = con.execute("select activated_by from rulesets where hash = ?", (second,)).fetchone()
+    assert by == ("watcher",), out[-2000:]
     shot(browser, "09-status-new-version")
+    # The loop ran the current window's cycle as it started (no candles: stale, flat) with
+    # the old version; that cycle run again is the latest decision, now by the new one.
+    now = datetime.now(UTC)
+    assert activate(site, now.replace(minute=now.minute - now.minute % 5, second=0).strftime("%Y-%m-%dT%H:%M:%SZ")) \
+        == second
 
     # history lists both, the old one can be rolled back to
     browser.get(site.base + "/rules/")

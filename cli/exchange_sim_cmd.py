@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from cli.common import sigterm_as_ctrl_c
 from cli.config_cmd import load_or_exit
 from connectors.exchange_sim.faults import FaultPlan
 from connectors.exchange_sim.market import MINUTE
@@ -70,6 +71,7 @@ def register(group: click.Group) -> None:
         now = datetime.fromtimestamp(venue.market.now_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
         click.echo(f"exchange-sim on {running.url} (set binance.base_url to it); market clock {now}, "
                    f"speed {speed:g}x; API key {'from config' if key != DEV_KEY else DEV_KEY!r}")
+        sigterm_as_ctrl_c()
         try:
             while running.thread.is_alive():
                 time.sleep(0.5)

@@ -62,7 +62,7 @@ def test_run_replays_loudly_and_stops_cleanly(tmp_path: Path) -> None:
     stops = [line.split()[2] for line in out.splitlines() if line.startswith("[run] stopped ")]
     # readers first, the worker after them (it leaves what is open protected), the market last
     assert stops[-2:] == ["execute", "exchange-sim"] and set(stops[:-2]) == {"analyze", "collector"}, out
-    assert all(f"stopped {n} (exit 0)" in out for n in ("analyze", "collector", "execute")), out
+    assert all(f"stopped {n} (exit 0)" in out for n in ("analyze", "collector", "execute", "exchange-sim")), out
     assert proc.returncode == 0, out
     with sqlite3.connect(db) as con:
         state, details = con.execute("select state, details from bot_state where component='market_data'").fetchone()

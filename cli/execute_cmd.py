@@ -11,7 +11,7 @@ import click
 
 from cli.config_cmd import load_or_exit
 from cli.notify_cmd import notifier_installed
-from connectors.db import DatabaseUnavailable, open_database
+from connectors.db import DatabaseUnavailable, database_key, open_database
 from connectors.db.migrations import upgrade
 from connectors.execution_store import ExecutionStore
 from connectors.execution_worker import DecisionSource, ExecutionWorker
@@ -47,6 +47,11 @@ def build_exchange(cfg: Config) -> tuple[Any, Clock]:
     return SimExchange(feed, clock, sim), clock
 
 
+def state_file_name(cfg: Config) -> str:
+    """execution.state_file, or one per database (a replay's never reaches the live worker)."""
+    return str(cfg.get("execution.state_file") or f"execution_state-{database_key(cfg)}.json")
+
+
 def make_worker(cfg: Config) -> ExecutionWorker:
     where = home().ensure()
     try:
@@ -55,7 +60,7 @@ def make_worker(cfg: Config) -> ExecutionWorker:
     except DatabaseUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
     exchange, clock = build_exchange(cfg)
-    state_file = where.data / str(cfg.get("execution.state_file") or "execution_state.json")
+    state_file = where.data / state_file_name(cfg)
     return ExecutionWorker(exchange, cfg, ExecutionStore(str(cfg.get("symbol"))),
                            DecisionSource(where.data / "decision.json", str(cfg.get("symbol"))), state_file, clock,
                            str(cfg.get("symbol")))

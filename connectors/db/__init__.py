@@ -41,6 +41,14 @@ def sqlite_path(config: Config, home: Home) -> Path:
     return home.var / str(config.get("database.sqlite_file"))
 
 
+def database_key(config: Config) -> str:
+    """A short name of the configured database (backend and SQLite file stem or MariaDB
+    database name), for files that belong to one database, e.g. the execution state."""
+    if config.uses_mariadb():
+        return f"mariadb-{config.get('database.name')}"
+    return f"sqlite-{Path(str(config.get('database.sqlite_file'))).stem}"
+
+
 def describe(config: Config, home: Home) -> str:
     """Backend and URL with the password replaced, safe to print and log."""
     if not config.uses_mariadb():

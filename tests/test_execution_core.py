@@ -48,6 +48,7 @@ def test_entry_is_one_limit_at_the_middle_of_the_zone() -> None:
 
 @pytest.mark.parametrize("change, reason", [
     ({"ts": T0 - 11 * 60_000}, "decision_stale"),
+    ({"ts": T0 + 10 * 60_000}, "decision_from_the_future"),
     ({"view": {"bid": "99990", "ask": "100100"}}, "abnormal_spread"),
     ({"view": {"vol": 2.0}}, "volatility_too_high"),
     ({"view": {"last": "100600"}}, "price_too_far_from_zone"),

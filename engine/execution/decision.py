@@ -168,10 +168,17 @@ def zone_distance_pct(plan: Plan, price: Decimal) -> float:
     return 0.0
 
 
+# A decision is made at its cycle's close and read after it: one stamped later than now
+# by more than clock jitter was made on another clock.
+FUTURE_TOLERANCE_MS = 60_000
+
+
 def market_refusal(plan: Plan, view: View, cfg: ExecSettings, now_ms: int) -> str | None:
     """Reasons tied to the market and the clock: checked before and during an entry."""
     if now_ms - plan.ts_ms > cfg.decision_max_age_s * 1000:
         return "decision_stale"
+    if plan.ts_ms - now_ms > FUTURE_TOLERANCE_MS:
+        return "decision_from_the_future"  # another clock's (a replay's vs live), never ours
     price = view.last
     if (plan.long and price <= plan.sl) or (not plan.long and price >= plan.sl):
         return "price_beyond_sl"

@@ -14,7 +14,11 @@ from connectors.collector import Collector
 from connectors.collector_db import DbStore
 from connectors.db import DatabaseUnavailable, describe, open_database
 from connectors.db.migrations import upgrade
+from connectors.db.models import now_ms
+from connectors.db.retention import prune
 from engine.paths import home
+
+PRUNE_EVERY_S = 86_400
 
 
 def register(group: click.Group) -> None:
@@ -45,8 +49,14 @@ def register(group: click.Group) -> None:
         base = config.get("binance.base_url") or ("testnet" if config.get("binance.testnet") else "binance")
         click.echo(f"collecting {collector.symbol} from {base} into {describe(config, where)}")
         sigterm_as_ctrl_c()
+        pruned_at = 0.0
         try:
             while True:
+                if time.time() - pruned_at >= PRUNE_EVERY_S:  # retention, once a day
+                    removed = prune(now_ms(), config["retention"], collector.symbol)
+                    pruned_at = time.time()
+                    if any(removed.values()):
+                        click.echo(f"retention: removed {removed}")
                 report = collector.cycle()
                 click.echo(f"new candles {report.candles}, backfilled {report.backfilled}, "
                            f"derivative rows {report.derivatives}"

@@ -25,6 +25,7 @@ from typing import Any
 import _path  # noqa: F401
 import numpy as np
 import pandas as pd
+from candles import shared_file
 
 from connectors.analytics_io import load_cycle_inputs
 from connectors.db import open_database
@@ -36,16 +37,14 @@ from engine.analytics.flow import build_flow, prepare_derivatives
 from engine.analytics.snapshot import build_snapshot
 from engine.config import load_config
 from engine.inputs import summarise, validate_etf, validate_liquidations, validate_sentiment
-from engine.paths import shared_data_dir
 from tests.conftest import drop_mariadb_database, make_home, mariadb_env, mariadb_unreachable
 
 
 def main() -> int:
-    data = shared_data_dir()
-    f51 = data / "btcusdt-perp-1m-2025-05-04_2025-06-24.csv.gz"
-    if not f51.exists():
-        print(f"SKIP: {f51} absent")
+    f51 = shared_file()
+    if f51 is None:
         return 0
+    data = f51.parent
     cfg = load_config(env={})
     df = pd.read_csv(f51, index_col=0)
     funding = pd.read_csv(data / "btcusdt-perp-funding-8h.csv.gz").to_numpy()

@@ -12,17 +12,16 @@ import time
 
 import _path  # noqa: F401
 import pandas as pd
+from candles import shared_file
 
 from engine.analytics.batch import build_cycles, derive_timeframes, per_cycle_frames
 from engine.analytics.snapshot import build_snapshot
 from engine.config import load_config
-from engine.paths import shared_data_dir
 
 
 def main() -> int:
-    f51 = shared_data_dir() / "btcusdt-perp-1m-2025-05-04_2025-06-24.csv.gz"
-    if not f51.exists():
-        print(f"SKIP: {f51} absent")
+    f51 = shared_file()
+    if f51 is None:
         return 0
     cfg = load_config(env={})
     df = pd.read_csv(f51, index_col=0)

@@ -20,6 +20,7 @@ from pathlib import Path
 import _path  # noqa: F401
 import pandas as pd
 from bench_analytics import _etf_history
+from candles import shared_file
 
 from connectors.analytics_io import load_cycle_inputs
 from connectors.backtest_inputs import inputs_at
@@ -34,18 +35,16 @@ from engine.analytics.snapshot import build_snapshot
 from engine.backtest.compare import fact_differences
 from engine.config import load_config
 from engine.inputs import validate_sentiment
-from engine.paths import shared_data_dir
 from tests.conftest import make_home
 
 SYMBOL = "BTCUSDT"
 
 
 def main() -> int:
-    data = shared_data_dir()
-    f51 = data / "btcusdt-perp-1m-2025-05-04_2025-06-24.csv.gz"
-    if not f51.exists():
-        print(f"SKIP: {f51} absent")
+    f51 = shared_file()
+    if f51 is None:
         return 0
+    data = f51.parent
     with tempfile.TemporaryDirectory() as tmp:
         where = make_home(Path(tmp))
         config = load_config(where, {"SHOWDOWN__DATABASE__SQLITE_FILE": "bench.sqlite"})

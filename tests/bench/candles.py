@@ -14,10 +14,18 @@ from engine.paths import shared_data_dir  # noqa: E402
 FILE_1M = "btcusdt-perp-1m-2025-05-04_2025-06-24.csv.gz"
 
 
-def load_1m(name: str = FILE_1M) -> list[tuple[int, float, float, float, float, float]] | None:
+def shared_file(name: str = FILE_1M) -> Path | None:
+    """The shared data file, or None after printing why the benchmark skips."""
     path = shared_data_dir() / name
     if not path.exists():
         print(f"SKIP: {path} absent (shared data not available)")
+        return None
+    return path
+
+
+def load_1m(name: str = FILE_1M) -> list[tuple[int, float, float, float, float, float]] | None:
+    path = shared_file(name)
+    if path is None:
         return None
     with gzip.open(path, "rt") as fh:
         rows = csv.reader(fh)

@@ -19,6 +19,7 @@ from connectors.db.retention import prune
 from engine.paths import home
 
 PRUNE_EVERY_S = 86_400
+log = logging.getLogger("showdown.collector")
 
 
 def register(group: click.Group) -> None:
@@ -31,7 +32,10 @@ def register(group: click.Group) -> None:
                   help="History fetched on the first run into an empty database.")
     @click.option("--no-book", is_flag=True,
                   help="Do not store the order book (showdown run's replay: exchange-sim's book is synthetic).")
-    def collect(once: bool, every: float, settle: float, lookback_hours: float, no_book: bool) -> None:
+    @click.option("--no-prune", is_flag=True,
+                  help="Never apply retention (showdown run's replay: recorded data is old by the wall clock).")
+    def collect(once: bool, every: float, settle: float, lookback_hours: float, no_book: bool,
+                no_prune: bool) -> None:
         """Fetch new klines (1m/5m/15m/1h), funding, premium index and open interest into the
         database; backfill gaps; resume where the database stops."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -52,11 +56,15 @@ def register(group: click.Group) -> None:
         pruned_at = 0.0
         try:
             while True:
-                if time.time() - pruned_at >= PRUNE_EVERY_S:  # retention, once a day
-                    removed = prune(now_ms(), config["retention"], collector.symbol)
+                if not no_prune and time.time() - pruned_at >= PRUNE_EVERY_S:  # retention, once a day
                     pruned_at = time.time()
-                    if any(removed.values()):
-                        click.echo(f"retention: removed {removed}")
+                    try:
+                        removed = prune(now_ms(), config["retention"], collector.symbol)
+                    except Exception as exc:  # noqa: BLE001 - collecting matters more than pruning
+                        log.warning("retention prune failed (next try in a day): %s", exc)
+                    else:
+                        if any(removed.values()):
+                            click.echo(f"retention: removed {removed}")
                 report = collector.cycle()
                 click.echo(f"new candles {report.candles}, backfilled {report.backfilled}, "
                            f"derivative rows {report.derivatives}"

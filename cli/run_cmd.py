@@ -23,8 +23,9 @@ import click
 import requests
 
 from cli.config_cmd import load_or_exit
+from cli.execute_cmd import state_file_name
 from connectors.db import database_proxy, open_database
-from connectors.db.migrations import upgrade
+from connectors.db.migrations import drop_everything, upgrade
 from connectors.input_history import append
 from connectors.market_state import record_market_source
 from connectors.supervisor import ChildSpec, Supervisor, python_cli
@@ -113,9 +114,10 @@ def build_plan(config: Config, source: str, data_dir: Path, speed: float, start_
             env=env, stop_rank=30, ready=lambda: _ping(f"http://127.0.0.1:{port}/fapi/v1/ping")))
         # One replayed minute passes every 60/speed wall seconds: collect at that pace.
         # exchange-sim's order book is a synthetic ladder around the replayed price: no
-        # order-book facts from it (the snapshot says `available: false`, as in a backtest)
+        # order-book facts from it (the snapshot says `available: false`, as in a backtest).
+        # No retention either: recorded data is "old" by the wall clock.
         collect_args += ["--every", f"{max(1.0, 60.0 / speed):g}", "--settle", "0.3",
-                         "--lookback-hours", str(REPLAY_LOOKBACK_HOURS), "--no-book"]
+                         "--lookback-hours", str(REPLAY_LOOKBACK_HOURS), "--no-book", "--no-prune"]
         etf = data_dir / REPLAY_ETF
         if etf.exists():
             bootstrap.append(python_cli("input", "etf", str(etf)))
@@ -179,7 +181,6 @@ def prepare_database(config: Config, source: str, data_dir: Path) -> str:
 
 def replay_resume_point(config: Config, data_dir: Path) -> str:
     from connectors.db.candles import coverage
-    from connectors.db.models import ALL_MODELS
     symbol = str(config.get("symbol"))
     last = coverage(symbol).get("1m")
     file_end_ms = replay_file_end_ms(data_dir / REPLAY_KLINES)
@@ -189,8 +190,10 @@ def replay_resume_point(config: Config, data_dir: Path) -> str:
         return iso_from_ms(last.last_ms + 60_000)
     click.echo("replay: the recorded file is used up: starting the replay over on an empty replay database",
                err=True)
-    database_proxy.drop_tables(ALL_MODELS)
+    drop_everything(database_proxy.obj)
     upgrade(database_proxy.obj)
+    # the worker's state of the old replay (entered decision ids, last exit) goes with it
+    (home().data / state_file_name(config)).unlink(missing_ok=True)
     return REPLAY_START
 
 

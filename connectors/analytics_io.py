@@ -36,7 +36,7 @@ from connectors.db import database_proxy
 from connectors.db.models import Flow, Snapshot
 from connectors.input_history import latest
 from engine.analytics.params import TF_MS, anchor_ms, section
-from engine.candles import aggregate
+from engine.candles import aggregate, timeframe_ms
 from engine.facts import TIMEFRAMES_ANALYSED
 from engine.paths import home
 
@@ -46,6 +46,7 @@ FUNDING_WINDOW_MS = 24 * HOUR_MS
 OI_NOW_MS = 15 * 60_000  # build_flow: an OI sample older than this is not "current"
 OI_THEN_MS = HOUR_MS  # …and the 24 h-ago sample may be up to 1 h older
 MARK_MS = 5 * 60_000
+PACKED_ROWS = 20_000  # candles per packed MariaDB answer (~1.5 MB, far below max_allowed_packet)
 DEPTH_MAX_AGE_MS = 2 * 60_000  # the collector stores one a minute: older means it stalled
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 MINUTE_COLUMNS = (*PRICE_COLUMNS, "taker_buy_volume")
@@ -69,8 +70,10 @@ def _candles(symbol: str, timeframe: str, start_ms: int, end_ms: int, columns: t
         cols = ", ".join(f"`{c}`" for c in columns)
         rows = _run(f"SELECT `open_time_ms`, {cols} {where} ORDER BY `open_time_ms`", params)
         arr = np.array(rows, dtype=np.float64).reshape(len(rows), len(columns) + 1)  # None (unknown) → NaN
-    else:
-        arr = _packed_candles(where, params, columns)
+    else:  # in slices of at most PACKED_ROWS candles: one packed answer stays a few MB
+        span = PACKED_ROWS * timeframe_ms(timeframe)
+        arr = np.concatenate([_packed_candles(where, (symbol, timeframe, lo, min(lo + span, int(end_ms))), columns)
+                              for lo in range(int(start_ms), max(int(end_ms), int(start_ms) + 1), span)])
     if not len(arr):
         return pd.DataFrame({c: np.empty(0) for c in columns},
                             index=pd.Index(np.empty(0, dtype=np.int64), name="open_time_ms"))
@@ -93,6 +96,8 @@ def _packed_candles(where: str, params: tuple[Any, ...], columns: tuple[str, ...
     (count, text), = _run(f"SELECT COUNT(*), GROUP_CONCAT(CONCAT_WS(',', {fields}) SEPARATOR ',') {where}", params)
     if not count:
         return np.empty((0, len(columns) + 1))
+    if text is None:
+        raise RuntimeError(f"candles: {count} rows but no values came back (group_concat_max_len?)")
     text = text.decode() if isinstance(text, bytes | bytearray) else str(text)
     values = np.array(text.split(","), dtype=np.float64)
     if len(values) != int(count) * (len(columns) + 1):

@@ -122,11 +122,14 @@ def test_order_book_the_collector_stored_feeds_the_snapshot_only_when_fresh(stor
     assert load_cycle_inputs("BTCUSDT", T, cfg)[1]["depth"] is None  # only a stale and a future book left
 
 
-def test_candle_windows_come_back_bit_for_bit(db):
+@pytest.mark.parametrize("slice_rows", [20_000, 2])  # one packed answer, or a window read in slices
+def test_candle_windows_come_back_bit_for_bit(db, slice_rows, monkeypatch):
     """The cycle's candle reads (on MariaDB one packed text value per window) return every
     double exactly, NULL as NaN, in time order, and nothing outside the window."""
+    from connectors import analytics_io
     from connectors.analytics_io import MINUTE_COLUMNS, _candles
 
+    monkeypatch.setattr(analytics_io, "PACKED_ROWS", slice_rows)
     awkward = [0.1 + 0.2, 1 / 3, 1e-7, 123456.78901234567, 2.0 ** -40, 9007199254740993.0, 5e-324, 1e300]
     t0 = 1_765_065_600_000
     rows = [{"symbol": "BTCUSDT", "timeframe": "1m", "open_time_ms": t0 + i * 60_000, "open": v, "high": v * 3,

@@ -3,7 +3,7 @@
 The analytics loop runs over the recorded 2025-12 days exactly as it does in paper mode
 (durable_rules, candles, funding and the operator's inputs from the database, decisions
 and traces recorded); `showdown backtest --parity` then rebuilds every one of those cycles
-the backtest way (batch analytics from the stored history, the reference evaluator) and
+the backtest way (batch analytics from the stored history, durable_rules as by default) and
 must find the same snapshot, flow and decision for each."""
 
 from __future__ import annotations

@@ -77,3 +77,32 @@ def test_run_replays_loudly_and_stops_cleanly(tmp_path: Path) -> None:
     assert not left.strip(), f"exchange-sim left behind: {left}"
     with socket.socket() as s, pytest.raises(OSError):
         s.connect(("127.0.0.1", port))
+
+
+def test_a_used_up_replay_starts_over_without_the_old_workers_state(db, backend, tmp_path, monkeypatch) -> None:
+    """Once the recorded file is used up the replay starts over on an empty database, and
+    the execution worker's state of the old replay (entered ids, last exit) goes too."""
+    import gzip
+
+    from cli.execute_cmd import state_file_name
+    from cli.run_cmd import REPLAY_START, replay_resume_point
+    from connectors.db.models import Candle
+
+    monkeypatch.setenv("SHOWDOWN_HOME", str(backend.home.root))
+    data_dir = tmp_path / "shared"
+    data_dir.mkdir()
+    end = REPLAY_START_MS + 3 * 3_600_000
+    with gzip.open(data_dir / REPLAY_KLINES, "wt") as fh:
+        fh.write("open_time_ms,open,high,low,close,volume\n")
+        fh.writelines(f"{t},1,1,1,1,1\n" for t in range(REPLAY_START_MS, end + 1, 60_000))
+    Candle.create(symbol="BTCUSDT", timeframe="1m", open_time_ms=REPLAY_START_MS + 60_000, open=1, high=1,
+                  low=1, close=1, volume=1)
+    state = backend.home.data / state_file_name(backend.config)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text('{"entered": ["1"]}')
+    assert replay_resume_point(backend.config, data_dir) == "2025-12-06T00:02:00Z"  # resumes
+    assert state.exists()
+    Candle.create(symbol="BTCUSDT", timeframe="1m", open_time_ms=end - 30 * 60_000, open=1, high=1, low=1,
+                  close=1, volume=1)
+    assert replay_resume_point(backend.config, data_dir) == REPLAY_START  # used up: over again
+    assert not state.exists() and Candle.select().count() == 0

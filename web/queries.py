@@ -126,6 +126,11 @@ def _utc_week_start(at_ms: int) -> int:
     return int((day - timedelta(days=day.weekday())).timestamp() * 1000)
 
 
+def trade_net(t: Any) -> Decimal:
+    """A trade's result after fees and funding (Trade.pnl is the price move alone)."""
+    return Decimal(t.pnl or 0) - Decimal(t.fees or 0) + Decimal(t.funding or 0)
+
+
 def pnl(at_ms: int) -> dict[str, Any]:
     Trade = m().Trade
     since_week = _utc_week_start(at_ms)
@@ -135,7 +140,7 @@ def pnl(at_ms: int) -> dict[str, Any]:
     day = week = Decimal(0)
     n_day = 0
     for r in rows:
-        net = (r.pnl or 0) - (r.fees or 0) + (r.funding or 0)
+        net = trade_net(r)
         week += net
         if r.closed_ms >= since_day:
             day += net
@@ -233,11 +238,18 @@ def forget_status() -> None:
 
 
 def market_clock_ms(source: dict[str, Any] | None, wall_ms: int) -> int:
-    """The trading clock: the wall clock live; in a replay, the close of the newest stored
-    1m candle — the replayed "now" — so the P&L day and data freshness are those of the
-    replayed market (the trades carry replayed times), not of today's date."""
+    """The trading clock: the wall clock live; in a replay, the replayed "now", so the P&L
+    day and data freshness are those of the replayed market (the trades carry replayed
+    times), not of today's date."""
     if not source or source.get("source") != "replay":
         return wall_ms
+    # The execution worker asks the exchange (exchange-sim: the replayed time) every loop and
+    # writes it in its heartbeat: a clock independent of the collector, so stalled candles
+    # show. Without a worker, the newest candle's close.
+    worker = m().BotState.get_or_none((m().BotState.symbol == _symbol()) & (m().BotState.component == "execution"))
+    seen = (worker.details or {}).get("time_ms") if worker else None
+    if isinstance(seen, int) and seen > 0:
+        return seen
     C = m().Candle  # noqa: N806
     row = (C.select(C.open_time_ms).where((C.symbol == _symbol()) & (C.timeframe == "1m"))
            .order_by(C.open_time_ms.desc()).limit(1).first())
@@ -361,10 +373,10 @@ def trade_markers(timeframe_ms: int, since_ms: int, last_bar_ms: int) -> list[di
     for t in T.select().where((T.symbol == _symbol()) & (T.closed_ms >= since_ms)).order_by(T.opened_ms):
         if t.opened_ms >= since_ms:
             out.append(entry(t.side, t.opened_ms, t.entry_price))
-        won = Decimal(t.pnl) >= 0
+        net = trade_net(t)
         out.append({"time": bar(t.closed_ms), "position": "aboveBar" if t.side == "long" else "belowBar",
-                    "color": "#26a69a" if won else "#ef5350", "shape": "circle",
-                    "text": f"exit {t.exit_reason or ''} {Decimal(t.pnl):+.2f}".replace("  ", " ")})
+                    "color": "#26a69a" if net >= 0 else "#ef5350", "shape": "circle",
+                    "text": f"exit {t.exit_reason or ''} {net:+.2f}".replace("  ", " ")})
     for p in P.select().where((P.symbol == _symbol()) & (P.status == "open") & (P.opened_ms >= since_ms)):
         out.append(entry(p.side, p.opened_ms, p.entry_price))
     return sorted(out, key=lambda mk: mk["time"])

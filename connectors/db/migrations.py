@@ -61,6 +61,14 @@ class UpgradeResult:
     applied: list[tuple[int, str]]
 
 
+def drop_everything(db: pw.Database) -> None:
+    """Every table, the schema version included, so that `upgrade` builds a fresh schema
+    (a replay starting over). Dropping only the models would leave schema_version saying
+    the tables exist: `upgrade` would then create nothing."""
+    with _bound(db):
+        db.drop_tables([*ALL_MODELS, SchemaVersion], safe=True)
+
+
 def current_version(db: pw.Database) -> int:
     """0 for an empty database (no schema_version table yet)."""
     if not db.table_exists("schema_version"):

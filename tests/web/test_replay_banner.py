@@ -48,5 +48,14 @@ def test_replay_counts_pnl_and_freshness_on_the_replayed_clock(app: Flask, viewe
     assert replay["market_time"] == "2025-12-07T01:01:00Z" != replay["time"]
     assert replay["pnl"]["day_usdt"] == "-30.00" and replay["pnl"]["trades_today"] == 1
     candles = next(f for f in replay["data_freshness"] if f["name"] == "candles 1m")
-    assert candles["freshness"] == "green" and candles["age_s"] == 0.0
+    assert candles["freshness"] == "green" and candles["age_s"] == 0.0  # no worker: the newest candle's close
     assert "replay clock" in viewer.get("/status/").get_data(as_text=True)
+    # the worker saw the replayed exchange 20 minutes past the newest candle: the collector stalled
+    with app.app_context():
+        m.BotState.create(symbol="BTCUSDT", component="execution", state="RUNNING",
+                          details={"time_ms": t + 21 * 60_000})
+        queries.forget_status()
+    stalled = viewer.get("/api/status").get_json()
+    assert stalled["market_time"] == "2025-12-07T01:21:00Z"
+    candles = next(f for f in stalled["data_freshness"] if f["name"] == "candles 1m")
+    assert candles["freshness"] == "red" and candles["age_s"] == 1200.0

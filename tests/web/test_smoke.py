@@ -54,7 +54,7 @@ def test_market_chart_marks_trades_and_backtest_run_has_drawdown(app, admin):
     last_bar = data["candles"][-1]["time"]
     marks = data["trade_markers"]
     assert [(mk["shape"], mk["text"]) for mk in marks] == [
-        ("arrowUp", "long 60000"), ("circle", "exit +3.00"), ("arrowUp", "long 60005.1")]
+        ("arrowUp", "long 60000"), ("circle", "exit +2.76"), ("arrowUp", "long 60005.1")]
     with app.app_context():
         trade, pos = m.Trade.get(), m.Position.get(m.Position.status == "open")
     on_bar = [min(t // 300_000 * 300, last_bar) for t in (trade.opened_ms, trade.closed_ms, pos.opened_ms)]

@@ -127,15 +127,16 @@ def _utc_week_start(at_ms: int) -> int:
 
 
 def trade_net(t: Any) -> Decimal:
-    """A trade's result after fees and funding (Trade.pnl is the price move alone)."""
-    return Decimal(t.pnl or 0) - Decimal(t.fees or 0) + Decimal(t.funding or 0)
+    """A trade's result: Trade.pnl is already net (the wallet's change over the round trip,
+    fees and funding paid); `fees` and `funding` only say how much of it they took."""
+    return Decimal(t.pnl or 0)
 
 
 def pnl(at_ms: int) -> dict[str, Any]:
     Trade = m().Trade
     since_week = _utc_week_start(at_ms)
     since_day = _utc_day_start(at_ms)
-    rows = Trade.select(Trade.pnl, Trade.fees, Trade.funding, Trade.closed_ms).where(
+    rows = Trade.select(Trade.pnl, Trade.closed_ms).where(
         (Trade.symbol == _symbol()) & (Trade.closed_ms >= since_week))
     day = week = Decimal(0)
     n_day = 0

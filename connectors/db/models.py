@@ -239,9 +239,9 @@ class Trade(BaseModel):
     quantity = MoneyField()
     entry_price = MoneyField()
     exit_price = MoneyField()
-    pnl = MoneyField()
-    fees = MoneyField(default="0")
-    funding = MoneyField(default="0")
+    pnl = MoneyField()  # net: the wallet's change over the round trip (fees and funding paid)
+    fees = MoneyField(default="0")  # how much of pnl went to fees (live: fees and funding together)
+    funding = MoneyField(default="0")  # …and to funding
     r_multiple = pw.DoubleField(null=True)
     exit_reason = pw.CharField(max_length=32, null=True)
     opened_ms = pw.BigIntegerField()

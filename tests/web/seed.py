@@ -41,7 +41,7 @@ def seed(symbol: str = "BTCUSDT", log_message: str = "analytics cycle done") -> 
                    type="STOP_MARKET", status="NEW", stop_price=Decimal("59800"), quantity=Decimal("0.010"),
                    reduce_only=True)
     m.Trade.create(symbol=symbol, side="long", quantity=Decimal("0.01"), entry_price=Decimal("60000"),
-                   exit_price=Decimal("60300"), pnl=Decimal("3.00"), fees=Decimal("0.24"), opened_ms=now - 90_000,
+                   exit_price=Decimal("60300"), pnl=Decimal("2.76"), fees=Decimal("0.24"), opened_ms=now - 90_000,
                    closed_ms=now - 80_000)
     m.BotState.create(symbol=symbol, component="analytics", state="RUNNING", risk_mode="neutral", heartbeat_ms=now - 30_000)
     m.BotState.create(symbol=symbol, component="execution", state="RUNNING", heartbeat_ms=now - 1_000)

@@ -238,7 +238,7 @@ def forget_status() -> None:
     sd().status_cache["value"] = None
 
 
-def market_clock_ms(source: dict[str, Any] | None, wall_ms: int) -> int:
+def market_clock_ms(source: dict[str, Any] | None, wall_ms: int, beats: list[dict[str, Any]]) -> int:
     """The trading clock: the wall clock live; in a replay, the replayed "now", so the P&L
     day and data freshness are those of the replayed market (the trades carry replayed
     times), not of today's date."""
@@ -247,8 +247,7 @@ def market_clock_ms(source: dict[str, Any] | None, wall_ms: int) -> int:
     # The execution worker asks the exchange (exchange-sim: the replayed time) every loop and
     # writes it in its heartbeat: a clock independent of the collector, so stalled candles
     # show. Without a worker, the newest candle's close.
-    worker = m().BotState.get_or_none((m().BotState.symbol == _symbol()) & (m().BotState.component == "execution"))
-    seen = (worker.details or {}).get("time_ms") if worker else None
+    seen = next((b["details"].get("time_ms") for b in beats if b["component"] == "execution"), None)
     if isinstance(seen, int) and seen > 0:
         return seen
     C = m().Candle  # noqa: N806
@@ -260,8 +259,8 @@ def market_clock_ms(source: dict[str, Any] | None, wall_ms: int) -> int:
 def status() -> dict[str, Any]:
     wall = now_ms()
     source = market_data()
-    at = market_clock_ms(source, wall)
     beats = heartbeats(wall)  # the loops are processes of today: their heartbeats are wall time
+    at = market_clock_ms(source, wall, beats)
     flow = latest_document("flow")
     risk_mode = None
     for b in beats:

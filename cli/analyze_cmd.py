@@ -11,10 +11,10 @@ import click
 from cli.common import sigterm_as_ctrl_c
 from cli.config_cmd import load_or_exit
 from cli.notify_cmd import notifier_installed
-from connectors.analysis_loop import AnalysisLoop
 from connectors.db import DatabaseUnavailable, open_database
 from connectors.db.migrations import upgrade
-from connectors.logs import setup_logging
+from connectors.loops.analysis_loop import AnalysisLoop
+from connectors.notify.logs import setup_logging
 from engine.candles import ms_to_iso
 from engine.config import load_config
 from engine.cycle import floor_cycle, iso_to_ms
@@ -24,7 +24,7 @@ from engine.paths import Home, home
 def market_seconds(config: Any) -> Callable[[], float]:
     """Cycles run on the market's clock (Binance's server time live, the replayed time of
     exchange-sim offline); the wall clock when the exchange cannot be asked."""
-    from connectors.market_clock import market_clock_for
+    from connectors.market.market_clock import market_clock_for
 
     try:
         clock = market_clock_for(config)

@@ -14,11 +14,11 @@ import click
 from tqdm import tqdm
 
 from cli.config_cmd import load_or_exit
-from connectors.backtest_inputs import inputs_at
-from connectors.backtest_report import write_exports
-from connectors.backtest_run import prepare, rule_texts, run_from_db, with_overrides
-from connectors.backtest_store import load_history, recorded_decisions, save_run
 from connectors.db import open_database
+from connectors.files.backtest_report import write_exports
+from connectors.loops.backtest_run import prepare, rule_texts, run_from_db, with_overrides
+from connectors.stores.backtest_inputs import inputs_at
+from connectors.stores.backtest_store import load_history, recorded_decisions, save_run
 from engine.analytics.batch import build_cycles
 from engine.backtest.compare import compare_runs, parity
 from engine.backtest.params import FILLS, BacktestParams, parse_fees, parse_slippage

@@ -1,4 +1,4 @@
-"""`showdown collect`: the live market-data collector (every minute, see connectors/collector.py)."""
+"""`showdown collect`: the live market-data collector (every minute, see connectors/loops/collector.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import click
 from cli.common import sigterm_as_ctrl_c
 from cli.config_cmd import load_or_exit
 from connectors.binance import BinanceExchange
-from connectors.collector import Collector
-from connectors.collector_db import DbStore
 from connectors.db import DatabaseUnavailable, describe, open_database
 from connectors.db.migrations import upgrade
 from connectors.db.models import now_ms
 from connectors.db.retention import prune
+from connectors.loops.collector import Collector
+from connectors.stores.collector_db import DbStore
 from engine.paths import home
 
 PRUNE_EVERY_S = 86_400

@@ -13,9 +13,9 @@ from cli.config_cmd import load_or_exit
 from cli.notify_cmd import notifier_installed
 from connectors.db import DatabaseUnavailable, database_key, open_database
 from connectors.db.migrations import upgrade
-from connectors.execution_store import ExecutionStore
-from connectors.execution_worker import DecisionSource, ExecutionWorker
-from connectors.market_clock import market_clock_for
+from connectors.loops.execution_worker import DecisionSource, ExecutionWorker
+from connectors.market.market_clock import market_clock_for
+from connectors.stores.execution_store import ExecutionStore
 from engine.clock import Clock, WallClock
 from engine.config import Config
 from engine.paths import home
@@ -37,7 +37,7 @@ def build_exchange(cfg: Config) -> tuple[Any, Clock]:
     # which replays the recorded data, so the branch above is taken.)
     from decimal import Decimal
 
-    from connectors.paper_feed import DbCandleFeed
+    from connectors.market.paper_feed import DbCandleFeed
     from engine.exchange.sim import SimConfig
     from engine.exchange.sim.exchange import SimExchange
 

@@ -7,8 +7,8 @@ import sys
 import click
 
 from cli.common import open_db_or_exit
-from connectors.market_files import FileRefused
-from connectors.market_import import ImportRefused, import_funding, import_klines
+from connectors.market.market_files import FileRefused
+from connectors.market.market_import import ImportRefused, import_funding, import_klines
 from engine.candles import TIMEFRAME_MS
 
 

@@ -16,19 +16,10 @@ from typing import Any
 import click
 
 from cli.common import open_db_or_exit
-from connectors.input_history import accept
-from engine.inputs import VALIDATORS, parse_json, zone_notes
+from connectors.stores.input_history import accept
+from engine.inputs import VALIDATORS, validate_payload, zone_notes
 from engine.inputs.common import iso_time
 from engine.paths import home
-
-
-def validate_payload(kind: str, raw: str | bytes, at_ms: int | None = None) -> tuple[dict[str, Any] | None, list[Any]]:
-    obj, problems = parse_json(raw)
-    if problems:
-        return None, problems
-    if kind == "liquidations":
-        return VALIDATORS[kind](obj, at_ms=at_ms)
-    return VALIDATORS[kind](obj)
 
 
 def accept_or_exit(kind: str, doc: dict[str, Any]) -> Path:

@@ -13,7 +13,7 @@ import peewee
 
 from cli.common import open_db_or_exit
 from connectors.db.models import Notification
-from connectors.notify import Notifier
+from connectors.notify.alerts import Notifier
 from engine.config import Config
 from engine.notify import LEVELS, level_no
 from engine.notify.message import utc_iso
@@ -111,7 +111,7 @@ def register(group: click.Group) -> None:
 def notifier_installed(config: Config) -> Iterator[None]:
     """A long-running command's alerts go out through a Notifier (Telegram when
     configured) for its whole life; flushed on the way out."""
-    from connectors.notify import Notifier, install
+    from connectors.notify.alerts import Notifier, install
 
     notifier = Notifier(config)
     previous = install(notifier)

@@ -14,11 +14,11 @@ from typing import Any
 import click
 
 from cli.config_cmd import load_or_exit
-from connectors import rules_store
 from connectors.db import DatabaseUnavailable, open_database
 from connectors.db.migrations import upgrade
 from connectors.db.models import BotState, now_ms
-from connectors.rules_files import read_rules_dir, write_rules_dir
+from connectors.files.rules_files import read_rules_dir, write_rules_dir
+from connectors.stores import rules_store
 from engine.candles import ms_to_iso
 from engine.decision import decide
 from engine.paths import home

@@ -26,9 +26,9 @@ from cli.config_cmd import load_or_exit
 from cli.execute_cmd import state_file_name
 from connectors.db import database_proxy, open_database
 from connectors.db.migrations import drop_everything, upgrade
-from connectors.input_history import append
-from connectors.market_state import record_market_source
-from connectors.supervisor import ChildSpec, Supervisor, python_cli
+from connectors.loops.supervisor import ChildSpec, Supervisor, python_cli
+from connectors.stores.input_history import append
+from connectors.stores.market_state import record_market_source
 from engine.config import Config, ConfigError, load_config, require
 from engine.inputs import validate_liquidations
 from engine.inputs.common import iso_from_ms, iso_time

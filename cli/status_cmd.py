@@ -12,7 +12,7 @@ from connectors.db import DatabaseUnavailable, describe, open_database, sqlite_p
 from connectors.db.candles import coverage
 from connectors.db.migrations import LATEST, current_version
 from connectors.db.models import BotState, now_ms
-from connectors.rules_store import active_version
+from connectors.stores.rules_store import active_version
 from engine.candles import ms_to_iso
 from engine.paths import home
 

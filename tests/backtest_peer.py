@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from connectors.backtest_run import with_overrides
+from connectors.loops.backtest_run import with_overrides
 from engine.analytics.batch import build_cycles
 from engine.backtest.loop import BacktestResult, run_backtest
 from engine.backtest.params import BacktestParams

@@ -12,8 +12,8 @@ import requests
 
 from connectors.db import models as M  # noqa: N812
 from connectors.exchange_sim.server import Running
-from connectors.execution_store import ExecutionStore
-from connectors.execution_worker import DecisionSource, ExecutionWorker
+from connectors.loops.execution_worker import DecisionSource, ExecutionWorker
+from connectors.stores.execution_store import ExecutionStore
 from engine.config import Config, load_config
 from engine.execution.model import parse_client_id
 from tests.conftest import make_home

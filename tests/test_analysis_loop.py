@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from connectors import rules_store
-from connectors.analysis_loop import AnalysisLoop
 from connectors.db.candles import upsert_candles
 from connectors.db.models import (
     BotState,
@@ -24,6 +22,8 @@ from connectors.db.models import (
     Ruleset,
     Snapshot,
 )
+from connectors.loops.analysis_loop import AnalysisLoop
+from connectors.stores import rules_store
 from engine.candles import aggregate
 from engine.config import Config
 from engine.cycle import account_facts, due, floor_cycle, iso_to_ms, mark_stale
@@ -121,7 +121,7 @@ def test_loop_runs_on_data_then_stale_when_it_stops(loop):
 
 
 def test_failed_cycle_is_recorded_and_the_next_runs(loop, monkeypatch):
-    import connectors.analysis_loop as al
+    import connectors.loops.analysis_loop as al
 
     calls = {"n": 0}
     real = al.load_cycle_inputs

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from connectors.analytics_io import load_cycle_inputs, record_cycle
 from connectors.db.candles import upsert_candles
 from connectors.db.models import Candle, Derivative, Flow, Snapshot
-from connectors.input_history import append
+from connectors.stores.analytics_io import load_cycle_inputs, record_cycle
+from connectors.stores.input_history import append
 from engine.analytics import build_flow, build_snapshot
 from engine.analytics.batch import per_cycle_frames
 from engine.candles import aggregate
@@ -126,8 +126,8 @@ def test_order_book_the_collector_stored_feeds_the_snapshot_only_when_fresh(stor
 def test_candle_windows_come_back_bit_for_bit(db, slice_rows, monkeypatch):
     """The cycle's candle reads (on MariaDB one packed text value per window) return every
     double exactly, NULL as NaN, in time order, and nothing outside the window."""
-    from connectors import analytics_io
-    from connectors.analytics_io import MINUTE_COLUMNS, _candles
+    from connectors.stores import analytics_io
+    from connectors.stores.analytics_io import MINUTE_COLUMNS, _candles
 
     monkeypatch.setattr(analytics_io, "PACKED_ROWS", slice_rows)
     awkward = [0.1 + 0.2, 1 / 3, 1e-7, 123456.78901234567, 2.0 ** -40, 9007199254740993.0, 5e-324, 1e300]

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from cli.main import showdown
 from connectors.db.models import BacktestRun, DecisionBacktest, EquityPointBacktest, TradeBacktest
-from connectors.market_import import import_klines
+from connectors.market.market_import import import_klines
 from tests.analytics_data import FILE_NOV
 from tests.rules_support import RULES_DIR
 

@@ -1,13 +1,13 @@
 """A backtest reads the human inputs in force at each T from the history tables (as live
-asks connectors.input_history.latest at T): a version sent after T is not used at T."""
+asks connectors.stores.input_history.latest at T): a version sent after T is not used at T."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from connectors.backtest_inputs import inputs_at
-from connectors.input_history import append, latest
+from connectors.stores.backtest_inputs import inputs_at
+from connectors.stores.input_history import append, latest
 from engine.analytics.batch import build_cycles
 from engine.analytics.flow import build_flow
 from engine.inputs import validate_etf, validate_liquidations, validate_sentiment

@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import showdown
-from connectors.analysis_loop import AnalysisLoop
 from connectors.db.models import Decision, DecisionTrace
-from connectors.input_history import append
-from connectors.market_import import import_funding, import_klines
+from connectors.loops.analysis_loop import AnalysisLoop
+from connectors.market.market_import import import_funding, import_klines
+from connectors.stores.input_history import append
 from engine.cycle import iso_to_ms
 from engine.inputs import validate_etf, validate_liquidations, validate_sentiment
 from tests.analytics_data import ETF_PER_FUND, FILE_NOV, FUNDING, LIQ_SNAPSHOTS, config, shared_json

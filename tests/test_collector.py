@@ -6,8 +6,8 @@ import time
 import pytest
 import requests
 
-from connectors.collector import Collector
 from connectors.exchange_sim.market import MINUTE
+from connectors.loops.collector import Collector
 from tests.simnet import exchange_for, start_sim
 
 TFS = ("1m", "5m", "15m", "1h")
@@ -22,9 +22,9 @@ def control(sim, method, path, body=None):
 @pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
 def store(request, tmp_path):
     """The collector's store: the real database, on both backends."""
-    from connectors.collector_db import DbStore
     from connectors.db import open_database
     from connectors.db.migrations import upgrade
+    from connectors.stores.collector_db import DbStore
     from engine.config import load_config
     from tests.conftest import _empty_tables, _sqlite, make_home, mariadb_env
     where = make_home(tmp_path)

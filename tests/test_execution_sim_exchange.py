@@ -7,8 +7,8 @@ from decimal import Decimal as D
 import pytest
 
 from connectors.db import models as M  # noqa: N812
-from connectors.execution_store import ExecutionStore
-from connectors.execution_worker import ExecutionWorker
+from connectors.loops.execution_worker import ExecutionWorker
+from connectors.stores.execution_store import ExecutionStore
 from engine.clock import SimClock
 from engine.exchange.sim.exchange import CandleFeed, SimExchange
 from tests.execution_scenario import find_long

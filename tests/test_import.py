@@ -17,8 +17,8 @@ from cli.main import showdown
 from connectors.db.candles import candles_between, coverage, upsert_candles
 from connectors.db.derivatives import derivative_series
 from connectors.db.models import Candle, Derivative
-from connectors.market_files import read_klines
-from connectors.market_import import ImportRefused, import_funding, import_klines
+from connectors.market.market_files import read_klines
+from connectors.market.market_import import ImportRefused, import_funding, import_klines
 
 PERP_1M = "btcusdt-perp-1m-2025-05-04_2025-06-24.csv.gz"
 PERP_15M = "btcusdt-perp-15m-2022-12-06_2025-12-10.csv.gz"

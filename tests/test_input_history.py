@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from cli.main import showdown
 from connectors.db.models import EtpFlow, LiquidationZones, NewsSentiment
-from connectors.input_history import append, latest
-from connectors.json_files import read_input
+from connectors.files.json_files import read_input
+from connectors.stores.input_history import append, latest
 from engine.inputs import validate_etf, validate_liquidations, validate_sentiment
 from engine.inputs.common import iso_time
 from tests.input_fuzz import GOOD

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import showdown
-from connectors.json_files import dumps_plain, read_input, write_flow, write_json_atomic
+from connectors.files.json_files import dumps_plain, read_input, write_flow, write_json_atomic
 from tests.input_fuzz import GOOD
 
 

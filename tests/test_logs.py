@@ -12,7 +12,7 @@ import pytest
 from connectors.db import open_database
 from connectors.db.migrations import upgrade
 from connectors.db.models import LogRecord
-from connectors.logs import Redactor, setup_logging
+from connectors.notify.logs import Redactor, setup_logging
 from engine.config import load_config
 
 SECRETS = {

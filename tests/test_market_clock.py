@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.market_clock import MarketClock
+from connectors.market.market_clock import MarketClock
 
 
 class Replay:

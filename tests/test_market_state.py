@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from connectors.db.models import BotState
-from connectors.market_state import market_source, record_market_source
+from connectors.stores.market_state import market_source, record_market_source
 
 
 def test_market_source_is_one_row_replaced_on_each_start(db) -> None:

@@ -17,9 +17,9 @@ from typing import Any
 import peewee
 import pytest
 
-import connectors.notify as notify_mod
+import connectors.notify.alerts as notify_mod
 from connectors.db.models import Notification
-from connectors.notify import Notifier
+from connectors.notify.alerts import Notifier
 from engine.config import Config, ConfigError, load_config
 from engine.notify import Alert, Settings, State, admit, drain, due, format_alert, next_due_ms
 from tests.conftest import Backend

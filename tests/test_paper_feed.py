@@ -8,7 +8,7 @@ from decimal import Decimal
 import peewee
 
 from connectors.db.candles import upsert_candles
-from connectors.paper_feed import DbCandleFeed
+from connectors.market.paper_feed import DbCandleFeed
 from engine.clock import SimClock
 from engine.exchange.sim.exchange import SimExchange
 from engine.exchange.types import OrderRequest

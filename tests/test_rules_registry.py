@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.rules_files import read_rules_dir
-from connectors.rules_watcher import RulesWatcher
+from connectors.files.rules_files import read_rules_dir
+from connectors.loops.rules_watcher import RulesWatcher
 from engine.rules.compiler import content_hash
 from engine.rules.registry import RulesRegistry
 from engine.rules.samples import typical_long

@@ -11,7 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from connectors.supervisor import ChildSpec, Supervisor
+from connectors.loops.supervisor import ChildSpec, Supervisor
 
 
 def _alive(pid: int) -> bool:
@@ -77,7 +77,7 @@ def test_no_orphan_when_supervisor_is_killed(tmp_path: Path) -> None:
     runner = _script(tmp_path, "runner", f"""
         import sys, time
         sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
-        from connectors.supervisor import ChildSpec, Supervisor
+        from connectors.loops.supervisor import ChildSpec, Supervisor
         child = [sys.executable, "-c",
                  "import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)"]
         Supervisor([ChildSpec("child", child)]).run_until_signalled()

@@ -9,10 +9,9 @@ from typing import Any
 
 from flask_login import current_user
 
-from cli.input_cmd import validate_payload
-from connectors import json_files
-from connectors.input_history import accept
-from engine.inputs import zone_notes
+from connectors.files import json_files
+from connectors.stores.input_history import accept
+from engine.inputs import validate_payload, zone_notes
 from web import audit
 from web.context import sd
 

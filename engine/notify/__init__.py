@@ -1,6 +1,6 @@
 """Notifications (PRODUCT.md §10), the pure part: message text and the aggregation policy.
 
-Delivery — the database row, the Telegram sender thread — is connectors/notify.py.
+Delivery — the database row, the Telegram sender thread — is connectors/notify/alerts.py.
 """
 
 from engine.notify.message import (

@@ -2,7 +2,7 @@
 
 Per cycle, twice: from in-memory frames (the cycle's 1m candles from its anchor,
 derived to 5m/15m/1h), and FROM THE DATABASE as the live loop does it
-(connectors.analytics_io.load_cycle_inputs + build_snapshot + build_flow) on SQLite and
+(connectors.stores.analytics_io.load_cycle_inputs + build_snapshot + build_flow) on SQLite and
 on MariaDB, with the 51-day file imported by the importer (5m/15m/1h derived and
 stored by it), the funding history and a real ETF history in the tables.
 Targets: one cycle <= 20 ms p99 (each backend); batch with flows over ~14,600 cycles <= 3 s.
@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 from candles import shared_file
 
-from connectors.analytics_io import load_cycle_inputs
 from connectors.db import open_database
 from connectors.db.migrations import upgrade
-from connectors.input_history import append
-from connectors.market_import import import_funding, import_klines
+from connectors.market.market_import import import_funding, import_klines
+from connectors.stores.analytics_io import load_cycle_inputs
+from connectors.stores.input_history import append
 from engine.analytics.batch import build_cycles, derive_timeframes, per_cycle_frames
 from engine.analytics.flow import build_flow, prepare_derivatives
 from engine.analytics.snapshot import build_snapshot

@@ -15,8 +15,8 @@ import _path  # noqa: F401
 
 from connectors.db import open_database
 from connectors.db.migrations import upgrade
-from connectors.execution_store import ExecutionStore
-from connectors.execution_worker import ExecutionWorker
+from connectors.loops.execution_worker import ExecutionWorker
+from connectors.stores.execution_store import ExecutionStore
 from engine.clock import SimClock
 from engine.exchange.sim.exchange import CandleFeed, SimExchange
 from tests.conftest import make_home

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from connectors.db import open_database  # noqa: E402
 from connectors.db.migrations import upgrade  # noqa: E402
-from connectors.market_import import import_klines  # noqa: E402
+from connectors.market.market_import import import_klines  # noqa: E402
 from engine.config import load_config  # noqa: E402
 from engine.paths import PROJECT_DIR, Home, shared_data_dir  # noqa: E402
 

@@ -1,10 +1,10 @@
 """The backtest's analytics equal the live loop's, for EVERY 5-minute cycle of the 51-day file.
 
 Live: each cycle reads its own windows from the database and builds its snapshot and flow
-(connectors.analytics_io.load_cycle_inputs → build_snapshot → build_flow), as `showdown
+(connectors.stores.analytics_io.load_cycle_inputs → build_snapshot → build_flow), as `showdown
 analyze` does. Backtest: the whole period's history read once and every cycle built in batch
-(connectors.backtest_store.load_history → engine.analytics.batch.build_cycles, the inputs in
-force at each T from connectors.backtest_inputs.inputs_at), as `showdown backtest` does.
+(connectors.stores.backtest_store.load_history → engine.analytics.batch.build_cycles, the inputs in
+force at each T from connectors.stores.backtest_inputs.inputs_at), as `showdown backtest` does.
 Both read one SQLite database holding the 51-day 1m file and the funding history (imported,
 5m/15m/1h derived by the importer) and, as operator inputs, the real daily spot-ETF flows and
 a sentiment. Prints how many cycles were compared and every difference (exit 1 if any).
@@ -22,13 +22,13 @@ import pandas as pd
 from bench_analytics import _etf_history
 from candles import shared_file
 
-from connectors.analytics_io import load_cycle_inputs
-from connectors.backtest_inputs import inputs_at
-from connectors.backtest_store import load_history
 from connectors.db import open_database
 from connectors.db.migrations import upgrade
-from connectors.input_history import append
-from connectors.market_import import import_funding, import_klines
+from connectors.market.market_import import import_funding, import_klines
+from connectors.stores.analytics_io import load_cycle_inputs
+from connectors.stores.backtest_inputs import inputs_at
+from connectors.stores.backtest_store import load_history
+from connectors.stores.input_history import append
 from engine.analytics.batch import build_cycles
 from engine.analytics.flow import build_flow
 from engine.analytics.snapshot import build_snapshot

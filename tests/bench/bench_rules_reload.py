@@ -12,8 +12,8 @@ from pathlib import Path
 import _rules_common  # noqa: F401  (sys.path)
 from _rules_common import rss_mb
 
-from connectors.rules_files import read_rules_dir
-from connectors.rules_watcher import RulesWatcher
+from connectors.files.rules_files import read_rules_dir
+from connectors.loops.rules_watcher import RulesWatcher
 from engine.rules.compiler import content_hash
 from engine.rules.registry import RulesRegistry
 from engine.rules.samples import typical_long

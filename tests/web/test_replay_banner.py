@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from connectors.market_state import record_market_source
+from connectors.stores.market_state import record_market_source
 
 
 def test_replay_banner_on_pages_and_status(app: Flask, viewer: FlaskClient) -> None:

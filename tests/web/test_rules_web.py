@@ -3,7 +3,7 @@ valid and tested (atomic, audited), history, roll back, shadow; roles."""
 
 from __future__ import annotations
 
-from connectors.rules_store import unpack
+from connectors.stores.rules_store import unpack
 from tests.web.conftest import api_token, csrf_from, login
 
 
@@ -83,8 +83,8 @@ def test_valid_edit_is_diffed_saved_atomically_and_audited(operator, app, home):
 
 
 def _store_version(app, home, by="watch", at_ms=1_700_000_000_000):
-    from connectors.rules_files import read_rules_dir
-    from connectors.rules_store import record_activation
+    from connectors.files.rules_files import read_rules_dir
+    from connectors.stores.rules_store import record_activation
     from engine.rules.compiler import content_hash
 
     files, tests = read_rules_dir(home.rules_dir)
@@ -149,7 +149,7 @@ def test_trace_of_a_real_decision_is_rendered(viewer, app, home):
     """A decision made by the rules engine shows its trace as text: rules fired with their
     values, aggregation, why-not, ruleset version."""
     from connectors.db.models import Decision, DecisionTrace
-    from connectors.rules_files import read_rules_dir
+    from connectors.files.rules_files import read_rules_dir
     from engine.rules.registry import RulesRegistry
     from engine.rules.samples import typical_long
 

@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors import rules_store
-from connectors.account_state import read_account, read_position
-from connectors.analytics_io import load_cycle_inputs, record_cycle
 from connectors.db import database_proxy
 from connectors.db.models import BotState, now_ms
-from connectors.notify import notify
-from connectors.rules_files import read_rules_dir
-from connectors.rules_watcher import RulesWatcher
+from connectors.files.rules_files import read_rules_dir
+from connectors.loops.rules_watcher import RulesWatcher
+from connectors.notify.alerts import notify
+from connectors.stores import rules_store
+from connectors.stores.account_state import read_account, read_position
+from connectors.stores.analytics_io import load_cycle_inputs, record_cycle
 from engine.analytics.flow import build_flow
 from engine.analytics.snapshot import build_snapshot
 from engine.candles import ms_to_iso

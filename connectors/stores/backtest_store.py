@@ -14,9 +14,9 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.analytics_io import _candles, _series
 from connectors.db import database_proxy
 from connectors.db import models as M  # noqa: N812
+from connectors.stores.analytics_io import _candles, _series
 from engine.analytics.params import anchor_ms, section
 from engine.backtest.loop import BacktestResult
 from engine.facts import TIMEFRAMES_ANALYSED

@@ -19,7 +19,7 @@ transport's job (connectors/binance/transport.py): it slows down before the limi
 waits Retry-After on 429/418.
 
 The store is a small protocol (`MarketStore`) so the collector does not care whether
-it is the peewee database (connectors/collector_db.py) or anything else.
+it is the peewee database (connectors/stores/collector_db.py) or anything else.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from connectors.stores.collector_db import DerivativeRow
 from engine.exchange.interface import Exchange
 from engine.exchange.types import Kline
 
@@ -40,14 +41,6 @@ STEP_MS = {"1m": MINUTE, "5m": 5 * MINUTE, "15m": 15 * MINUTE, "1h": 60 * MINUTE
 PAGE = 1000  # klines per request (weight 5) when catching up: fewest requests per candle
 PROBE = 99  # first request of a pass (weight 1): in steady state one minute is new
 BOOK_LIMITS = (5, 10, 20, 50, 100, 500, 1000)  # the only depth sizes Binance accepts
-
-
-@dataclass(frozen=True)
-class DerivativeRow:
-    kind: str  # funding_rate | open_interest | open_interest_live | mark_price | index_price
-    time_ms: int
-    value: float
-    details: dict | None = None
 
 
 class MarketStore(Protocol):

@@ -10,7 +10,7 @@
 - derivatives (table `derivatives`, kinds funding_rate, open_interest, mark_price,
   index_price): funding over (T − 24 h, T], open interest now and 24 h ago, mark and
   index over the last 5 minutes — the windows build_flow looks at.
-- inputs: the versions in force at T (connectors.input_history.latest).
+- inputs: the versions in force at T (connectors.stores.input_history.latest).
 - order book: the latest depth snapshot the collector stored in (T − `DEPTH_MAX_AGE_MS`, T]
   (`derivatives["depth"]`, for build_snapshot's `depth`); none that fresh → unavailable, so
   a replay or backtest, which has no book, never sees one from another time.
@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from connectors import json_files
 from connectors.db import database_proxy
 from connectors.db.models import Flow, Snapshot
-from connectors.input_history import latest
+from connectors.files import json_files
+from connectors.stores.input_history import latest
 from engine.analytics.params import TF_MS, anchor_ms, section
 from engine.candles import aggregate, timeframe_ms
 from engine.facts import TIMEFRAMES_ANALYSED

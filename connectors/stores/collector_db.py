@@ -5,14 +5,23 @@ through the `Derivative` model with an idempotent upsert on (symbol, kind, time_
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import peewee as pw
 
-from connectors.collector import DerivativeRow
 from connectors.db import database_proxy, is_sqlite
 from connectors.db.candles import upsert_candles
 from connectors.db.models import Candle, Derivative
 from engine.exchange.types import Kline
+
+
+@dataclass(frozen=True)
+class DerivativeRow:
+    """One derivative reading as the collector writes it (funding, open interest, mark/index, book)."""
+    kind: str  # funding_rate | open_interest | open_interest_live | mark_price | index_price
+    time_ms: int
+    value: float
+    details: dict | None = None
 
 
 class DbStore:

@@ -1,5 +1,5 @@
 """The human inputs (ETF, liquidation maps, sentiment) in force at each cycle of a backtest,
-from the history tables: exactly connectors.input_history.latest(kind, as_of_ms=T), so a
+from the history tables: exactly connectors.stores.input_history.latest(kind, as_of_ms=T), so a
 version sent after T is never used at T, and a period with no input says unknown.
 
 latest() is one query; a 51-day backtest has 14,000 cycles. The versions' times are read
@@ -13,8 +13,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from connectors import input_history
 from connectors.db.models import LiquidationZones, NewsSentiment
+from connectors.stores import input_history
 from engine.inputs.common import iso_from_ms
 
 DAY_MS = 86_400_000

@@ -23,7 +23,7 @@ from connectors.db import database_proxy
 from connectors.db.candles import candles_between, upsert_candles
 from connectors.db.derivatives import upsert_derivatives
 from connectors.db.models import Derivative
-from connectors.market_files import ParsedFile, read_funding, read_klines
+from connectors.market.market_files import ParsedFile, read_funding, read_klines
 from engine.candles import (
     COLUMNS,
     DERIVED_FROM_1M,

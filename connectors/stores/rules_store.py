@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors import json_files
 from connectors.db import database_proxy
 from connectors.db.models import Decision, DecisionTrace, RiskEvent, Ruleset, now_ms
+from connectors.files import json_files
 from engine.paths import home
 
 DECISION_FILE = "decision.json"

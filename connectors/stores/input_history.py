@@ -25,9 +25,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from connectors import json_files
 from connectors.db import database_proxy
 from connectors.db.models import EtpFlow, LiquidationZones, NewsSentiment, now_ms
+from connectors.files import json_files
 from engine.inputs.common import day_ms, iso_from_ms, iso_time
 from engine.inputs.etf import summarise
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from connectors.backtest_inputs import inputs_at
-from connectors.backtest_store import load_history
 from connectors.db import models as M  # noqa: N812
-from connectors.rules_files import read_rules_dir
+from connectors.files.rules_files import read_rules_dir
+from connectors.stores.backtest_inputs import inputs_at
+from connectors.stores.backtest_store import load_history
 from engine.analytics.batch import build_cycles
 from engine.backtest.loop import BacktestResult, run_backtest
 from engine.backtest.metrics import compute_metrics

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from connectors.json_files import atomic_write_text
+from connectors.files.json_files import atomic_write_text
 
 
 def _wanted(p: Path) -> bool:

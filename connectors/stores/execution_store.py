@@ -18,7 +18,7 @@ import peewee
 
 from connectors.db import database_proxy
 from connectors.db import models as M  # noqa: N812
-from connectors.notify import notify as deliver
+from connectors.notify.alerts import notify as deliver
 from engine.exchange.types import Order
 from engine.execution.model import Event, parse_client_id
 from engine.execution.reconcile import DbPosition

@@ -26,7 +26,7 @@ from typing import Any
 import peewee
 
 from connectors.db import models as M  # noqa: N812
-from connectors.execution_store import DB_ERRORS, ExecutionStore
+from connectors.stores.execution_store import DB_ERRORS, ExecutionStore
 from engine.clock import Clock, WallClock
 from engine.exchange.errors import (
     DuplicateClientOrderId,

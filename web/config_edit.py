@@ -11,7 +11,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from connectors.json_files import atomic_write_text
+from connectors.files.json_files import atomic_write_text
 from engine.config import ConfigError, _load_yaml, _merge, _schema, build_config
 from web.context import sd
 

@@ -17,8 +17,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from connectors.json_files import atomic_write_text
-from connectors.rules_files import read_rules_dir
+from connectors.files.json_files import atomic_write_text
+from connectors.files.rules_files import read_rules_dir
 from engine.rules.compiler import Problem, RulesRefused, compile_texts, content_hash
 from engine.rules.durable_backend import DurableRules
 from engine.rules.registry import build_version
@@ -148,17 +148,6 @@ def run_rule_tests(name: str, text: str) -> dict[str, Any]:
 def unified(before: str, after: str, name: str, before_label: str) -> str:
     return "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True),
                                         fromfile=f"{name} ({before_label})", tofile=f"{name} (draft)"))
-
-
-def diff(name: str, text: str) -> dict[str, Any]:
-    """The draft against the same file in the active version (the file on disk when no
-    version has been recorded yet)."""
-    from web import rules_history
-
-    active, label = rules_history.active_files()
-    before = active.get(name, "")
-    return {"against": label, "file": name, "new_file": name not in active, "diff": unified(before, text, name, label),
-            "changed": before != text}
 
 
 def save(name: str, text: str) -> dict[str, Any]:

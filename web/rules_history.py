@@ -1,7 +1,7 @@
 """Ruleset versions as the site sees them (table `rulesets`), roll back, shadow candidates.
 
 Each row's `yaml` holds every rule file (and rule test file) of that version, in
-connectors.rules_store's format (`pack` / `unpack`).
+connectors.stores.rules_store's format (`pack` / `unpack`).
 
 Roll back = write that version's files back into the rules dir (atomically, one file at
 a time, removing rule files the version did not have), after checking the version still
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.rules_files import write_rules_dir
-from connectors.rules_store import pack, unpack
+from connectors.files.rules_files import write_rules_dir
+from connectors.stores.rules_store import pack, unpack
 from engine.rules.compiler import content_hash
 from web import audit, queries, rules_edit
 
@@ -27,7 +27,7 @@ CANDIDATE_NOTE = "shadow candidate"
 
 
 def decode(text: str | None) -> dict[str, str]:
-    """The rule files of a stored version (connectors.rules_store's format)."""
+    """The rule files of a stored version (connectors.stores.rules_store's format)."""
     return unpack(text)[0] if text else {}
 
 
@@ -120,3 +120,12 @@ def disable_shadow() -> dict[str, Any]:
     before, after = patch_section("engine", {"shadow_ruleset": None})
     audit.record("config.engine", "config.engine", before, after)
     return {"ok": True, "shadow_ruleset": None}
+
+
+def diff(name: str, text: str) -> dict[str, Any]:
+    """The draft against the same file in the active version (the file on disk when no
+    version has been recorded yet)."""
+    active, label = active_files()
+    before = active.get(name, "")
+    return {"against": label, "file": name, "new_file": name not in active, "diff": rules_edit.unified(before, text, name, label),
+            "changed": before != text}

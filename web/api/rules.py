@@ -62,7 +62,7 @@ def rules_test() -> Any:
 @bp.post("/rules/diff")
 @role_required("operator")
 def rules_diff() -> Any:
-    return rules_edit.diff(*_draft())
+    return rules_history.diff(*_draft())
 
 
 @bp.post("/rules/save")

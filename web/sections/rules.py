@@ -63,7 +63,7 @@ def act() -> Any:
         r = rules_edit.run_rule_tests(name, text)
         return _page(name, text, 200 if r["ok"] else 422, op=op, **r)
     if op == "diff":
-        return _page(name, text, op=op, ok=True, **rules_edit.diff(name, text))
+        return _page(name, text, op=op, ok=True, **rules_history.diff(name, text))
     if op == "shadow":
         if not current_user.at_least("admin"):
             abort(403, description="shadow changes the configuration: needs role admin")

@@ -157,7 +157,7 @@ class Market:
             oi = self.open_interest_at(t)
             price = self.price_at(t)
             out.append({"symbol": "BTCUSDT", "sumOpenInterest": _f(oi), "sumOpenInterestValue": _f(oi * price),
-                        "timestamp": t})
+                        "CMCCirculatingSupply": "0", "timestamp": t})
         return out[:limit] if start_ms is not None else out[-limit:]
 
     def price_at(self, t: int) -> float:

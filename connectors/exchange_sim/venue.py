@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from connectors.exchange_sim import shapes
 from connectors.exchange_sim.auth import AuthError, verify
 from connectors.exchange_sim.faults import INJECTABLE, FaultPlan
 from connectors.exchange_sim.market import INTERVALS, MINUTE, Market, _f
-from engine.exchange.errors import ExchangeError, FatalExchangeError, UnknownOrder
+from engine.exchange.errors import ExchangeError, UnknownOrder
 from engine.exchange.sim import SimConfig, SimCore
 from engine.exchange.types import TRIGGERED_TYPES, OrderRequest
 
@@ -51,7 +52,9 @@ class Venue:
                  clock: Callable[[], float] = time.time):
         self.market = market
         self.keys = keys
-        self.core = SimCore(sim_config or SimConfig())
+        # As Binance: conditional orders are algo orders, LIMIT prices within PERCENT_PRICE.
+        self.core = SimCore(dataclasses.replace(sim_config or SimConfig(), algo_orders=True,
+                                                percent_price=(Decimal("1.05"), Decimal("0.95"))))
         self.core.set_funding_schedule(market.funding)
         self.faults = faults or FaultPlan()
         self.weight_limit = weight_limit
@@ -60,7 +63,8 @@ class Venue:
         self._weight_minute = 0
         self._weight_used = 0
         self.requests_served = 0
-        self.dual_side = False
+        self.dual_side = False  # hedge mode (positionSide LONG / SHORT) when True
+        self.position_sides: dict[str, str] = {}  # client id -> positionSide it was sent with
         self._fed_until = market.times[0] - 1
         self._feed()
 
@@ -133,11 +137,12 @@ class Venue:
 
     def state(self) -> dict[str, Any]:
         with self.lock:
-            p = shapes.position_json(self.core)
+            p = shapes.position_json(self.core, self.dual_side)
             return {"market_time_ms": self.market.now_ms, "market_end_ms": self.market.end_ms,
                     "last_price": _f(self.market.last_price()), "position": p,
                     "balance": shapes.balance_json(self.core),
-                    "open_orders": [shapes.any_order_json(o) for o in self.core.open_orders()],
+                    "open_orders": [shapes.open_algo_json(o) if shapes.is_algo(o) else shapes.order_json(o)
+                                    for o in self.core.open_orders()],
                     "fills": len(self.core.fills), "requests_served": self.requests_served,
                     "weight_used_1m": self._weight_used, "faults": self.faults.to_dict(),
                     "gap": list(self.market.gap) if self.market.gap else None}
@@ -224,7 +229,8 @@ def r_premium(v: Venue, p: dict[str, str]) -> Any:
 
 def r_funding(v: Venue, p: dict[str, str]) -> Any:
     limit = min(_int(p, "limit", 100) or 100, 1000)
-    return [{"symbol": "BTCUSDT", "fundingTime": t, "fundingRate": r, "markPrice": _f(v.market.price_at(t))}
+    return [{"symbol": "BTCUSDT", "fundingTime": t, "fundingRate": r, "markPrice": _f(v.market.price_at(t)),
+             "rateType": "Regular"}
             for t, r in v.market.funding_history(_int(p, "startTime"), _int(p, "endTime"), limit)]
 
 
@@ -261,20 +267,18 @@ def r_balance(v: Venue, p: dict[str, str]) -> Any:
 
 
 def r_account(v: Venue, p: dict[str, str]) -> Any:
-    b = shapes.balance_json(v.core)
-    pos = shapes.position_json(v.core)
-    margin = Decimal(b["balance"]) + Decimal(b["crossUnPnl"])
-    return {"totalWalletBalance": b["balance"], "totalUnrealizedProfit": b["crossUnPnl"],
-            "totalMarginBalance": shapes.s(margin), "availableBalance": b["availableBalance"],
-            "maxWithdrawAmount": b["maxWithdrawAmount"], "assets": [b | {"walletBalance": b["balance"],
-            "unrealizedProfit": b["crossUnPnl"], "marginBalance": shapes.s(margin)}], "positions": [pos]}
+    return shapes.account_v2_json(v.core, v.dual_side)
+
+
+def r_account_v3(v: Venue, p: dict[str, str]) -> Any:
+    return shapes.account_v3_json(v.core, v.dual_side)
 
 
 def r_position_risk(v: Venue, p: dict[str, str]) -> Any:
     # v3 lists only symbols with a position or open orders
     if v.core.ledger.qty == 0 and not v.core.open_orders():
         return []
-    return [shapes.position_json(v.core)]
+    return [shapes.position_json(v.core, v.dual_side)]
 
 
 def r_leverage(v: Venue, p: dict[str, str]) -> Any:
@@ -304,7 +308,12 @@ def r_dual_post(v: Venue, p: dict[str, str]) -> Any:
     want = _bool(p, "dualSidePosition")
     if want == v.dual_side:
         raise ParamError("No need to change position side.", -4059)
-    raise FatalExchangeError("hedge mode is not simulated by exchange-sim (one-way only)", -1000)
+    if v.core.ledger.qty != 0:
+        raise ParamError("Position side cannot be changed if there exists position.", -4068)
+    if v.core.open_orders():
+        raise ParamError("Position side cannot be changed if there exists open orders.", -4067)
+    v.dual_side = want
+    return {"code": 200, "msg": "success"}
 
 
 # --- orders -------------------------------------------------------------------------------
@@ -331,8 +340,13 @@ def _request(v: Venue, p: dict[str, str], algo: bool) -> OrderRequest:
             raise ParamError("Invalid orderType.", -1116)
         stop = None
         cid = p.get("newClientOrderId")
+    side_of_position = p.get("positionSide") or "BOTH"
+    if (side_of_position == "BOTH") == v.dual_side or side_of_position not in ("BOTH", "LONG", "SHORT"):
+        raise ParamError("Order's position side does not match user's setting.", -4061)
     close = _bool(p, "closePosition")
     reduce = _bool(p, "reduceOnly")
+    if v.dual_side and reduce:
+        raise ParamError("Parameter 'reduceOnly' sent when not required.", -1106)
     qty = _dec(p, "quantity")
     if close and reduce:
         raise ParamError("Parameter 'reduceOnly' sent when not required.", -1106)
@@ -356,12 +370,24 @@ def _request(v: Venue, p: dict[str, str], algo: bool) -> OrderRequest:
         raise ParamError(str(exc), -1102) from None
 
 
+def _side(v: Venue, cid: str) -> str:
+    return v.position_sides.get(cid, "BOTH")
+
+
+def _place(v: Venue, p: dict[str, str], algo: bool):
+    order = v.core.place(_request(v, p, algo))
+    v.position_sides[order.client_order_id] = p.get("positionSide") or "BOTH"
+    return order
+
+
 def r_new_order(v: Venue, p: dict[str, str]) -> Any:
-    return shapes.order_json(v.core.place(_request(v, p, algo=False)))
+    o = _place(v, p, algo=False)
+    return shapes.new_order_json(o, _side(v, o.client_order_id))
 
 
 def r_new_algo(v: Venue, p: dict[str, str]) -> Any:
-    return shapes.algo_json(v.core.place(_request(v, p, algo=True)))
+    o = _place(v, p, algo=True)
+    return shapes.new_algo_json(o, _side(v, o.client_order_id))
 
 
 def _find(v: Venue, p: dict[str, str], algo: bool):
@@ -380,11 +406,13 @@ def _find(v: Venue, p: dict[str, str], algo: bool):
 
 
 def r_get_order(v: Venue, p: dict[str, str]) -> Any:
-    return shapes.order_json(_find(v, p, algo=False))
+    o = _find(v, p, algo=False)
+    return shapes.order_json(o, _side(v, o.client_order_id))
 
 
 def r_get_algo(v: Venue, p: dict[str, str]) -> Any:
-    return shapes.algo_json(_find(v, p, algo=True))
+    o = _find(v, p, algo=True)
+    return shapes.algo_json(o, v.core.triggered.get(o.client_order_id), _side(v, o.client_order_id))
 
 
 def r_cancel(v: Venue, p: dict[str, str]) -> Any:
@@ -392,7 +420,8 @@ def r_cancel(v: Venue, p: dict[str, str]) -> Any:
         order = _find(v, p, algo=False)
     except UnknownOrder:
         raise UnknownOrder("Unknown order sent.", -2011) from None
-    return shapes.order_json(v.core.cancel(order.client_order_id))
+    o = v.core.cancel(order.client_order_id)
+    return shapes.cancel_order_json(o, _side(v, o.client_order_id))
 
 
 def r_cancel_algo(v: Venue, p: dict[str, str]) -> Any:
@@ -405,11 +434,13 @@ def r_cancel_algo(v: Venue, p: dict[str, str]) -> Any:
 
 
 def r_open_orders(v: Venue, p: dict[str, str]) -> Any:
-    return [shapes.order_json(o) for o in v.core.open_orders() if not shapes.is_algo(o)]
+    return [shapes.order_json(o, _side(v, o.client_order_id)) for o in v.core.open_orders()
+            if not shapes.is_algo(o)]
 
 
 def r_open_algo(v: Venue, p: dict[str, str]) -> Any:
-    return [shapes.algo_json(o) for o in v.core.open_orders() if shapes.is_algo(o)]
+    return [shapes.open_algo_json(o, _side(v, o.client_order_id)) for o in v.core.open_orders()
+            if shapes.is_algo(o)]
 
 
 def r_cancel_all(v: Venue, p: dict[str, str]) -> Any:
@@ -441,6 +472,7 @@ ROUTES: dict[tuple[str, str], tuple[Handler, Any, bool]] = {
     ("GET", "/fapi/v1/depth"): (r_depth, lambda p: 2 if int(p.get("limit") or 500) <= 50 else 10, False),
     ("GET", "/fapi/v3/balance"): (r_balance, 5, True),
     ("GET", "/fapi/v2/account"): (r_account, 5, True),
+    ("GET", "/fapi/v3/account"): (r_account_v3, 5, True),
     ("GET", "/fapi/v3/positionRisk"): (r_position_risk, 5, True),
     ("POST", "/fapi/v1/leverage"): (r_leverage, 1, True),
     ("POST", "/fapi/v1/marginType"): (r_margin_type, 1, True),

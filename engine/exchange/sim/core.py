@@ -35,6 +35,7 @@ from engine.exchange.errors import (
     ExchangeError,
     FatalExchangeError,
     InsufficientMargin,
+    InvalidClientOrderId,
     MinNotional,
     OrderRejected,
     ReduceOnlyRejected,
@@ -66,6 +67,13 @@ class SimConfig:
     max_fill_fraction_of_volume: float | None = None
     interval_ms: int = 60_000
     liquidations: bool = True
+    # Binance's algo service (exchange-sim): a triggered STOP_MARKET / TAKE_PROFIT_MARKET
+    # does not fill itself; it places a separate MARKET order, linked to it by
+    # `triggered[client id]` (Binance's actualOrderId), and that order carries the fill.
+    algo_orders: bool = False
+    # PERCENT_PRICE (multiplierUp, multiplierDown): a LIMIT price must lie within
+    # [mark × down, mark × up] (-4016 above, -4024 below). None: not checked.
+    percent_price: tuple[Decimal, Decimal] | None = None
 
 
 @dataclass
@@ -86,6 +94,7 @@ class SimCore:
         self.ledger = Ledger(wallet=c.starting_balance, leverage=c.leverage, margin_type=c.margin_type)
         self.orders: dict[str, Order] = {}  # client id -> latest order with that id
         self.fills: list[Fill] = []
+        self.triggered: dict[str, Order] = {}  # algo client id -> the MARKET order its trigger placed
         self.funding_events: list[tuple[int, Decimal, Decimal]] = []  # (time, rate, paid)
         self._resting: list[_Resting] = []
         self._next_order_id = 1_000_000_001
@@ -177,7 +186,7 @@ class SimCore:
         if req.symbol != f.symbol:
             raise FatalExchangeError(f"Invalid symbol {req.symbol!r}.", -1121)
         if not CLIENT_ID_RE.match(cid):
-            raise DuplicateClientOrderId("Client order id is not valid.", -4015, cid)
+            raise InvalidClientOrderId("Client order id is not valid.", -4015, cid)
         existing = self.orders.get(cid)
         if existing is not None and existing.is_open:
             raise DuplicateClientOrderId("ClientOrderId is duplicated.", -4116, cid)
@@ -193,6 +202,7 @@ class SimCore:
         for p in (req.price, req.stop_price):
             if p is not None and (p <= 0 or p % f.tick_size != 0):
                 raise OrderRejected("Price not increased by tick size.", -4014, cid)
+        self._check_percent_price(req, cid)
         pos = self.ledger.qty
         if req.reduce_only and (pos == 0 or (pos > 0) == (req.side == "BUY")):
             raise ReduceOnlyRejected("ReduceOnly Order is rejected.", -2022, cid)
@@ -357,10 +367,30 @@ class SimCore:
         price = Decimal(repr(open_f)) if beyond else level
         self._unrest(order)
         qty = abs(self.ledger.qty) if order.close_position else order.quantity
+        if self.config.algo_orders:
+            self._trigger_algo(order, qty, self._slipped(order.side, price))
+            return
         self._execute(order, qty, self._slipped(order.side, price), maker=False)
         if order.is_open:  # nothing to close / reduce: Binance expires it
             order.status = "EXPIRED"
             order.update_time_ms = self.now_ms
+
+    def _trigger_algo(self, algo: Order, qty: Decimal, price: Decimal) -> None:
+        """As Binance's algo service: the conditional order is done (FINISHED) and a new
+        regular MARKET order, its `actualOrderId`, executes. The algo order itself
+        never holds a fill."""
+        actual = Order(symbol=algo.symbol, client_order_id=f"algo_{algo.order_id}", order_id=self._next_order_id,
+                       side=algo.side, type="MARKET", status="NEW", quantity=qty,
+                       reduce_only=algo.reduce_only or algo.close_position, close_position=algo.close_position,
+                       working_type=algo.working_type, time_ms=self.now_ms, update_time_ms=self.now_ms)
+        self._next_order_id += 1
+        self.orders[actual.client_order_id] = actual
+        self.triggered[algo.client_order_id] = actual
+        self._execute(actual, qty, price, maker=False)
+        if actual.is_open:  # nothing left to reduce: the market order expires
+            actual.status = "EXPIRED"
+        algo.status = "FILLED"  # the core's "done"; exchange-sim answers algoStatus FINISHED
+        algo.update_time_ms = actual.update_time_ms = self.now_ms
 
     def _slipped(self, side: str, price: Decimal) -> Decimal:
         bps = self.config.slippage_bps
@@ -395,6 +425,17 @@ class SimCore:
         if order.client_order_id != LIQUIDATION_ID:
             self.orders[order.client_order_id] = order
         self._rearm_liquidation()
+
+    def _check_percent_price(self, req: OrderRequest, cid: str) -> None:
+        band = self.config.percent_price
+        mark = self.mark_price or self.last_price
+        if band is None or req.type != "LIMIT" or req.price is None or mark is None:
+            return
+        up, down = band
+        if req.price > mark * up:
+            raise OrderRejected("Price is higher than mark price multiplier cap.", -4016, cid)
+        if req.price < mark * down:
+            raise OrderRejected("Price is lower than mark price multiplier floor.", -4024, cid)
 
     def _check_trigger(self, req: OrderRequest, cid: str) -> None:
         last, mark = self.last_price, self.mark_price

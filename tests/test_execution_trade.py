@@ -52,18 +52,23 @@ def test_full_trade_with_chase_tp1_breakeven_tp2(scenario_sim, db, tmp_path) -> 
     assert sl1.stop_price == D(str(sc.sl)) and sl1.status == "CANCELED" and sl1.close_position
     assert sl2.stop_price == D(str(chased.avg_price)).quantize(D("0.1")) and sl2.status == "CANCELED"
     assert [D(x) for x in sl_history] == [D(str(sc.sl)), sl2.stop_price]
-    tp1, tp2 = orders["capi_tp1_1"], orders["capi_tp2_1"]
-    assert (tp1.type, tp1.status, tp1.filled_qty, tp1.reduce_only) == ("TAKE_PROFIT_MARKET", "FILLED", D("0.005"), True)
+    # As on Binance, a triggered take-profit fills through the MARKET order it placed
+    # (its actualOrderId); the algo order itself holds no fill.
+    tp1_algo, tp2_algo = orders["capi_tp1_1"], orders["capi_tp2_1"]
+    assert (tp1_algo.type, tp1_algo.filled_qty, tp1_algo.reduce_only) == ("TAKE_PROFIT_MARKET", 0, True)
+    tp1, tp2 = core.triggered["capi_tp1_1"], core.triggered["capi_tp2_1"]
+    assert (tp1.type, tp1.status, tp1.filled_qty, tp1.reduce_only) == ("MARKET", "FILLED", D("0.005"), True)
     assert (tp2.status, tp2.filled_qty) == ("FILLED", D("0.005"))
     assert core.ledger.qty == 0 and core.open_orders() == []
-    assert len(orders) == 6  # nothing else was ever sent
+    assert len(orders) == 8  # nothing else was ever sent: 6 of ours + the 2 triggered market orders
     for code in ("entry_placed", "entry_chased", "entry_fill", "sl_placed", "tp1_fill", "sl_moved", "tp2_fill",
                  "trade_closed"):
         assert code in codes, code
     # the books
     rows_db = {o.client_order_id: o for o in M.Order.select()}
-    assert set(rows_db) == set(orders)
-    for cid, o in orders.items():
+    assert set(rows_db) == {cid for cid in orders if not cid.startswith("algo_")}
+    for cid in rows_db:
+        o = core.triggered.get(cid) or orders[cid]  # an algo order's fill is its actual order's
         assert rows_db[cid].status == o.status and D(rows_db[cid].filled_quantity) == o.filled_qty, cid
     trade = M.Trade.get()
     assert trade.exit_reason == "tp2" and trade.side == "long" and D(trade.quantity) == D("0.010")

@@ -24,7 +24,7 @@ BY_CODE: dict[int, type[E.ExchangeError]] = {
     -2019: E.InsufficientMargin,
     -2021: E.WouldImmediatelyTrigger,
     -2022: E.ReduceOnlyRejected,
-    -4015: E.DuplicateClientOrderId,  # client order id not valid
+    -4015: E.InvalidClientOrderId,  # client order id not valid (length / characters)
     -4116: E.DuplicateClientOrderId,  # client order id duplicated
     -4164: E.MinNotional,
 }

@@ -22,6 +22,7 @@ from connectors.binance.client import make_client
 from connectors.binance.transport import Transport
 from connectors.binance.weights import WeightGovernor
 from engine.exchange.errors import (
+    AccountModeRefused,
     DuplicateClientOrderId,
     MinNotional,
     OrderRejected,
@@ -115,17 +116,24 @@ class BinanceExchange:
 
     # --- account -----------------------------------------------------------------
     def balance(self, asset: str = "USDT") -> Balance:
+        """Wallet balance and the unrealised PnL of ALL positions, cross and isolated.
+        (Binance's `crossUnPnl` covers cross positions only: equity built on it is wrong
+        under ISOLATED margin while a trade is open.)"""
+        wallet = available = Decimal(0)
         for b in self.t.call("futures_account_balance", 5, signed=True):
             if b["asset"] == asset:
-                return Balance(asset, parse.dec(b["balance"]), parse.dec(b.get("crossUnPnl")),
-                               parse.dec(b["availableBalance"]))
-        return Balance(asset, Decimal(0), Decimal(0), Decimal(0))
+                wallet, available = parse.dec(b["balance"]), parse.dec(b["availableBalance"])
+                break
+        rows = self.t.call("futures_position_information", 5, signed=True)
+        pnl = sum((parse.dec(r.get("unRealizedProfit")) for r in rows if r.get("marginAsset", asset) == asset),
+                  Decimal(0))
+        return Balance(asset, wallet, pnl, available)
 
     def positions(self, symbol: str | None = None) -> list[Position]:
         params = {"symbol": symbol} if symbol else {}
         rows = self.t.call("futures_position_information", 5, signed=True, **params)
-        out = [parse.position(r, self._leverage, self._margin_type) for r in rows
-               if r.get("positionSide", "BOTH") == "BOTH"]
+        _refuse_hedge_positions(rows)
+        out = [parse.position(r, self._leverage, self._margin_type) for r in rows]
         if symbol and not out:  # v3 omits flat symbols: report flat explicitly
             out = [Position(symbol, Decimal(0), Decimal(0), Decimal(0), Decimal(0), self._leverage,
                             self._margin_type, None)]  # type: ignore[arg-type]
@@ -134,15 +142,22 @@ class BinanceExchange:
     def open_orders(self, symbol: str) -> list[Order]:
         plain = self.t.call("futures_get_open_orders", 1, signed=True, symbol=symbol)
         algo = self.t.call("futures_get_open_orders", 1, signed=True, symbol=symbol, conditional=True)
-        return [parse.order(d) for d in plain] + [parse.algo_order(d) for d in algo]
+        return [parse.order(d) for d in plain] + [self._algo(symbol, d) for d in algo]
 
     def order(self, symbol: str, client_order_id: str) -> Order:
         try:
             return parse.order(self.t.call("futures_get_order", 1, signed=True, symbol=symbol,
                                            origClientOrderId=client_order_id))
         except UnknownOrder:
-            return parse.algo_order(self.t.call("futures_get_order", 1, signed=True, symbol=symbol,
-                                                clientAlgoId=client_order_id))
+            return self._algo(symbol, self.t.call("futures_get_order", 1, signed=True, symbol=symbol,
+                                                  clientAlgoId=client_order_id))
+
+    def _algo(self, symbol: str, d: dict[str, Any]) -> Order:
+        """An algo order with its fill read from the order its trigger placed."""
+        oid = parse.actual_order_id(d)
+        actual = None if oid is None else self.t.call("futures_get_order", 1, signed=True, symbol=symbol,
+                                                       orderId=oid)
+        return parse.algo_order(d, actual)
 
     # --- trading -----------------------------------------------------------------
     def prepare(self, req: OrderRequest, ref_price: Decimal | None = None) -> dict[str, Any]:
@@ -236,5 +251,26 @@ class BinanceExchange:
         self._margin_type = margin_type
 
     def ensure_one_way_mode(self) -> None:
+        """One-way mode, or refuse: a hedge-mode account whose mode cannot change (a
+        position or open orders exist) is named and nothing is traded."""
+        rows = self.t.call("futures_position_information", 5, signed=True)
+        _refuse_hedge_positions(rows)
         if self.t.call("futures_get_position_mode", 30, signed=True).get("dualSidePosition"):
-            self.t.call("futures_change_position_mode", 1, signed=True, dualSidePosition="false")
+            try:
+                self.t.call("futures_change_position_mode", 1, signed=True, dualSidePosition="false")
+            except OrderRejected as exc:
+                raise AccountModeRefused(f"the account is in hedge mode (dualSidePosition=true) and cannot be "
+                                         f"switched to one-way: {exc.msg}. Close its positions and orders, or "
+                                         f"switch it on Binance, then start again", exc.code,
+                                         "ensure_one_way_mode") from None
+            log.warning("account switched from hedge mode to one-way mode")
+
+
+def _refuse_hedge_positions(rows: list[dict[str, Any]]) -> None:
+    """A position held as LONG / SHORT (hedge mode) is never ignored: it is named."""
+    hedged = [f"{r.get('symbol')} {r.get('positionSide')} {r.get('positionAmt')}" for r in rows
+              if r.get("positionSide", "BOTH") != "BOTH" and parse.dec(r.get("positionAmt")) != 0]
+    if hedged:
+        raise AccountModeRefused(f"hedge-mode position(s) on the account: {', '.join(hedged)}. The worker trades "
+                                 f"one-way mode only (positionSide BOTH): close them and switch the account to "
+                                 f"one-way mode", None, "positions")

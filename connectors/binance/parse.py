@@ -38,21 +38,35 @@ def order(d: dict[str, Any]) -> Order:
     )
 
 
-def algo_status(status: str, filled: Decimal) -> str:
-    if status in ("TRIGGERING", "TRIGGERED"):
-        return "PARTIALLY_FILLED" if filled > 0 else "NEW"
-    if status == "FINISHED":
-        return "FILLED" if filled > 0 else "EXPIRED"
-    return status  # NEW, CANCELED, EXPIRED, REJECTED
+def actual_order_id(d: dict[str, Any]) -> int | None:
+    """The regular order a triggered algo order placed (Binance's `actualOrderId`), if any."""
+    raw = d.get("actualOrderId")
+    return int(raw) if raw not in (None, "", "0", 0) else None
 
 
-def algo_order(d: dict[str, Any]) -> Order:
-    filled = dec(d.get("executedQty"))
+def algo_order(d: dict[str, Any], actual: dict[str, Any] | None = None) -> Order:
+    """A conditional (algo) order. Binance's algo answers carry no fill: a triggered one
+    (TRIGGERED / FINISHED) names the MARKET order it placed in `actualOrderId`, and the
+    fill is read from that order (`actual`, the /fapi/v1/order answer). `executedQty` /
+    `avgPrice` are used only where an answer really carries them."""
+    st = d.get("algoStatus", "NEW")
+    filled, avg = dec(d.get("executedQty")), dec(d.get("avgPrice"))
+    if actual is not None:
+        filled, avg = dec(actual.get("executedQty")), dec(actual.get("avgPrice"))
+    if st in ("NEW", "TRIGGERING"):
+        status = "NEW"
+    elif st in ("TRIGGERED", "FINISHED"):
+        if actual is not None and actual.get("status") in ("NEW", "PARTIALLY_FILLED"):
+            status = "PARTIALLY_FILLED" if filled > 0 else "NEW"  # its order is still working
+        else:
+            status = "FILLED" if filled > 0 else "EXPIRED"  # done: what it filled is all it will fill
+    else:
+        status = st  # CANCELED, EXPIRED, REJECTED
     return Order(
         symbol=d["symbol"], client_order_id=d["clientAlgoId"], order_id=int(d["algoId"]), side=d["side"],
-        type=d["orderType"], status=algo_status(d.get("algoStatus", "NEW"), filled),  # type: ignore[arg-type]
-        quantity=dec(d.get("quantity")), filled_qty=filled, avg_price=dec(d.get("avgPrice")),
-        stop_price=dec_or_none(d.get("triggerPrice")), reduce_only=bool(d.get("reduceOnly")),
+        type=d["orderType"], status=status,  # type: ignore[arg-type]
+        quantity=dec(d.get("quantity")) or (dec(actual.get("origQty")) if actual else ZERO), filled_qty=filled,
+        avg_price=avg, stop_price=dec_or_none(d.get("triggerPrice")), reduce_only=bool(d.get("reduceOnly")),
         close_position=bool(d.get("closePosition")), time_in_force=d.get("timeInForce") or "GTC",
         working_type=d.get("workingType") or "CONTRACT_PRICE", time_ms=int(d.get("createTime") or 0),
         update_time_ms=int(d.get("updateTime") or 0),
@@ -60,6 +74,7 @@ def algo_order(d: dict[str, Any]) -> Order:
 
 
 def position(d: dict[str, Any], leverage: int, margin_type: str) -> Position:
+    """positionRisk v3 carries neither leverage nor margin type: the ones we set are used."""
     mt = (d.get("marginType") or margin_type).upper()
     return Position(
         symbol=d["symbol"], quantity=dec(d.get("positionAmt")), entry_price=dec(d.get("entryPrice")),

@@ -65,8 +65,18 @@ class MinNotional(OrderRejected):
 
 
 class DuplicateClientOrderId(OrderRejected):
-    """-4116 'ClientOrderId is duplicated' (and -4015 'Client order id is not valid'):
-    an open order already carries this client order id. No second order was created."""
+    """-4116 'ClientOrderId is duplicated': an open order already carries this client
+    order id. No second order was created."""
+
+
+class InvalidClientOrderId(OrderRejected):
+    """-4015 'Client order id is not valid' (over 36 characters or outside Binance's
+    characters): our id is malformed. Nothing was created and nothing matches it."""
+
+
+class AccountModeRefused(ExchangeError):
+    """The account is not in the mode the worker trades (one-way, positions BOTH) and
+    cannot be put in it: a human must look before anything is traded."""
 
 
 class UnknownOrder(ExchangeError):

@@ -3,6 +3,7 @@ in-process exchange-sim, decisions in §8.1 shape, and the invariants every run 
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from decimal import Decimal as D
 from pathlib import Path
@@ -13,7 +14,7 @@ import requests
 from connectors.db import models as M  # noqa: N812
 from connectors.exchange_sim.server import Running
 from connectors.loops.execution_worker import DecisionSource, ExecutionWorker
-from connectors.stores.execution_store import ExecutionStore
+from connectors.stores.execution_store import DB_ERRORS, ExecutionStore
 from engine.config import Config, load_config
 from engine.execution.model import parse_client_id
 from tests.conftest import make_home
@@ -53,8 +54,19 @@ class FixedDecisions(DecisionSource):
         return self.current
 
 
+def unsalted_ids() -> None:
+    """Tests name our orders capi_<role>_<id>: give this installation the unsalted prefix
+    (a real one gets "c" + 3 random characters on its first start)."""
+    with contextlib.suppress(*DB_ERRORS):
+        M.BotState.delete().where(M.BotState.component == "installation").execute()
+        M.BotState.create(symbol="BTCUSDT", component="installation", state="IDLE",
+                          details={"client_id_prefix": "capi"})
+
+
 def make_worker(sim: Running, tmp: Path, decisions: DecisionSource | None = None, request_timeout_s: float | None = None,
-                **execution: Any) -> ExecutionWorker:
+                salted: bool = False, **execution: Any) -> ExecutionWorker:
+    if not salted:
+        unsalted_ids()
     cfg = exec_config(tmp, **execution)
     ex = exchange_for(sim)
     ex.t.backoff_s = 0.01
@@ -98,6 +110,14 @@ def check_invariants(sim: Running, plan_qty: dict[str, D] | None = None) -> list
             if did in plan_qty and q > plan_qty[did]:
                 problems.append(f"decision {did}: entry filled {q} > planned {plan_qty[did]}")
     return problems
+
+
+def exchange_fills(sim: Running) -> dict[str, D]:
+    """What each of our orders filled on the exchange, an algo order through the MARKET
+    order its trigger placed (Binance's actualOrderId), as the worker reads it."""
+    core = sim.venue.core
+    return {cid: (core.triggered.get(cid) or o).filled_qty for cid, o in core.orders.items()
+            if cid not in {a.client_order_id for a in core.triggered.values()}}
 
 
 def db_agrees(sim: Running) -> list[str]:

@@ -8,7 +8,16 @@ import pytest
 from engine.exchange.filters import BTCUSDT_PERP
 from engine.exchange.types import Order
 from engine.execution.core import step
-from engine.execution.model import Cancel, ExecSettings, ExecState, Place, View, client_id, parse_client_id
+from engine.execution.model import (
+    Cancel,
+    ExecSettings,
+    ExecState,
+    Place,
+    SetLeverage,
+    View,
+    client_id,
+    parse_client_id,
+)
 from tests.execution_support import decision
 
 T0 = 1_762_819_200_000  # 2025-11-11 00:00 UTC
@@ -38,7 +47,8 @@ def reasons(events):
 def test_entry_is_one_limit_at_the_middle_of_the_zone() -> None:
     s, intents, events = run(ExecState(), long_decision(), view())
     assert s.phase == "ENTERING" and s.decision_id == "1"
-    [p] = intents
+    lev, p = intents
+    assert lev == SetLeverage(3)  # the plan's leverage on the exchange first, while flat
     assert isinstance(p, Place) and p.request.type == "LIMIT" and p.request.price == D("100000.0")
     assert p.request.client_order_id == "capi_entry_1" and p.request.quantity == D("0.010")
     # the same decision is never entered twice

@@ -12,7 +12,7 @@ from connectors.stores.execution_store import ExecutionStore
 from engine.clock import SimClock
 from engine.exchange.sim.exchange import CandleFeed, SimExchange
 from tests.execution_scenario import find_long
-from tests.execution_support import FixedDecisions, decision, exec_config
+from tests.execution_support import FixedDecisions, decision, exec_config, unsalted_ids
 from tests.simnet import _rows
 
 
@@ -28,6 +28,7 @@ def paper(db, backend, tmp_path):
     sc = find_long(rows, 1440)
     clock = SimClock(rows[sc.i][0])
     ex = SimExchange(CandleFeed(rows), clock)
+    unsalted_ids()
     w = ExecutionWorker(ex, exec_config(tmp_path), ExecutionStore(), FixedDecisions(), tmp_path / "state.json", clock)
     return w, ex, clock, sc
 
@@ -44,7 +45,9 @@ def test_same_trade_on_the_in_process_exchange(paper) -> None:
     o = ex.core.orders
     assert set(o) == {"capi_entry_1", "capi_entry_1_2", "capi_sl_1", "capi_sl_1_2", "capi_tp1_1", "capi_tp2_1"}
     assert o["capi_entry_1"].status == "CANCELED" and o["capi_entry_1_2"].status == "FILLED"
-    assert o["capi_tp1_1"].filled_qty == o["capi_tp2_1"].filled_qty == D("0.005")
+    entered = o["capi_entry_1_2"].filled_qty  # re-placed by the risk left to the stop
+    assert o["capi_tp1_1"].filled_qty == (entered / 2).quantize(D("0.001"), "ROUND_DOWN")
+    assert o["capi_tp1_1"].filled_qty + o["capi_tp2_1"].filled_qty == entered
     assert o["capi_sl_1_2"].stop_price == o["capi_entry_1_2"].avg_price.quantize(D("0.1"))
     assert M.Trade.get().exit_reason == "tp2" and ex.core.ledger.qty == 0
 
@@ -65,7 +68,7 @@ def test_emergency_stop_cancels_everything_and_closes(paper) -> None:
     clock.advance(60_000)
     w.run_once()  # the trade is booked; no new entry while in SAFE MODE
     assert M.Trade.get().exit_reason == "close" and ex.core.open_orders() == []
-    assert M.BotState.get().state == "SAFE_MODE"
+    assert M.BotState.get(M.BotState.component == "execution").state == "SAFE_MODE"
     assert M.Notification.get(M.Notification.code == "emergency_stop").level == "CRITICAL"
 
 

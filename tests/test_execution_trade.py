@@ -45,7 +45,14 @@ def test_full_trade_with_chase_tp1_breakeven_tp2(scenario_sim, db, tmp_path) -> 
     # entry: the first limit at the middle of the zone never filled and was chased
     first, chased = orders["capi_entry_1"], orders["capi_entry_1_2"]
     assert (first.type, first.price, first.status, first.filled_qty) == ("LIMIT", D(str(sc.limit)), "CANCELED", 0)
-    assert chased.status == "FILLED" and chased.filled_qty == D("0.010")
+    # re-placed by the risk left to the stop (finding 8 of issue 17), never by notional:
+    # further from the SL than the first limit, it buys fewer contracts
+    budget = D("0.010") * (first.price - D(str(sc.sl)))
+    want = (budget / (chased.price - D(str(sc.sl)))).quantize(D("0.001"), "ROUND_DOWN")
+    assert chased.status == "FILLED" and chased.filled_qty == min(want, D("0.010"))
+    assert chased.filled_qty * (chased.price - D(str(sc.sl))) <= budget
+    qty = chased.filled_qty
+    half = (qty / 2).quantize(D("0.001"), "ROUND_DOWN")
     assert sc.zone[0] <= float(chased.price) <= sc.zone[1]
     # protection: SL at the plan, then at break-even (closer, never wider), TPs half and half
     sl1, sl2 = orders["capi_sl_1"], orders["capi_sl_1_2"]
@@ -56,9 +63,10 @@ def test_full_trade_with_chase_tp1_breakeven_tp2(scenario_sim, db, tmp_path) -> 
     # (its actualOrderId); the algo order itself holds no fill.
     tp1_algo, tp2_algo = orders["capi_tp1_1"], orders["capi_tp2_1"]
     assert (tp1_algo.type, tp1_algo.filled_qty, tp1_algo.reduce_only) == ("TAKE_PROFIT_MARKET", 0, True)
+    assert tp2_algo.filled_qty == 0
     tp1, tp2 = core.triggered["capi_tp1_1"], core.triggered["capi_tp2_1"]
-    assert (tp1.type, tp1.status, tp1.filled_qty, tp1.reduce_only) == ("MARKET", "FILLED", D("0.005"), True)
-    assert (tp2.status, tp2.filled_qty) == ("FILLED", D("0.005"))
+    assert (tp1.type, tp1.status, tp1.filled_qty, tp1.reduce_only) == ("MARKET", "FILLED", half, True)
+    assert (tp2.status, tp2.filled_qty) == ("FILLED", qty - half)
     assert core.ledger.qty == 0 and core.open_orders() == []
     assert len(orders) == 8  # nothing else was ever sent: 6 of ours + the 2 triggered market orders
     for code in ("entry_placed", "entry_chased", "entry_fill", "sl_placed", "tp1_fill", "sl_moved", "tp2_fill",
@@ -71,8 +79,8 @@ def test_full_trade_with_chase_tp1_breakeven_tp2(scenario_sim, db, tmp_path) -> 
         o = core.triggered.get(cid) or orders[cid]  # an algo order's fill is its actual order's
         assert rows_db[cid].status == o.status and D(rows_db[cid].filled_quantity) == o.filled_qty, cid
     trade = M.Trade.get()
-    assert trade.exit_reason == "tp2" and trade.side == "long" and D(trade.quantity) == D("0.010")
-    expected_gross = (tp1.avg_price - chased.avg_price) * D("0.005") + (tp2.avg_price - chased.avg_price) * D("0.005")
+    assert trade.exit_reason == "tp2" and trade.side == "long" and D(trade.quantity) == qty
+    expected_gross = (tp1.avg_price - chased.avg_price) * half + (tp2.avg_price - chased.avg_price) * (qty - half)
     assert D(trade.details["gross_pnl"]) == expected_gross.quantize(D("0.00000001"))
     assert D(trade.pnl) == core.ledger.wallet - D("10000")  # net of fees, from the wallet
     assert M.Position.get().status == "closed"

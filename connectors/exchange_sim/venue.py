@@ -14,7 +14,7 @@ from typing import Any
 
 from connectors.exchange_sim import shapes
 from connectors.exchange_sim.auth import AuthError, verify
-from connectors.exchange_sim.faults import INJECTABLE, FaultPlan
+from connectors.exchange_sim.faults import INJECTABLE, REFUSABLE, FaultPlan
 from connectors.exchange_sim.market import INTERVALS, MINUTE, Market, _f
 from engine.exchange.errors import ExchangeError, UnknownOrder
 from engine.exchange.sim import SimConfig, SimCore
@@ -127,6 +127,9 @@ class Venue:
             try:
                 if signed:
                     verify(req.raw_query, req.raw_body, req.params, req.api_key, self.keys, self.server_time_ms())
+                refused = self.faults.refusal(f"{req.method} {req.path}", req.params)
+                if refused is not None:
+                    raise ParamError(REFUSABLE[refused], refused)
                 body = fn(self, req.params)
                 status = 200
             except AuthError as exc:

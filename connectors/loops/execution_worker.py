@@ -14,6 +14,7 @@ position) put the worker in SAFE MODE: no new entries, protection kept, operator
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -41,7 +42,18 @@ from engine.exchange.interface import Exchange
 from engine.exchange.types import Order, OrderRequest
 from engine.execution.core import daily_weekly, step
 from engine.execution.decision import Malformed, timestamp_ms
-from engine.execution.model import Cancel, Event, ExecSettings, ExecState, Intent, View, client_id
+from engine.execution.model import (
+    Cancel,
+    Event,
+    ExecSettings,
+    ExecState,
+    Intent,
+    Place,
+    SetLeverage,
+    View,
+    client_id,
+)
+from engine.execution.protection import after_refusal, market_close
 from engine.execution.reconcile import reconcile
 
 log = logging.getLogger("showdown.execution")
@@ -99,6 +111,7 @@ class ExecutionWorker:
         self._last_equity_ms = 0
         self._last_reconcile_ms: int | None = None
         self._sl_failures = 0
+        self._leverage: int | None = None  # what we last set on the exchange
         self._position_key: tuple[Any, ...] | None = None
         self.loops = 0
         self.soft_errors = 0
@@ -138,7 +151,7 @@ class ExecutionWorker:
     def setup_account(self) -> None:
         ex = self.config.get("execution") or {}
         for what, call in (("one-way mode", lambda: self.ex.ensure_one_way_mode()),
-                           ("leverage", lambda: self.ex.set_leverage(self.symbol, int(ex.get("leverage", 3)))),
+                           ("leverage", lambda: self._set_leverage(int(ex.get("leverage", 3)), [])),
                            ("margin type", lambda: self.ex.set_margin_type(self.symbol, ex.get("margin_type",
                                                                                                  "ISOLATED")))):
             try:
@@ -172,13 +185,21 @@ class ExecutionWorker:
                     volatility_pct=vol, orders=closed)
         return view, premium.time_ms or self.ex.server_time_ms()
 
-    def execute(self, intents: list[Intent]) -> list[Event]:
+    def execute(self, intents: list[Intent], view: View | None = None) -> list[Event]:
         """Send the intents in order. A Place that depends on a cancel is skipped when the
-        cancel did not go through (the order filled meanwhile): the next step decides."""
+        cancel did not go through (the order filled meanwhile): the next step decides.
+        A refused stop, close or take-profit is answered at once
+        (engine/execution/protection.py): the fallback it returns goes out in this same
+        call, so a position is never left without its stop beyond one loop."""
         events: list[Event] = []
         cancelled: set[str] = set()
-        sl_failed = False
-        for it in intents:
+        sl_failed = skip_entry = False
+        queue = list(intents)
+        while queue:
+            it = queue.pop(0)
+            if isinstance(it, SetLeverage):
+                skip_entry = not self._set_leverage(it.leverage, events)
+                continue
             if isinstance(it, Cancel):
                 try:
                     o = self.ex.cancel_order(self.symbol, it.client_order_id)
@@ -191,30 +212,66 @@ class ExecutionWorker:
                     events.append(Event("cancel_failed", "WARNING", f"cancel {it.client_order_id}: {exc}",
                                         {"client_order_id": it.client_order_id}))
                 continue
-            if it.after_cancel and it.after_cancel not in cancelled:
+            if (it.after_cancel and it.after_cancel not in cancelled) or (skip_entry and it.role == "entry"):
                 continue
             try:
                 o = self._place(it.request)
                 self.store.record_order(o)
-            except WouldImmediatelyTrigger as exc:
-                events.append(Event(f"{it.role}_would_trigger", "WARNING", f"{it.role} refused as already "
-                                    f"triggered ({exc}); the next loop acts at market", {"role": it.role}))
             except (OrderRejected, FatalExchangeError) as exc:
-                if it.role in ("sl", "close") or isinstance(exc, FatalExchangeError):
-                    self.enter_safe_mode(f"{it.role}_rejected", f"{it.role} {it.request.client_order_id} "
-                                         f"rejected: {exc}", events)
-                else:
-                    events.append(Event("order_rejected", "ERROR", f"{it.role} {it.request.client_order_id} "
-                                        f"rejected: {exc}", {"role": it.role, "code": exc.code}))
+                queue[:0] = self._refused(it, exc, view, events)
             except TransientError as exc:
                 sl_failed |= it.role == "sl"
-                events.append(Event("order_place_failed", "ERROR" if it.role == "sl" else "WARNING",
+                events.append(Event("sl_place_failed" if it.role == "sl" else "order_place_failed",
+                                    "CRITICAL" if it.role in ("sl", "close") else "WARNING",
                                     f"{it.role} {it.request.client_order_id} not placed after retries: {exc}",
                                     {"role": it.role}))
         self._sl_failures = self._sl_failures + 1 if sl_failed else 0
+        if self._sl_failures >= 2 and view is not None and view.position_qty != 0:
+            # a second loop without a stop: take the position off instead of waiting longer
+            close = market_close(self.state, view, self.cfg, self.symbol)
+            if close is not None:
+                self.save_state()
+                events.append(Event("sl_missing_closing", "CRITICAL", f"SL not placed {self._sl_failures} loops in a "
+                                    f"row: closing {view.position_qty} at market", {"role": "sl"}))
+                events += self.execute([close], None)
         if self._sl_failures >= self.sl_fail_limit:
             self.enter_safe_mode("sl_cannot_be_placed", f"SL failed {self._sl_failures} loops in a row", events)
         return events
+
+    def _refused(self, it: Place, exc: ExchangeError, view: View | None, events: list[Event]) -> list[Intent]:
+        """The exchange said no to `it`: alert, and return what must go out at once."""
+        role, cid = it.role, it.request.client_order_id
+        if view is not None and role in ("sl", "close", "tp1", "tp2"):
+            self.state, fallback, evs = after_refusal(self.state, it, exc.code, view, self.cfg, self.symbol)
+            events += evs
+            if fallback:
+                self.save_state()  # write-ahead before the fallback is sent
+                return list(fallback)
+            if evs:  # answered (already reduced, or a stop that already protects it)
+                return []
+        if role in ("tp1", "tp2") and isinstance(exc, WouldImmediatelyTrigger):
+            events.append(Event(f"{role}_would_trigger", "WARNING", f"{role} refused as already triggered ({exc}); "
+                                "the next loop takes it at market", {"role": role}))
+            return []
+        if role in ("sl", "close") or isinstance(exc, FatalExchangeError):
+            self.enter_safe_mode(f"{role}_rejected", f"{role} {cid} rejected: {exc}", events)
+        else:
+            events.append(Event("order_rejected", "ERROR", f"{role} {cid} rejected: {exc}",
+                                {"role": role, "code": exc.code}))
+        return []
+
+    def _set_leverage(self, leverage: int, events: list[Event]) -> bool:
+        """The plan's leverage on the exchange before its entry; False: the entry is not sent."""
+        if leverage == self._leverage:
+            return True
+        try:
+            self.ex.set_leverage(self.symbol, leverage)
+        except ExchangeError as exc:
+            events.append(Event("leverage_not_set", "ERROR", f"leverage {leverage}x refused ({exc}): the entry is "
+                                "not sent", {"leverage": leverage, "code": exc.code}))
+            return False
+        self._leverage = leverage
+        return True
 
     def _place(self, req: OrderRequest) -> Order:
         try:
@@ -248,7 +305,7 @@ class ExecutionWorker:
         r = reconcile(self.state, view, db_open, self.cfg, now, self.symbol)
         self.state = r.state
         self.save_state()
-        events = r.events + self.execute(r.intents)
+        events = r.events + self.execute(r.intents, view)
         if r.import_position:
             p = r.import_position
             self.store.open_position(p["side"], p["quantity"], p["entry_price"], p["decision_id"], p["sl"], None,
@@ -278,7 +335,7 @@ class ExecutionWorker:
         self.state, intents, events = step(self.state, decision, view, self.cfg, now, self.symbol)
         self.save_state()
         cpu = time.process_time() - cpu0
-        events += self.execute(intents)
+        events += self.execute(intents, view)
         cpu0 = time.process_time()
         self.book(view, events, now)
         self.last_cpu_s = cpu + time.process_time() - cpu0
@@ -329,7 +386,13 @@ class ExecutionWorker:
 
     def start(self) -> None:
         self.load_state()
-        self.setup_account()
+        try:
+            prefix = self.store.client_id_prefix()
+        except DB_ERRORS:
+            prefix = self.cfg.id_prefix
+            log.warning("database unreachable: client ids keep the prefix %s", prefix)
+        self.cfg = dataclasses.replace(self.cfg, id_prefix=prefix)
+        self.setup_account()  # a hedge-mode account that cannot be made one-way raises: nothing traded
         self._last_reconcile_ms = None  # reconcile on the first loop, always
 
     def run(self, stop: threading.Event | None = None, max_loops: int | None = None) -> None:
@@ -370,7 +433,7 @@ class ExecutionWorker:
         if pos.quantity != 0:
             did = s.decision_id or f"x{self.ex.server_time_ms() // 1000}"
             n = s.seq.get("close", 0) + 1 if s.decision_id else 1
-            cid = client_id("close", did, n)
+            cid = client_id("close", did, n, self.cfg.id_prefix)
             if s.decision_id:
                 s.seq["close"] = n
                 s.live["close"] = cid

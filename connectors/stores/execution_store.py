@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
+import string
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -20,7 +22,7 @@ from connectors.db import database_proxy
 from connectors.db import models as M  # noqa: N812
 from connectors.notify.alerts import notify as deliver
 from engine.exchange.types import Order
-from engine.execution.model import Event, parse_client_id
+from engine.execution.model import DEFAULT_PREFIX, PREFIX_RE, Event, parse_client_id
 from engine.execution.reconcile import DbPosition
 
 log = logging.getLogger("showdown.execution")
@@ -94,6 +96,26 @@ class ExecutionStore:
     def latest_state(self) -> dict[str, Any] | None:
         row = M.BotState.get_or_none((M.BotState.symbol == self.symbol) & (M.BotState.component == SOURCE))
         return (row.details or {}).get("state") if row else None
+
+    def client_id_prefix(self) -> str:
+        """This installation's client-id prefix ("c" + 3 random characters), kept in the
+        database (bot_state component `installation`): a reset database gets a new one,
+        so none of our new ids can match an order an earlier life left on the exchange."""
+        where = (M.BotState.symbol == self.symbol) & (M.BotState.component == "installation")
+        row = M.BotState.get_or_none(where)
+        prefix = (row.details or {}).get("client_id_prefix") if row is not None else None
+        if isinstance(prefix, str) and PREFIX_RE.match(prefix):
+            return prefix
+        alphabet = string.ascii_lowercase + string.digits
+        while (prefix := "c" + "".join(secrets.choice(alphabet) for _ in range(3))) == DEFAULT_PREFIX:
+            pass  # "capi" is the unsalted prefix of tests and backtests
+        with database_proxy.atomic():
+            if row is None:
+                M.BotState.create(symbol=self.symbol, component="installation", state="IDLE",
+                                  details={"client_id_prefix": prefix})
+            else:
+                M.BotState.update(details=dict(row.details or {}) | {"client_id_prefix": prefix}).where(where).execute()
+        return prefix
 
     def _decision_fk(self, did: str | None) -> int | None:
         if did is None or not did.isdigit():

@@ -50,6 +50,7 @@ from engine.execution.model import (
     ExecState,
     Intent,
     Place,
+    SetLeverage,
     View,
     client_id,
     parse_client_id,
@@ -155,7 +156,15 @@ class _Run:
     # -- sending intents, as the worker's execute() does ----------------------------
     def execute(self, intents: list[Intent]) -> None:
         cancelled: set[str] = set()
+        skip_entry = False
         for it in intents:
+            if isinstance(it, SetLeverage):
+                try:
+                    self.ex.set_leverage(self.symbol, it.leverage)
+                except ExchangeError:
+                    skip_entry = True
+                    self.count("leverage_not_set")
+                continue
             if isinstance(it, Cancel):
                 try:
                     o = self.ex.cancel_order(self.symbol, it.client_order_id)
@@ -164,7 +173,7 @@ class _Run:
                 except UnknownOrder:
                     pass
                 continue
-            if it.after_cancel and it.after_cancel not in cancelled:
+            if (it.after_cancel and it.after_cancel not in cancelled) or (skip_entry and it.role == "entry"):
                 continue
             req = it.request
             if self.params.fill == "market" and it.role == "entry" and req.type == "LIMIT":

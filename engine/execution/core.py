@@ -32,6 +32,7 @@ from engine.execution.model import (
     ExecState,
     Intent,
     Place,
+    SetLeverage,
     View,
     client_id,
     parse_client_id,
@@ -62,7 +63,7 @@ class _Step:
         assert self.s.decision_id is not None
         n = self.s.seq.get(role, 0) + 1
         self.s.seq[role] = n
-        return client_id(role, self.s.decision_id, n)
+        return client_id(role, self.s.decision_id, n, self.cfg.id_prefix)
 
     def place(self, role: str, req: OrderRequest, after_cancel: str | None = None) -> None:
         assert req.client_order_id is not None
@@ -82,7 +83,8 @@ class _Step:
         if cid:
             return self.open.get(cid)
         mine = [(p[2], o) for o in self.v.open_orders
-                if (p := parse_client_id(o.client_order_id)) and p[0] == role and p[1] == self.s.decision_id]
+                if (p := parse_client_id(o.client_order_id, self.cfg.id_prefix)) and p[0] == role
+                and p[1] == self.s.decision_id]
         if not mine:
             return None
         _, o = max(mine, key=lambda x: x[0])
@@ -94,7 +96,7 @@ class _Step:
         """Any other open order of ours in this role for this trade goes."""
         keep = self.s.live.get(role)
         for o in self.v.open_orders:
-            p = parse_client_id(o.client_order_id)
+            p = parse_client_id(o.client_order_id, self.cfg.id_prefix)
             if p and p[0] == role and p[1] == self.s.decision_id and o.client_order_id != keep:
                 self.cancel(role, o.client_order_id)
 
@@ -138,6 +140,7 @@ def _roll_periods(st: _Step) -> None:
 def _observe(st: _Step) -> None:
     """Fold every watched order's new fills into the trade; forget orders that are done."""
     s = st.s
+    tp1_closed: list[Order] = []
     for cid, (role, seen_q, seen_avg) in list(s.watch.items()):
         o = st.open.get(cid) or st.v.orders.get(cid)
         if o is None:  # never reached the exchange (crash or refusal before it landed)
@@ -160,9 +163,38 @@ def _observe(st: _Step) -> None:
             if role == "tp1" and not s.tp1_done:
                 s.tp1_done = True
         if not o.is_open:
+            if role == "tp1":
+                tp1_closed.append(o)
             del s.watch[cid]
             if s.live.get(role) == cid:
                 del s.live[role]
+    for o in tp1_closed:  # after every fill of this step is counted
+        if not s.tp1_done:
+            _tp1_by_position(st, o)
+
+
+def _expected_position(s: ExecState) -> Decimal:
+    """What our own fills say is open (entries minus exits), unsigned."""
+    entered = sum((Decimal(q) for q, _ in s.entry_fills), ZERO)
+    return entered - sum((Decimal(q) for _, q, _ in s.exit_fills), ZERO)
+
+
+def _tp1_by_position(st: _Step, o: Order) -> None:
+    """TP1 is done when the exchange says so, and cross-checked with the position: a TP1
+    order gone with no fill reported while the position shrank by about its quantity did
+    fill (a fill the answers did not show). Without this the core would send another
+    TP1 every loop, halving what is left, and never move the stop to break-even."""
+    s, v = st.s, st.v
+    drop = _expected_position(s) - abs(v.position_qty)
+    if v.position_qty == 0 or drop <= 0 or o.quantity <= 0 or drop < o.quantity / 2:
+        return
+    qty = min(drop, o.quantity)
+    price = o.stop_price if o.stop_price is not None else v.last
+    s.exit_fills.append(["tp1", str(qty), str(price)])
+    s.tp1_done = True
+    st.event("tp1_fill_inferred", "WARNING", f"tp1 {o.client_order_id} closed without a fill in its answer while "
+             f"the position fell by {drop}: counted as filled {qty} at {price}", client_order_id=o.client_order_id,
+             quantity=str(qty), fill_price=str(price))
 
 
 def _position_appeared(st: _Step) -> None:
@@ -210,7 +242,7 @@ def _position_closed(st: _Step) -> None:
     s.last_exit_ms = st.now
     s.phase = NO_POSITION
     s.live, s.opened_ms, s.wallet_before = {}, 0, None
-    s.entry_fills, s.exit_fills, s.tp1_done, s.sl_price = [], [], False, None
+    s.entry_fills, s.exit_fills, s.tp1_done, s.sl_price, s.sl_refused = [], [], False, None, None
     s.replace_entry, s.chases, s.entry_limit, s.chasing_stopped = None, 0, None, None
     s.plan = None
 
@@ -270,6 +302,8 @@ def _protect(st: _Step) -> None:
     if s.sl_price is not None:
         cur = Decimal(s.sl_price)
         target = max(target, cur) if long else min(target, cur)
+        if s.sl_refused is not None and target == Decimal(s.sl_refused):
+            target = cur  # refused once (engine/execution/protection.py): the last good stop stays
     if s.sl_price is not None and Decimal(s.sl_price) != target:
         st.event("sl_moved", "INFO", f"SL {s.sl_price} -> {target}", old=s.sl_price, new=str(target))
     s.sl_price = str(target)
@@ -337,7 +371,7 @@ def _market_close(st: _Step, why: str) -> None:
 def _sweep_flat(st: _Step) -> None:
     """Flat and not entering: none of our protective orders may stay behind."""
     for o in st.v.open_orders:
-        parsed = parse_client_id(o.client_order_id)
+        parsed = parse_client_id(o.client_order_id, st.cfg.id_prefix)
         if parsed and parsed[0] in (*PROTECTIVE, "close", "entry"):
             st.cancel(parsed[0], o.client_order_id)
             st.event("stray_order_cancelled", "WARNING", f"flat: cancelling leftover {o.client_order_id}",
@@ -378,8 +412,10 @@ def _maybe_enter(st: _Step, decision: Mapping[str, Any] | None) -> None:
     s.decision_id, s.plan, s.seq, s.phase = plan.id, plan.to_dict(), {}, ENTERING
     s.entered = (s.entered + [plan.id])[-50:]
     s.chases, s.replace_entry, s.chasing_stopped, s.tp1_done, s.sl_price = 0, None, None, False, None
+    s.sl_refused = None
     s.wallet_before = str(v.wallet)
     s.refused = {}
+    st.intents.append(SetLeverage(plan.leverage))  # the plan's leverage on the exchange, while flat
     _place_entry(st, plan, limit, qty)
     st.event("entry_placed", "INFO", f"{plan.side} {qty} @ {limit} (zone {plan.zone_lo}-{plan.zone_hi})",
              quantity=str(qty), limit=str(limit), confidence=plan.confidence)
@@ -405,10 +441,21 @@ def _place_entry(st: _Step, plan: Plan, limit: Decimal, qty: Decimal) -> None:
 
 
 def _remaining(st: _Step, plan: Plan, price: Decimal) -> Decimal:
+    """What is left to enter at `price`: the smaller of what the notional leaves and what
+    the risk budget to the stop leaves. The budget is the first entry's (its quantity at
+    its limit, to the SL); a re-placement further from the stop (a chase, the market
+    fallback) gets fewer contracts, so the trade never risks more than planned."""
     f = st.v.filters
-    filled = sum((Decimal(q) for q, _ in st.s.entry_fills), ZERO)
+    fills = [(Decimal(q), Decimal(p)) for q, p in st.s.entry_fills]
+    filled = sum((q for q, _ in fills), ZERO)
     want = round_quantity(plan.size_usdt / price, f)
     left = round_quantity(want - filled, f)
+    first = round_price(plan.mid, f, "down" if plan.long else "up")
+    budget = round_quantity(plan.size_usdt / first, f) * abs(first - plan.sl)
+    used = sum((q * abs(p - plan.sl) for q, p in fills), ZERO)
+    per_unit = abs(price - plan.sl)
+    if per_unit > 0:
+        left = min(left, round_quantity(max(budget - used, ZERO) / per_unit, f))
     if left < f.min_qty or left * price < f.min_notional:
         return ZERO
     return left

@@ -21,27 +21,33 @@ from engine.exchange.types import Order, OrderRequest
 NO_POSITION, ENTERING, IN_POSITION, CLOSING = "NO_POSITION", "ENTERING", "IN_POSITION", "CLOSING"
 ROLES = ("entry", "sl", "tp1", "tp2", "close")
 PROTECTIVE = ("sl", "tp1", "tp2")
-# Binance's newClientOrderId limit is 36 characters: "capi_entry_" (11) + id (<= 20) + "_nnn" (4).
+# Binance's newClientOrderId: ^[\.A-Z\:/a-z0-9_-]{1,36}$. Ours: "<prefix>_<role>_<decision id>[_n]",
+# the prefix "c" + 3 characters salted per installation (per database: a reset database
+# gets a new one, so no id of ours can match an order of an earlier life), "capi" unsalted.
+# Longest: "cxxx_entry_" (11) + id (<= 20) + "_nnn" (4) = 35.
 MAX_ID_LEN = 20
-CID_RE = re.compile(r"^capi_(entry|sl|tp1|tp2|close)_([A-Za-z0-9]{1,20})(?:_(\d{1,3}))?$")
+DEFAULT_PREFIX = "capi"
+PREFIX_RE = re.compile(r"^c[a-z0-9]{3}$")
+CID_RE = re.compile(r"^(c[a-z0-9]{3})_(entry|sl|tp1|tp2|close)_([A-Za-z0-9]{1,20})(?:_(\d{1,3}))?$")
 
 
-def client_id(role: str, decision_id: str, n: int) -> str:
-    """capi_<role>_<decision id> for the first order of a role, then _2, _3 … for re-placements."""
+def client_id(role: str, decision_id: str, n: int, prefix: str = DEFAULT_PREFIX) -> str:
+    """<prefix>_<role>_<decision id> for the first order of a role, then _2, _3 … for re-placements."""
     if role not in ROLES:
         raise ValueError(f"unknown order role {role!r}")
-    cid = f"capi_{role}_{decision_id}" + (f"_{n}" if n > 1 else "")
+    cid = f"{prefix}_{role}_{decision_id}" + (f"_{n}" if n > 1 else "")
     if not CID_RE.match(cid):
-        raise ValueError(f"client order id {cid!r} breaks the capi_<role>_<id>[_n] pattern (<= 36 chars)")
+        raise ValueError(f"client order id {cid!r} breaks the <prefix>_<role>_<id>[_n] pattern (<= 36 chars)")
     return cid
 
 
-def parse_client_id(cid: str) -> tuple[str, str, int] | None:
-    """(role, decision id, n) of one of our ids; None for anything else."""
+def parse_client_id(cid: str, prefix: str | None = None) -> tuple[str, str, int] | None:
+    """(role, decision id, n) of one of our ids (of this installation when `prefix` is
+    given); None for anything else."""
     m = CID_RE.match(cid)
-    if not m:
+    if not m or (prefix is not None and m.group(1) != prefix):
         return None
-    return m.group(1), m.group(2), int(m.group(3) or 1)
+    return m.group(2), m.group(3), int(m.group(4) or 1)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class ExecSettings:
     daily_dd_limit_pct: float = -2.0
     weekly_dd_limit_pct: float = -5.0
     restricted_hours_utc: tuple[tuple[int, int], ...] = ((21, 23),)
+    id_prefix: str = DEFAULT_PREFIX  # this installation's client-id prefix (the worker sets it)
 
     @classmethod
     def from_config(cls, cfg: Any) -> ExecSettings:
@@ -118,7 +125,15 @@ class Cancel:
     client_order_id: str
 
 
-Intent = Place | Cancel
+@dataclass(frozen=True)
+class SetLeverage:
+    """Put the symbol's leverage on the exchange to the plan's, while flat, before the
+    entry that follows it (which is skipped if this fails)."""
+
+    leverage: int
+
+
+Intent = Place | Cancel | SetLeverage
 
 
 @dataclass(frozen=True)
@@ -144,6 +159,7 @@ class ExecState:
     chasing_stopped: str | None = None
     tp1_done: bool = False
     sl_price: str | None = None
+    sl_refused: str | None = None  # a stop level the exchange refused: not asked again this trade
     opened_ms: int = 0
     wallet_before: str | None = None
     entry_fills: list[list[str]] = field(default_factory=list)  # [qty, price]

@@ -19,7 +19,17 @@ from typing import Any
 from engine.exchange.types import OrderRequest
 from engine.execution.core import adopt
 from engine.execution.decision import Plan
-from engine.execution.model import Cancel, Event, ExecSettings, ExecState, Intent, Place, View, client_id
+from engine.execution.model import (
+    Cancel,
+    Event,
+    ExecSettings,
+    ExecState,
+    Intent,
+    Place,
+    View,
+    client_id,
+    parse_client_id,
+)
 
 
 @dataclass
@@ -74,7 +84,8 @@ def reconcile(state: ExecState, view: View, db_open: list[DbPosition], cfg: Exec
             r.found("phantom_position", "ERROR", f"DB position {p.id} ({p.side} {p.quantity}) open but exchange "
                     f"is flat: closed in DB, its orders cancelled", position_id=p.id, decision_id=p.decision_id)
             for cid in list(open_by_cid):
-                if p.decision_id and cid.startswith("capi_") and cid.split("_")[2] == p.decision_id:
+                parsed = parse_client_id(cid, cfg.id_prefix)
+                if p.decision_id and parsed and parsed[1] == p.decision_id:
                     r.intents.append(Cancel("orphan", cid))
                     del open_by_cid[cid]
     if pos != 0:
@@ -113,7 +124,7 @@ def _ensure_sl(r: Reconciliation, view: View, open_by_cid: dict[str, Any], cfg: 
     ref = view.mark if cfg.working_type == "MARK_PRICE" else view.last
     n = s.seq.get("sl", 0) + 1
     s.seq["sl"] = n
-    cid = client_id("sl", s.decision_id, n)
+    cid = client_id("sl", s.decision_id, n, cfg.id_prefix)
     if live_sl:
         s.watch.pop(live_sl, None)
     s.live["sl"] = cid

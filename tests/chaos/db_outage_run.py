@@ -27,7 +27,14 @@ from connectors.exchange_sim.server import start
 from engine.config import load_config
 from tests.conftest import drop_mariadb_database, make_home, mariadb_env
 from tests.execution_scenario import find_long
-from tests.execution_support import check_invariants, db_agrees, decision, make_worker, step_market
+from tests.execution_support import (
+    check_invariants,
+    db_agrees,
+    decision,
+    exchange_fills,
+    make_worker,
+    step_market,
+)
 from tests.simnet import _rows, make_venue
 
 
@@ -130,7 +137,7 @@ def run(tmp: Path, hold_s: float = 60.0) -> dict[str, object]:
         proxy.restore()
         w.run_once()
         w.run_once()
-        fills_exchange = {cid: o.filled_qty for cid, o in sim.venue.core.orders.items()}
+        fills_exchange = exchange_fills(sim)
         fills_db = {o.client_order_id: D(o.filled_quantity) for o in M.Order.select()}
         problems += db_agrees(sim)
         if fills_db != fills_exchange:

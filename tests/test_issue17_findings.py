@@ -189,7 +189,7 @@ def test_f5_reduce_only_refused_means_already_reduced_not_safe_mode(trade, db, t
     assert close is not None
     # the exchange's stop fires at that very moment: flat before our close arrives
     core.place(OrderRequest("BTCUSDT", "SELL", "MARKET", core.ledger.qty, reduce_only=True, client_order_id="stop_x"))
-    events = w.execute([close], view_then)
+    events = w.execute([close])  # judged against the view just gathered
     assert [(e.code, e.level) for e in events] == [("already_reduced", "WARNING")]
     assert not w.state.safe_mode
     w.run_once()  # re-reads: flat, the trade is booked, no SAFE MODE
@@ -227,7 +227,7 @@ def test_f6_hedge_mode_when_flat_is_switched_to_one_way(db, tmp_path) -> None:
 
 # --- finding 7: client ids --------------------------------------------------------------------------
 
-def test_f7_invalid_client_id_is_not_a_duplicate(db, tmp_path) -> None:
+def test_f7_invalid_client_id_is_not_a_duplicate() -> None:
     sim = start_sim()
     try:
         ex = exchange_for(sim)

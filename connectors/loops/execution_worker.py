@@ -112,6 +112,7 @@ class ExecutionWorker:
         self._last_reconcile_ms: int | None = None
         self._sl_failures = 0
         self._leverage: int | None = None  # what we last set on the exchange
+        self._last_view: View | None = None
         self._position_key: tuple[Any, ...] | None = None
         self.loops = 0
         self.soft_errors = 0
@@ -183,6 +184,7 @@ class ExecutionWorker:
                     ask=depth.asks[0][0] if depth.asks else None, filters=self.ex.symbol_filters(sym),
                     equity=bal.equity, wallet=bal.wallet_balance, available=bal.available,
                     volatility_pct=vol, orders=closed)
+        self._last_view = view  # what a refused protective order is judged against (execute)
         return view, premium.time_ms or self.ex.server_time_ms()
 
     def execute(self, intents: list[Intent], view: View | None = None) -> list[Event]:
@@ -191,6 +193,7 @@ class ExecutionWorker:
         A refused stop, close or take-profit is answered at once
         (engine/execution/protection.py): the fallback it returns goes out in this same
         call, so a position is never left without its stop beyond one loop."""
+        view = view or self._last_view
         events: list[Event] = []
         cancelled: set[str] = set()
         sl_failed = skip_entry = False

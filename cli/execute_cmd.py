@@ -18,6 +18,7 @@ from connectors.market.market_clock import market_clock_for
 from connectors.stores.execution_store import ExecutionStore
 from engine.clock import Clock, WallClock
 from engine.config import Config
+from engine.exchange.errors import AccountModeRefused
 from engine.paths import home
 
 
@@ -81,7 +82,10 @@ def register(group: click.Group) -> None:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         with notifier_installed(config):
-            worker.run(stop, loops)
+            try:
+                worker.run(stop, loops)
+            except AccountModeRefused as exc:  # named, alerted CRITICAL; nothing was traded
+                raise click.ClickException(str(exc)) from exc
 
     @group.command("emergency-stop")
     @click.option("--yes", is_flag=True, help="Do it without asking.")

@@ -208,6 +208,7 @@ def test_f6_hedge_mode_with_a_position_refuses_to_start_naming_it(db, tmp_path) 
         w = make_worker(sim, tmp_path)
         with pytest.raises(AccountModeRefused, match=r"BTCUSDT LONG 0\.010"):
             w.start()
+        assert M.Notification.get(M.Notification.code == "account_mode_refused").level == "CRITICAL"
         assert sim.venue.dual_side  # nothing was changed, nothing traded
         assert [cid for cid in sim.venue.core.orders] == ["hedged_1"]
     finally:

@@ -30,6 +30,7 @@ from connectors.db import models as M  # noqa: N812
 from connectors.stores.execution_store import DB_ERRORS, ExecutionStore
 from engine.clock import Clock, WallClock
 from engine.exchange.errors import (
+    AccountModeRefused,
     DuplicateClientOrderId,
     ExchangeError,
     FatalExchangeError,
@@ -395,7 +396,11 @@ class ExecutionWorker:
             prefix = self.cfg.id_prefix
             log.warning("database unreachable: client ids keep the prefix %s", prefix)
         self.cfg = dataclasses.replace(self.cfg, id_prefix=prefix)
-        self.setup_account()  # a hedge-mode account that cannot be made one-way raises: nothing traded
+        try:
+            self.setup_account()
+        except AccountModeRefused as exc:  # a hedge-mode account that cannot be made one-way: nothing traded
+            self.store.event(Event("account_mode_refused", "CRITICAL", f"execution worker not started: {exc}"))
+            raise
         self._last_reconcile_ms = None  # reconcile on the first loop, always
 
     def run(self, stop: threading.Event | None = None, max_loops: int | None = None) -> None:

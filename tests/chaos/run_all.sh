@@ -7,3 +7,4 @@ export PYTHONPATH=.
 $PY tests/chaos/kill_run.py "${KILLS:-100}"
 $PY tests/chaos/faults_run.py "${ITERATIONS:-5000}"
 $PY tests/chaos/db_outage_run.py
+$PY tests/chaos/interleavings_run.py "${INTERLEAVINGS:-1000}" "${LOOPS_PER_INTERLEAVING:-30}"

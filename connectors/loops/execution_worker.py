@@ -152,14 +152,17 @@ class ExecutionWorker:
     # --- exchange ------------------------------------------------------------------
     def setup_account(self) -> None:
         ex = self.config.get("execution") or {}
+        refused: list[Event] = []
         for what, call in (("one-way mode", lambda: self.ex.ensure_one_way_mode()),
-                           ("leverage", lambda: self._set_leverage(int(ex.get("leverage", 3)), [])),
+                           ("leverage", lambda: self._set_leverage(int(ex.get("leverage", 3)), refused)),
                            ("margin type", lambda: self.ex.set_margin_type(self.symbol, ex.get("margin_type",
                                                                                                  "ISOLATED")))):
             try:
                 call()
             except OrderRejected as exc:  # e.g. margin type cannot change with a position open
                 log.warning("account setup: %s not applied: %s", what, exc)
+        for e in refused:
+            log.warning("account setup: %s", e.message)
 
     def gather(self) -> tuple[View, int]:
         sym = self.symbol

@@ -34,6 +34,7 @@ ENV_KEYS: dict[str, str] = {
     "BINANCE_API_SECRET": "binance.api_secret",
     "BINANCE_TESTNET": "binance.testnet",
     "BINANCE_BASE_URL": "binance.base_url",
+    "BINANCE_STREAM_URL": "binance.stream_url",
     "TELEGRAM_BOT_TOKEN": "telegram.bot_token",
     "TELEGRAM_CHAT_IDS": "telegram.chat_ids",
     "SHOWDOWN_SECRET_KEY": "web.secret_key",

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import secrets
@@ -260,10 +261,8 @@ def serve_stream(hub: UserDataHub, now_ms: Any, host: str = "127.0.0.1", port: i
                 try:
                     text = q.get(timeout=0.2)
                 except queue.Empty:
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         conn.recv(timeout=0)  # notices a client that went away
-                    except TimeoutError:
-                        pass
                     continue
                 if not text:
                     conn.close(1000, "listenKey closed")

@@ -104,6 +104,11 @@ class ExecutionWorker:
         self.soft_errors = 0
         self.last_error: str | None = None
         self.last_cpu_s = 0.0
+        # User-data stream (connectors/binance/user_stream.py, wired by cli/execute_cmd.py):
+        # an exchange event sets `wake` and the next step runs at once; REST stays the truth.
+        self.wake = threading.Event()
+        self.stream: Any = None
+        self._stream_state: str | None = None
 
     # --- state -------------------------------------------------------------------
     def load_state(self) -> None:
@@ -325,12 +330,32 @@ class ExecutionWorker:
                                 "entry_price": float(view.entry_price) if view and view.position_qty else None,
                                 "unrealized_pnl": float(view.equity - view.wallet) if view else 0.0},
                    "state": s.to_json()}
+        if self.stream is not None:
+            details["user_stream"] = self.stream.status()
         self.store.heartbeat(state, details)
 
     def start(self) -> None:
         self.load_state()
         self.setup_account()
         self._last_reconcile_ms = None  # reconcile on the first loop, always
+        if self.stream is not None:
+            self.stream.start()
+
+    def _idle(self, seconds: float) -> None:
+        """Wait for the next loop; an exchange event on the user-data stream ends the wait."""
+        if self.stream is None:
+            self.clock.sleep(seconds)
+            return
+        self.wake.wait(max(0.0, seconds))
+        self.wake.clear()
+        state = self.stream.check()
+        if state != self._stream_state:
+            if self._stream_state is not None:
+                self.store.event(Event("user_stream_" + state, "INFO" if state == "streaming" else "WARNING",
+                                       f"user-data stream {state}: " + ("fills wake the worker at once" if
+                                       state == "streaming" else f"polling every {self.loop_s:g} s"),
+                                       self.stream.status()))
+            self._stream_state = state
 
     def run(self, stop: threading.Event | None = None, max_loops: int | None = None) -> None:
         stop = stop or threading.Event()
@@ -357,7 +382,9 @@ class ExecutionWorker:
                     self.store.event(e)
                 self.clock.sleep(self.loop_s)
                 continue
-            self.clock.sleep(max(0.0, self.loop_s - (time.monotonic() - t0)))
+            self._idle(self.loop_s - (time.monotonic() - t0))
+        if self.stream is not None:
+            self.stream.stop()
 
     # --- operator ------------------------------------------------------------------
     def emergency_stop(self) -> Order | None:

@@ -11,6 +11,7 @@ reconciliation (flat, no open order, fills add up) → cleanup (cancel all, clos
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any
 import click
 
 from cli.config_cmd import load_or_exit
-from engine.exchange.errors import WouldImmediatelyTrigger
+from engine.exchange.errors import UnknownOrder, WouldImmediatelyTrigger
 from engine.exchange.filters import round_price, round_quantity
 from engine.exchange.types import OrderRequest
 
@@ -134,10 +135,8 @@ def trade_life(ex: Any, symbol: str, report: Report, leverage: int = 2, tp1_wait
     orders = [ex.order(symbol, cid) for cid in (f"{tag}_entry", f"{tag}_tp1", f"{tag}_tp2", f"{tag}_sl")]
     sold = sum((o.filled_qty for o in orders[1:]), Decimal(0))
     for extra in (f"{tag}_be", f"{tag}_tp1m", f"{tag}_close"):
-        try:
+        with contextlib.suppress(UnknownOrder):  # that order was never needed
             sold += ex.order(symbol, extra).filled_qty
-        except Exception:  # noqa: BLE001 - that order was never needed
-            pass
     problems = []
     if ex.open_orders(symbol):
         problems.append(f"{len(ex.open_orders(symbol))} orders still open")

@@ -4,7 +4,6 @@ life through the real python-binance client, each step reported, nothing left op
 from __future__ import annotations
 
 import threading
-import time
 
 from click.testing import CliRunner
 

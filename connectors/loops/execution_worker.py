@@ -26,6 +26,7 @@ from typing import Any
 import peewee
 
 from connectors.db import models as M  # noqa: N812
+from connectors.loops.entry_confirmation import EntryConfirmation
 from connectors.stores.execution_store import DB_ERRORS, ExecutionStore
 from engine.clock import Clock, WallClock
 from engine.exchange.errors import (
@@ -109,6 +110,7 @@ class ExecutionWorker:
         self.wake = threading.Event()
         self.stream: Any = None
         self._stream_state: str | None = None
+        self.confirmation = EntryConfirmation(config, symbol)  # mainnet: the first entries wait for the operator
 
     # --- state -------------------------------------------------------------------
     def load_state(self) -> None:
@@ -280,7 +282,10 @@ class ExecutionWorker:
         # Entries paused by the operator: act on no decision — a pending entry is cancelled,
         # what is open stays protected and managed.
         decision = None if control.get("entries_paused") else self.decisions.latest()
+        decision, asked = self.confirmation.gate(decision, view.position_qty == 0 and self.state.phase ==
+                                                 "NO_POSITION", control, now)
         self.state, intents, events = step(self.state, decision, view, self.cfg, now, self.symbol)
+        events = asked + events
         self.save_state()
         cpu = time.process_time() - cpu0
         events += self.execute(intents)

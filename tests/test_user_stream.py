@@ -174,3 +174,50 @@ def test_finding_9_a_tp1_fill_moves_the_stop_to_break_even_at_once(tmp_path, db)
     next poll (loop_seconds 5 here)."""
     took = breakeven_latency_s(tmp_path, with_stream=True, loop_seconds=5.0)
     assert took < 1.5, f"break-even stop {took:.2f} s after the TP1 fill (polling every 5 s)"
+
+
+def test_worker_heartbeat_and_status_say_whether_fills_stream_or_are_polled(sim, tmp_path, db) -> None:
+    import threading
+
+    from cli.status_cmd import execution_status
+    from connectors.db import models as M  # noqa: N812
+    from tests.execution_support import make_worker
+
+    w = make_worker(sim, tmp_path, loop_seconds=0.3)
+    w.stream = UserStream({"api_key": KEY, "api_secret": SECRET, "base_url": sim.url,
+                           "stream_url": sim.stream_url}, on_event=lambda _e: w.wake.set())
+    stop = threading.Event()
+    runner = threading.Thread(target=w.run, args=(stop,), daemon=True)
+    runner.start()
+
+    def beat() -> dict[str, Any]:
+        row = M.BotState.get_or_none(M.BotState.component == "execution")
+        return (row.details or {}).get("user_stream") or {} if row else {}
+
+    try:
+        deadline = time.monotonic() + 10
+        while beat().get("state") != "streaming" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert beat()["mode"] == "stream + polling"
+        assert any("user-data stream: streaming — stream + polling" in line for line in execution_status("BTCUSDT"))
+        sim.stream.stop()  # the stream is lost: the worker keeps polling and says so
+        deadline = time.monotonic() + 10
+        while beat().get("state") != "down" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert beat()["mode"] == "polling only"
+        assert any("down — polling only" in line for line in execution_status("BTCUSDT"))
+        deadline = time.monotonic() + 5
+        while not M.Notification.select().where(M.Notification.code == "user_stream_down").exists() \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        codes = [n.code for n in M.Notification.select()]
+        assert "user_stream_down" in codes, (codes, w._stream_state)
+        note = M.Notification.get(M.Notification.code == "user_stream_down")
+        assert note.level == "WARNING" and "polling every 0.3 s" in note.message
+        loops = w.loops
+        time.sleep(1.0)
+        assert w.loops >= loops + 2  # still polling
+    finally:
+        stop.set()
+        runner.join(15)
+    assert not runner.is_alive() and w.stream.state() == "down"  # stopped with the worker

@@ -19,6 +19,7 @@ PUT on a timer, on the AsyncClient) and reconnects the socket. Two things are se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -62,6 +63,19 @@ class _Manager(ThreadedWebsocketManager):
         while self._socket_running:
             await asyncio.sleep(0.2)
 
+    def stop(self) -> None:
+        """Stop at once. python-binance's own stop only lowers flags: its read loop then
+        waits out a 10 s receive timeout. Closing the socket first ends that wait."""
+        bsm = self._bsm
+        if bsm is not None and self._loop.is_running():
+            for conn in list(bsm._conns.values()):  # noqa: SLF001 - see above
+                conn.ws_state = WSListenerState.EXITING
+                if conn.ws is not None:
+                    fut = asyncio.run_coroutine_threadsafe(conn.ws.close(), self._loop)
+                    with contextlib.suppress(Exception):
+                        fut.result(2)
+        super().stop()
+
     def socket_state(self) -> str | None:
         bsm = self._bsm
         if bsm is None:
@@ -99,6 +113,7 @@ class UserStream:
         self.last_event_ms: int | None = None
         self.last_error: str | None = None
         self._down_since: float | None = None
+        self._stopping = False
         self.restarts = 0
 
     @property
@@ -110,6 +125,7 @@ class UserStream:
             log.info("user-data stream %s: fills are seen by polling", self.off_reason)
             return
         with self._lock:
+            self._stopping = False
             # python-binance's sockets take the CURRENT thread's event loop when they are
             # made: make them in a thread whose loop is the manager's own, so two streams
             # (or a caller with its own asyncio loop) never share one.
@@ -138,12 +154,13 @@ class UserStream:
     def stop(self) -> None:
         with self._lock:
             m, self._manager = self._manager, None
+            self._stopping = True  # what the closing socket reports is not news
         if m is not None:
             m.stop()
             m.join(5)
 
     def _on_message(self, msg: Any) -> None:
-        if not isinstance(msg, dict):
+        if not isinstance(msg, dict) or self._stopping:
             return
         kind = msg.get("e")
         if kind == "error":

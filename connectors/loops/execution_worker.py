@@ -110,6 +110,7 @@ class ExecutionWorker:
         self.wake = threading.Event()
         self.stream: Any = None
         self._stream_state: str | None = None
+        self._stream_since = 0.0
         self.confirmation = EntryConfirmation(config, symbol)  # mainnet: the first entries wait for the operator
 
     # --- state -------------------------------------------------------------------
@@ -336,7 +337,7 @@ class ExecutionWorker:
                                 "unrealized_pnl": float(view.equity - view.wallet) if view else 0.0},
                    "state": s.to_json()}
         if self.stream is not None:
-            details["user_stream"] = self.stream.status()
+            details["user_stream"] = self._watch_stream()
         self.store.heartbeat(state, details)
 
     def start(self) -> None:
@@ -353,14 +354,22 @@ class ExecutionWorker:
             return
         self.wake.wait(max(0.0, seconds))
         self.wake.clear()
-        state = self.stream.check()
-        if state != self._stream_state:
-            if self._stream_state is not None:
-                self.store.event(Event("user_stream_" + state, "INFO" if state == "streaming" else "WARNING",
-                                       f"user-data stream {state}: " + ("fills wake the worker at once" if
-                                       state == "streaming" else f"polling every {self.loop_s:g} s"),
-                                       self.stream.status()))
+        self.stream.check()  # restarts a stream that stays down
+
+    def _watch_stream(self) -> dict[str, Any]:
+        """The stream's status for the heartbeat; a change is said once (a stream still
+        connecting after a start gets 10 s before it counts as down)."""
+        status = self.stream.status()
+        state, now = status["state"], time.monotonic()
+        if self._stream_state is None:
+            self._stream_state, self._stream_since = "starting", now
+        if state != self._stream_state and not (self._stream_state == "starting" and state == "down"
+                                                and now - self._stream_since < 10):
+            self.store.event(Event("user_stream_" + state, "INFO" if state == "streaming" else "WARNING",
+                                   f"user-data stream {state}: " + ("fills wake the worker at once" if state ==
+                                   "streaming" else f"polling every {self.loop_s:g} s"), status))
             self._stream_state = state
+        return status
 
     def run(self, stop: threading.Event | None = None, max_loops: int | None = None) -> None:
         stop = stop or threading.Event()

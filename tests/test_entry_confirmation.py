@@ -106,3 +106,32 @@ def test_only_the_first_n_entries_and_only_on_mainnet(db, tmp_path) -> None:
         assert "capi_entry_12" in sim.venue.core.orders, [(e.code, e.message) for e in out["events"]]  # testnet: no confirmation asked
     finally:
         sim.stop()
+
+
+def test_the_operator_gets_the_trade_plan_on_telegram(db, tmp_path) -> None:
+    from connectors.notify import alerts
+    from tests.telegram_stub import telegram_stub
+
+    sim = start_sim()
+    try:
+        with telegram_stub("123:tok", {"4242"}) as tg:
+            w = mainnet_worker(sim, tmp_path)
+            cfg = exec_config(tmp_path / "tg")
+            cfg.values["telegram"].update({"bot_token": "123:tok", "chat_ids": ["4242"], "api_url": tg.url,
+                                           "min_level": "WARNING"})
+            notifier = alerts.Notifier(cfg, db)
+            previous = alerts.install(notifier)
+            try:
+                w.decisions.current = long_now(sim, 21)
+                w.run_once()
+                assert notifier.flush(5)
+            finally:
+                alerts.install(previous)
+                notifier.close(2)
+            texts = [m.text for m in tg.messages]
+            assert tg.violations == [] and len(texts) == 1, texts
+            assert "[entry_confirmation_needed]" in texts[0]
+            plan = control()["entry_confirmations"]["21"]["plan"]
+            assert plan in texts[0] and "SL" in plan and "size" in plan
+    finally:
+        sim.stop()

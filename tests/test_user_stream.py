@@ -221,3 +221,53 @@ def test_worker_heartbeat_and_status_say_whether_fills_stream_or_are_polled(sim,
         stop.set()
         runner.join(15)
     assert not runner.is_alive() and w.stream.state() == "down"  # stopped with the worker
+
+
+def test_a_triggered_stop_or_take_profit_streams_as_binance_orders_it(sim) -> None:
+    us, got = listen(sim)
+    try:
+        ex = exchange_for(sim)
+        ex.place_order(OrderRequest("BTCUSDT", "BUY", "MARKET", D("0.010"), client_order_id="t_in"))
+        px = ex.premium_index("BTCUSDT").mark_price
+        ex.place_order(OrderRequest("BTCUSDT", "SELL", "STOP_MARKET", stop_price=(px * D("0.998")).quantize(D("0.1")),
+                                    close_position=True, client_order_id="t_sl"))
+        ex.place_order(OrderRequest("BTCUSDT", "SELL", "TAKE_PROFIT_MARKET", D("0.010"),
+                                    stop_price=(px * D("1.002")).quantize(D("0.1")), reduce_only=True,
+                                    client_order_id="t_tp"))
+        for _ in range(240):
+            if sim.venue.core.ledger.qty == 0:
+                break
+            sim.venue.step(minutes=1)
+        assert sim.venue.core.ledger.qty == 0, "the replay reaches one of them within 4 hours"
+        done = "t_sl" if sim.venue.core.orders["t_sl"].status == "FILLED" else "t_tp"
+        wait_for(got, lambda e: e["e"] == "ALGO_UPDATE" and e["o"]["caid"] == done and e["o"]["X"] == "FINISHED")
+        mine = [(e["e"], e["o"].get("X"), e["o"].get("x")) for e in got
+                if e["e"] != "ACCOUNT_UPDATE" and (e["o"].get("caid") == done or e["o"].get("c") == done)]
+        assert mine == [("ALGO_UPDATE", "NEW", None), ("ALGO_UPDATE", "TRIGGERED", None),
+                        ("ORDER_TRADE_UPDATE", "FILLED", "TRADE"), ("ALGO_UPDATE", "FINISHED", None)], mine
+        finished = [e for e in got if e["e"] == "ALGO_UPDATE" and e["o"]["X"] == "FINISHED"][0]["o"]
+        assert finished["aq"] == "0.010" and finished["ai"] != "" and finished["act"] == "MARKET"
+        assert same_shape(got[-1] if got[-1]["e"] == "ACCOUNT_UPDATE" else
+                          next(e for e in reversed(got) if e["e"] == "ACCOUNT_UPDATE"),
+                          fixture("account_update.json"), set()) == []
+        assert D(next(e for e in reversed(got) if e["e"] == "ACCOUNT_UPDATE")["a"]["P"][0]["pa"]) == 0
+    finally:
+        us.stop()
+
+
+def test_an_expired_listen_key_says_so_and_the_stream_counts_as_down(sim) -> None:
+    us, got = listen(sim)
+    try:
+        hub = sim.venue.stream
+        key = next(iter(hub.keys))
+        hub.keys[key] = 0  # its 60 minutes are over
+        ex = exchange_for(sim)
+        ex.place_order(OrderRequest("BTCUSDT", "BUY", "MARKET", D("0.010"), client_order_id="t_late"))
+        deadline = time.monotonic() + 5
+        while us.state() != "down" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert us.status()["state"] == "down" and us.status()["last_error"] == "listenKey expired"
+        time.sleep(0.3)
+        assert not [e for e in got if e.get("o", {}).get("c") == "t_late"]  # nothing after the expiry
+    finally:
+        us.stop()

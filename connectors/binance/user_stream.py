@@ -114,6 +114,7 @@ class UserStream:
         self.last_error: str | None = None
         self._down_since: float | None = None
         self._stopping = False
+        self._expired = False
         self.restarts = 0
 
     @property
@@ -126,6 +127,7 @@ class UserStream:
             return
         with self._lock:
             self._stopping = False
+            self._expired = False
             # python-binance's sockets take the CURRENT thread's event loop when they are
             # made: make them in a thread whose loop is the manager's own, so two streams
             # (or a caller with its own asyncio loop) never share one.
@@ -167,8 +169,9 @@ class UserStream:
             self.last_error = f"{msg.get('type')}: {msg.get('m')}"
             log.warning("user-data stream error: %s", self.last_error)
             return
-        if kind == "listenKeyExpired":
+        if kind == "listenKeyExpired":  # the socket stays open but carries nothing more
             self.last_error = "listenKey expired"
+            self._expired = True
             return
         if kind in WAKE_EVENTS:
             self.events += 1
@@ -179,7 +182,7 @@ class UserStream:
         if not self.enabled:
             return "off"
         m = self._manager
-        if m is None or not m.is_alive():
+        if m is None or not m.is_alive() or self._expired:
             return "down"
         return "streaming" if m.socket_state() == "streaming" else "down"
 

@@ -125,6 +125,7 @@ class UserDataHub:
     def observe(self, core: Any, now_ms: int) -> None:
         """Publish what changed in `core` since the last call (the caller holds the venue lock)."""
         with self._lock:
+            self._expire(now_ms)
             if not self.subscribers:
                 self._seen = None
                 return
@@ -135,8 +136,9 @@ class UserDataHub:
             events = self._events(core, seen, now_ms)
             for ev in events:
                 text = json.dumps(ev, separators=(",", ":"))
-                for _, q in self.subscribers.values():
-                    q.put(text)
+                for key, q in self.subscribers.values():
+                    if key in self.keys:  # after listenKeyExpired: nothing more on that connection
+                        q.put(text)
             self.events_sent += len(events)
 
     @staticmethod
@@ -159,6 +161,8 @@ class UserDataHub:
             if before is None:  # a new order: its acceptance first, whatever happened next
                 out.append(self._algo(o, "NEW", now) if algo else self._order(o, "NEW", "NEW", now))
             fills = fills_by_cid.get(cid, [])
+            if fills and algo and (before is None or before[0] == "NEW"):
+                out.append(self._algo(o, "TRIGGERED", now, filled=False))  # placed in the matching engine
             if fills:
                 cum = before[1] if before else Decimal(0)
                 for f in fills:
@@ -197,13 +201,14 @@ class UserDataHub:
         return {"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": body}
 
     @staticmethod
-    def _algo(o: Order, status: str, now: int) -> dict[str, Any]:
+    def _algo(o: Order, status: str, now: int, filled: bool = True) -> dict[str, Any]:
         body: dict[str, Any] = {
             "caid": o.client_order_id, "aid": o.order_id, "at": "CONDITIONAL", "o": o.type, "s": o.symbol,
             "S": o.side, "ps": "BOTH", "f": o.time_in_force, "q": _s(o.quantity), "X": status,
             "ai": str(o.order_id) if status in ("TRIGGERED", "FINISHED") else ""}
         if status in ("TRIGGERED", "FINISHED"):  # "only display when order is triggered"
-            body |= {"ap": _s(o.avg_price), "aq": _s(o.filled_qty), "act": "MARKET"}
+            body |= {"ap": _s(o.avg_price if filled else None), "aq": _s(o.filled_qty if filled else None),
+                     "act": "MARKET"}
         body |= {"tp": _s(o.stop_price), "p": "0", "V": "EXPIRE_MAKER", "wt": o.working_type, "pm": "NONE",
                  "cp": o.close_position, "pP": False, "R": o.reduce_only,
                  "tt": o.update_time_ms if status in ("TRIGGERED", "FINISHED") else 0, "gtd": 0}

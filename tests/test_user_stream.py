@@ -142,8 +142,10 @@ def test_events_have_binances_documented_shapes(sim) -> None:
         acct = next(e for e in got if e["e"] == "ACCOUNT_UPDATE")
         assert acct["a"]["P"][0]["pa"] == "0.010" and acct["a"]["m"] == "ORDER"
         assert [e["o"]["X"] for e in got if e["e"] == "ALGO_UPDATE"] == ["NEW", "CANCELED"]
+        assert len(sim.venue.stream.keys) == 1
     finally:
         us.stop()
+    assert sim.venue.stream.keys == {}  # stopping closes the listenKey (DELETE /fapi/v1/listenKey)
 
 
 def test_stream_urls_and_the_reason_when_off() -> None:

@@ -64,11 +64,17 @@ class _Manager(ThreadedWebsocketManager):
             await asyncio.sleep(0.2)
 
     def stop(self) -> None:
-        """Stop at once. python-binance's own stop only lowers flags: its read loop then
-        waits out a 10 s receive timeout. Closing the socket first ends that wait."""
+        """Close the listenKey (DELETE) and stop at once. python-binance's own stop only
+        lowers flags: its read loop then waits out a 10 s receive timeout; closing the
+        socket first ends that wait."""
         bsm = self._bsm
         if bsm is not None and self._loop.is_running():
             for conn in list(bsm._conns.values()):  # noqa: SLF001 - see above
+                key = getattr(conn, "_listen_key", None)
+                if key and self._client is not None:  # DELETE /fapi/v1/listenKey: the stream is closed
+                    done = asyncio.run_coroutine_threadsafe(self._client.futures_stream_close(key), self._loop)
+                    with contextlib.suppress(Exception):
+                        done.result(2)
                 conn.ws_state = WSListenerState.EXITING
                 if conn.ws is not None:
                     fut = asyncio.run_coroutine_threadsafe(conn.ws.close(), self._loop)

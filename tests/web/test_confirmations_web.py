@@ -56,3 +56,4 @@ def test_operator_and_viewer_cannot_confirm(app, operator, viewer) -> None:
     with app.app_context():
         assert M.BotState.get(M.BotState.component == "control").details["entry_confirmations"]["43"]["status"] == \
             "pending"
+

@@ -119,3 +119,14 @@ def test_env_example_names_every_environment_variable() -> None:
     names = {line.lstrip("#").split("=", 1)[0] for line in (PROJECT_DIR / ".env.example").read_text().splitlines()
              if "=" in line and not line.startswith("# ")}
     assert set(ENV_KEYS) <= names, set(ENV_KEYS) - names
+
+
+def test_config_show_never_prints_a_dotenv_secret(where: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOWDOWN_CONFIG_DIR", str(where.config_dir))
+    monkeypatch.setenv("SHOWDOWN_HOME", str(where.root))
+    monkeypatch.delenv("BINANCE_API_KEY", raising=False)
+    (where.root / ".env").write_text("BINANCE_API_KEY=dotenv-key-value-987\n")
+    result = CliRunner().invoke(showdown, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    assert "dotenv-key-value-987" not in result.output
+    assert "binance.api_key = ***    # .env BINANCE_API_KEY" in result.output

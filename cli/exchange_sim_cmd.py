@@ -32,6 +32,11 @@ def _ms(text: str) -> int:
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=UTC).timestamp() * 1000)
 
 
+def stream_port(configured: int | None, port: int) -> int:
+    """exchange_sim.stream_port, else the REST port + 1 (any free port when that is 0)."""
+    return int(configured) if configured is not None else (port + 1 if port else 0)
+
+
 def register(group: click.Group) -> None:
     @group.command("exchange-sim")
     @click.option("--port", type=int, help="Port on 127.0.0.1 (config exchange_sim.port).")
@@ -67,9 +72,11 @@ def register(group: click.Group) -> None:
                             history_minutes=int(sc.get("history_minutes", 1440)), sim=sim, faults=faults,
                             gap=gap_ms, weight_limit=int(sc.get("weight_limit_per_minute", 2400)))
         speed = sc.get("speed", 60) if speed is None else speed
-        running = start(venue, port if port is not None else int(sc.get("port", 8900)), speed, verbose)
+        port = port if port is not None else int(sc.get("port", 8900))
+        running = start(venue, port, speed, verbose, stream_port=stream_port(sc.get("stream_port"), port))
         now = datetime.fromtimestamp(venue.market.now_ms / 1000, UTC).isoformat().replace("+00:00", "Z")
-        click.echo(f"exchange-sim on {running.url} (set binance.base_url to it); market clock {now}, "
+        click.echo(f"exchange-sim on {running.url} (set binance.base_url to it), user-data stream on "
+                   f"{running.stream_url} (binance.stream_url); market clock {now}, "
                    f"speed {speed:g}x; API key {'from config' if key != DEV_KEY else DEV_KEY!r}")
         sigterm_as_ctrl_c()
         try:

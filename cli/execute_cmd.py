@@ -62,9 +62,14 @@ def make_worker(cfg: Config) -> ExecutionWorker:
         raise click.ClickException(str(exc)) from exc
     exchange, clock = build_exchange(cfg)
     state_file = where.data / state_file_name(cfg)
-    return ExecutionWorker(exchange, cfg, ExecutionStore(str(cfg.get("symbol"))),
-                           DecisionSource(where.data / "decision.json", str(cfg.get("symbol"))), state_file, clock,
-                           str(cfg.get("symbol")))
+    worker = ExecutionWorker(exchange, cfg, ExecutionStore(str(cfg.get("symbol"))),
+                             DecisionSource(where.data / "decision.json", str(cfg.get("symbol"))), state_file, clock,
+                             str(cfg.get("symbol")))
+    if cfg.get("mode") != "paper" or cfg.get("binance.base_url"):
+        from connectors.binance.user_stream import UserStream
+
+        worker.stream = UserStream(cfg["binance"], on_event=lambda _event: worker.wake.set())
+    return worker
 
 
 def register(group: click.Group) -> None:

@@ -23,6 +23,7 @@ import click
 import requests
 
 from cli.config_cmd import load_or_exit
+from cli.exchange_sim_cmd import stream_port
 from cli.execute_cmd import state_file_name
 from connectors.db import database_proxy, open_database
 from connectors.db.migrations import drop_everything, upgrade
@@ -80,6 +81,7 @@ def _has_command(name: str) -> bool:
 def replay_env(config: Config, port: int) -> dict[str, str]:
     env = {
         "BINANCE_BASE_URL": f"http://127.0.0.1:{port}",
+        "BINANCE_STREAM_URL": f"ws://127.0.0.1:{stream_port(config.get('exchange_sim.stream_port'), port)}/",
         "BINANCE_API_KEY": str(config.get("binance.api_key") or DEV_KEY),
         "BINANCE_API_SECRET": str(config.get("binance.api_secret") or DEV_SECRET),
     }

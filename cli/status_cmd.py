@@ -42,7 +42,7 @@ def register(group: click.Group) -> None:
             click.echo(f"schema: version {version}, code expects {LATEST}: run `showdown db upgrade`")
             sys.exit(1)
         click.echo(f"schema: version {version} (latest)")
-        for line in rules_status(symbol):
+        for line in rules_status(symbol) + execution_status(symbol):
             click.echo(line)
         cov = coverage(symbol)
         if not cov:
@@ -56,6 +56,25 @@ def register(group: click.Group) -> None:
                 click.echo(f"        gap {g.describe()}")
             if len(c.gaps) > 5:
                 click.echo(f"        … and {len(c.gaps) - 5} more")
+
+
+def execution_status(symbol: str) -> list[str]:
+    """The execution worker's heartbeat and how it learns of fills (stream or polling)."""
+    beat = BotState.get_or_none((BotState.symbol == symbol) & (BotState.component == "execution"))
+    if beat is None:
+        return ["execution: no heartbeat (`showdown execute` not started)"]
+    d = beat.details or {}
+    age = (now_ms() - int(beat.heartbeat_ms)) / 1000
+    out = [f"execution: {beat.state}, heartbeat {age:.0f} s ago, phase {d.get('phase') or '-'}"
+           + (f", SAFE MODE ({d['safe_mode']})" if d.get("safe_mode") else "")]
+    us = d.get("user_stream")
+    if us is None:
+        out.append("  fills: polling only (no user-data stream in this worker)")
+    else:
+        extra = us.get("why_off") or (f"last error: {us['last_error']}" if us.get("last_error") else
+                                      f"{us.get('events', 0)} events")
+        out.append(f"  user-data stream: {us.get('state')} — {us.get('mode')} ({extra})")
+    return out
 
 
 def rules_status(symbol: str) -> list[str]:

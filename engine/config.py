@@ -1,4 +1,8 @@
-"""Configuration: base file < local file < environment, validated against a JSON Schema.
+"""Configuration: base file < local file < `.env` file < environment, validated against a
+JSON Schema. The `.env` file (KEY=value lines, read with python-dotenv, in the home root —
+the repository or SHOWDOWN_HOME) holds what the original design keeps there: API keys and
+other secrets, under the same names as the environment (`.env.example` names them all).
+It is read, never exported into os.environ, and its values are secrets like any other.
 
 The effective config is plain nested dicts plus, for every leaf, where its value came
 from. A new config only replaces the active one when it validates whole
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from dotenv import dotenv_values
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -34,6 +39,7 @@ ENV_KEYS: dict[str, str] = {
     "BINANCE_API_SECRET": "binance.api_secret",
     "BINANCE_TESTNET": "binance.testnet",
     "BINANCE_BASE_URL": "binance.base_url",
+    "BINANCE_STREAM_URL": "binance.stream_url",
     "TELEGRAM_BOT_TOKEN": "telegram.bot_token",
     "TELEGRAM_CHAT_IDS": "telegram.chat_ids",
     "SHOWDOWN_SECRET_KEY": "web.secret_key",
@@ -219,8 +225,10 @@ def build_config(
     env: Mapping[str, str],
     schema: dict[str, Any],
     names: tuple[str, str] = ("config.yaml", "config.local.yaml"),
+    dotenv: Mapping[str, str] | None = None,
 ) -> Config:
-    """Merge, validate and return the effective config (pure: no file or env access)."""
+    """Merge, validate and return the effective config (pure: no file or env access).
+    `dotenv` holds the `.env` file's variables: above the YAML files, below `env`."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for layer, name in ((base, names[0]), (local or {}, names[1])):
@@ -228,11 +236,15 @@ def build_config(
         for path, _ in _leaves(layer):
             sources[path] = name
     problems: list[str] = []
-    overrides: list[tuple[str, str, str]] = [(n, p, env[n]) for n, p in ENV_KEYS.items() if n in env]
-    for name, raw in env.items():
-        if name.startswith(ENV_PREFIX):
-            overrides.append((name, name[len(ENV_PREFIX):].lower().replace("__", "."), raw))
-    for name, path, raw in overrides:
+    overrides: list[tuple[str, str, str, str]] = []  # (name as reported, path, raw, source)
+    for origin, variables in ((".env", dotenv or {}), ("env", env)):
+        label = "" if origin == "env" else ".env:"
+        overrides += [(label + n, p, variables[n], f"{origin} {n}") for n, p in ENV_KEYS.items() if n in variables]
+        for name, raw in variables.items():
+            if name.startswith(ENV_PREFIX):
+                overrides.append((label + name, name[len(ENV_PREFIX):].lower().replace("__", "."), raw,
+                                  f"{origin} {name}"))
+    for name, path, raw, source in overrides:
         spec = _schema_at(schema, path.split("."))
         if spec is None:
             problems.append(f"env {name}: {path} is not a configuration key")
@@ -242,7 +254,7 @@ def build_config(
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        sources[path] = f"env {name}"
+        sources[path] = source
     validator = jsonschema.Draft202012Validator(schema)
     for err in sorted(validator.iter_errors(values), key=lambda e: list(map(str, e.absolute_path))):
         path = ".".join(str(p) for p in err.absolute_path) or "(top level)"
@@ -261,7 +273,14 @@ def load_config(where: Home | None = None, env: Mapping[str, str] | None = None)
     local_path = where.config_dir / "config.local.yaml"
     base = _load_yaml(base_path)
     local = _load_yaml(local_path) if local_path.exists() else None
-    return build_config(base, local, env, _schema(where.config_dir))
+    return build_config(base, local, env, _schema(where.config_dir), dotenv=read_dotenv(where.root / ".env"))
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """The variables of a `.env` file ({} when there is none); a line without a value is ignored."""
+    if not path.is_file():
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
 def require(config: Config, paths: list[str]) -> None:

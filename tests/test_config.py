@@ -89,3 +89,44 @@ def test_config_show_redacts_secrets_and_names_sources(where: Home, monkeypatch:
     assert "s3cr3t-value-123" not in result.output
     assert "binance.api_secret = ***    # env BINANCE_API_SECRET" in result.output
     assert "risk.max_trades_per_day = 3    # config.yaml" in result.output
+
+
+def test_dotenv_sits_between_local_file_and_environment(where: Home) -> None:
+    (where.config_dir / "config.local.yaml").write_text("binance: {api_key: from-local, testnet: false}\n"
+                                                        "risk: {max_trades_per_day: 5}\n")
+    (where.root / ".env").write_text("BINANCE_API_KEY=from-dotenv\nBINANCE_API_SECRET=dotenv-secret\n"
+                                     "SHOWDOWN__RISK__MAX_TRADES_PER_DAY=4\nBINANCE_TESTNET=true\n")
+    cfg = load_config(where, env={"BINANCE_API_SECRET": "env-secret"})
+    assert cfg.get("binance.api_key") == "from-dotenv" and cfg.sources["binance.api_key"] == ".env BINANCE_API_KEY"
+    assert cfg.get("binance.api_secret") == "env-secret" and cfg.sources["binance.api_secret"] == \
+        "env BINANCE_API_SECRET"
+    assert cfg.get("risk.max_trades_per_day") == 4 and cfg.get("binance.testnet") is True
+    assert {"from-dotenv", "env-secret"} <= set(cfg.secrets())  # scrubbed from logs and pages like any secret
+    redacted = cfg.redacted()["binance"]
+    assert redacted["api_key"] == redacted["api_secret"] == "***"
+
+
+def test_dotenv_bad_value_is_refused_naming_the_file(where: Home) -> None:
+    (where.root / ".env").write_text("BINANCE_TESTNET=maybe\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(where, env={})
+    assert "env .env:BINANCE_TESTNET: expected a boolean" in str(err.value)
+
+
+def test_env_example_names_every_environment_variable() -> None:
+    from engine.config import ENV_KEYS
+
+    names = {line.lstrip("#").split("=", 1)[0] for line in (PROJECT_DIR / ".env.example").read_text().splitlines()
+             if "=" in line and not line.startswith("# ")}
+    assert set(ENV_KEYS) <= names, set(ENV_KEYS) - names
+
+
+def test_config_show_never_prints_a_dotenv_secret(where: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOWDOWN_CONFIG_DIR", str(where.config_dir))
+    monkeypatch.setenv("SHOWDOWN_HOME", str(where.root))
+    monkeypatch.delenv("BINANCE_API_KEY", raising=False)
+    (where.root / ".env").write_text("BINANCE_API_KEY=dotenv-key-value-987\n")
+    result = CliRunner().invoke(showdown, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    assert "dotenv-key-value-987" not in result.output
+    assert "binance.api_key = ***    # .env BINANCE_API_KEY" in result.output

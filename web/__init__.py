@@ -35,6 +35,7 @@ SECTION_MODULES = [
     "web.sections.logs",
     "web.sections.backtest",
     "web.sections.control",
+    "web.sections.confirmations",
     "web.sections.audit",
 ]
 

@@ -35,14 +35,20 @@ def _strip_signature(raw: str) -> tuple[str, str | None]:
     return "&".join(kept), sig
 
 
-def verify(raw_query: str, raw_body: str, params: dict[str, str], api_key: str | None,
-           keys: dict[str, str], server_time_ms: int) -> None:
-    """Raise AuthError with Binance's code and message when the request is not valid."""
+def check_api_key(api_key: str | None, keys: dict[str, str]) -> str:
+    """USER_STREAM endpoints (listenKey): the API key only, no signature. Returns the secret."""
     if not api_key:
         raise AuthError(-2014, "API-key format invalid.", 401)
     secret = keys.get(api_key)
     if secret is None:
         raise AuthError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+    return secret
+
+
+def verify(raw_query: str, raw_body: str, params: dict[str, str], api_key: str | None,
+           keys: dict[str, str], server_time_ms: int) -> None:
+    """Raise AuthError with Binance's code and message when the request is not valid."""
+    secret = check_api_key(api_key, keys)
     ts_raw = params.get("timestamp", "")
     if not ts_raw.isdigit():
         raise AuthError(-1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")

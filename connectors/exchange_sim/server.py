@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from connectors.exchange_sim.faults import FaultPlan
 from connectors.exchange_sim.market import MINUTE, Market, read_funding, read_klines
+from connectors.exchange_sim.stream import StreamServer, serve_stream
 from connectors.exchange_sim.venue import Request, Venue
 from engine.exchange.sim import SimConfig
 
@@ -143,10 +144,15 @@ class Running:
     thread: threading.Thread
     replay: threading.Thread | None = None
     _stop: threading.Event | None = None
+    stream: StreamServer | None = None  # the user-data websocket (stream.py)
 
     @property
     def url(self) -> str:
         return self.server.url
+
+    @property
+    def stream_url(self) -> str | None:
+        return self.stream.url if self.stream else None
 
     @property
     def venue(self) -> Venue:
@@ -155,6 +161,8 @@ class Running:
     def stop(self) -> None:
         if self._stop:
             self._stop.set()
+        if self.stream:
+            self.stream.stop()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
@@ -187,12 +195,16 @@ def build_venue(klines: Path, keys: dict[str, str], funding: Path | None = None,
     return Venue(market, keys, sim, faults, weight_limit)
 
 
-def start(venue: Venue, port: int = 0, speed: float = 0.0, verbose: bool = False) -> Running:
-    """Serve in background threads (speed 0: the clock moves only by /_sim/step)."""
+def start(venue: Venue, port: int = 0, speed: float = 0.0, verbose: bool = False,
+          stream_port: int | None = 0) -> Running:
+    """Serve in background threads (speed 0: the clock moves only by /_sim/step); the
+    user-data websocket on `stream_port` (0: any free port; None: no stream)."""
     server = SimServer(venue, port, verbose)
     thread = threading.Thread(target=server.serve_forever, name="exchange-sim", daemon=True)
     thread.start()
     running = Running(server, thread)
+    if stream_port is not None:
+        running.stream = serve_stream(venue.stream, venue.server_time_ms, LOCALHOST, stream_port)
     if speed > 0:
         running._stop = threading.Event()
         running.replay = threading.Thread(target=replay_loop, args=(venue, speed, running._stop), daemon=True)

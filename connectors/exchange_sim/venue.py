@@ -13,9 +13,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors.exchange_sim import shapes
-from connectors.exchange_sim.auth import AuthError, verify
+from connectors.exchange_sim.auth import AuthError, check_api_key, verify
 from connectors.exchange_sim.faults import INJECTABLE, REFUSABLE, FaultPlan
 from connectors.exchange_sim.market import INTERVALS, MINUTE, Market, _f
+from connectors.exchange_sim.stream import UserDataHub
 from engine.exchange.errors import ExchangeError, UnknownOrder
 from engine.exchange.sim import SimConfig, SimCore
 from engine.exchange.types import TRIGGERED_TYPES, OrderRequest
@@ -65,6 +66,7 @@ class Venue:
         self.requests_served = 0
         self.dual_side = False  # hedge mode (positionSide LONG / SHORT) when True
         self.position_sides: dict[str, str] = {}  # client id -> positionSide it was sent with
+        self.stream = UserDataHub(core=self.core, core_lock=self.lock)  # listenKeys, user-data events
         self._fed_until = market.times[0] - 1
         self._feed()
 
@@ -77,6 +79,7 @@ class Venue:
             target = to_ms if to_ms is not None else self.market.now_ms + (minutes or 1) * MINUTE
             self.market.now_ms = min(max(target, self.market.now_ms), self.market.end_ms)
             self._feed()
+            self.stream.observe(self.core, self.server_time_ms())
             return self.market.now_ms
 
     def _feed(self) -> None:
@@ -125,7 +128,9 @@ class Venue:
                     headers["Retry-After"] = f"{self._retry_after():g}"
                 return Answer(status, {"code": fault if fault < 0 else -1001, "msg": msg}, headers, delay_s=delay)
             try:
-                if signed:
+                if signed == "key":
+                    check_api_key(req.api_key, self.keys)
+                elif signed:
                     verify(req.raw_query, req.raw_body, req.params, req.api_key, self.keys, self.server_time_ms())
                 refused = self.faults.refusal(f"{req.method} {req.path}", req.params, any(
                     o.close_position and o.side == req.params.get("side") and o.type == req.params.get("type")
@@ -134,6 +139,8 @@ class Venue:
                     raise ParamError(REFUSABLE[refused], refused)
                 body = fn(self, req.params)
                 status = 200
+                if signed:
+                    self.stream.observe(self.core, self.server_time_ms())
             except AuthError as exc:
                 status, body = exc.status, {"code": exc.code, "msg": exc.msg}
             except ExchangeError as exc:
@@ -464,8 +471,20 @@ def r_cancel_all_algo(v: Venue, p: dict[str, str]) -> Any:
     return {"code": 200, "msg": "The operation of cancel all open order is done."}
 
 
-# (method, path) -> (handler, request weight (int or fn of params), signed)
-ROUTES: dict[tuple[str, str], tuple[Handler, Any, bool]] = {
+def r_listen_key_start(v: Venue, p: dict[str, str]) -> Any:
+    return v.stream.start(v.server_time_ms())
+
+
+def r_listen_key_keepalive(v: Venue, p: dict[str, str]) -> Any:
+    return v.stream.keepalive(p.get("listenKey") or next(iter(v.stream.keys), None), v.server_time_ms())
+
+
+def r_listen_key_close(v: Venue, p: dict[str, str]) -> Any:
+    return v.stream.close(p.get("listenKey") or next(iter(v.stream.keys), None), v.server_time_ms())
+
+
+# (method, path) -> (handler, request weight (int or fn of params), signed: True | "key" (API key only) | False)
+ROUTES: dict[tuple[str, str], tuple[Handler, Any, bool | str]] = {
     ("GET", "/fapi/v1/ping"): (r_ping, 1, False),
     ("GET", "/fapi/v1/time"): (r_time, 1, False),
     ("GET", "/fapi/v1/exchangeInfo"): (r_exchange_info, 1, False),
@@ -493,4 +512,7 @@ ROUTES: dict[tuple[str, str], tuple[Handler, Any, bool]] = {
     ("DELETE", "/fapi/v1/algoOrder"): (r_cancel_algo, 1, True),
     ("GET", "/fapi/v1/openAlgoOrders"): (r_open_algo, 1, True),
     ("DELETE", "/fapi/v1/algoOpenOrders"): (r_cancel_all_algo, 1, True),
+    ("POST", "/fapi/v1/listenKey"): (r_listen_key_start, 1, "key"),
+    ("PUT", "/fapi/v1/listenKey"): (r_listen_key_keepalive, 1, "key"),
+    ("DELETE", "/fapi/v1/listenKey"): (r_listen_key_close, 1, "key"),
 }

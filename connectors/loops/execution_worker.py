@@ -27,6 +27,7 @@ from typing import Any
 import peewee
 
 from connectors.db import models as M  # noqa: N812
+from connectors.loops.entry_confirmation import EntryConfirmation
 from connectors.stores.execution_store import DB_ERRORS, ExecutionStore
 from engine.clock import Clock, WallClock
 from engine.exchange.errors import (
@@ -119,6 +120,13 @@ class ExecutionWorker:
         self.soft_errors = 0
         self.last_error: str | None = None
         self.last_cpu_s = 0.0
+        # User-data stream (connectors/binance/user_stream.py, wired by cli/execute_cmd.py):
+        # an exchange event sets `wake` and the next step runs at once; REST stays the truth.
+        self.wake = threading.Event()
+        self.stream: Any = None
+        self._stream_state: str | None = None
+        self._stream_since = 0.0
+        self.confirmation = EntryConfirmation(config, symbol)  # mainnet: the first entries wait for the operator
 
     # --- state -------------------------------------------------------------------
     def load_state(self) -> None:
@@ -339,7 +347,10 @@ class ExecutionWorker:
         # Entries paused by the operator: act on no decision — a pending entry is cancelled,
         # what is open stays protected and managed.
         decision = None if control.get("entries_paused") else self.decisions.latest()
+        decision, asked = self.confirmation.gate(decision, view.position_qty == 0 and self.state.phase ==
+                                                 "NO_POSITION", control, now)
         self.state, intents, events = step(self.state, decision, view, self.cfg, now, self.symbol)
+        events = asked + events
         self.save_state()
         cpu = time.process_time() - cpu0
         events += self.execute(intents, view)
@@ -389,6 +400,8 @@ class ExecutionWorker:
                                 "entry_price": float(view.entry_price) if view and view.position_qty else None,
                                 "unrealized_pnl": float(view.equity - view.wallet) if view else 0.0},
                    "state": s.to_json()}
+        if self.stream is not None:
+            details["user_stream"] = self._watch_stream()
         self.store.heartbeat(state, details)
 
     def start(self) -> None:
@@ -405,6 +418,32 @@ class ExecutionWorker:
             self.store.event(Event("account_mode_refused", "CRITICAL", f"execution worker not started: {exc}"))
             raise
         self._last_reconcile_ms = None  # reconcile on the first loop, always
+        if self.stream is not None:
+            self.stream.start()
+
+    def _idle(self, seconds: float) -> None:
+        """Wait for the next loop; an exchange event on the user-data stream ends the wait."""
+        if self.stream is None:
+            self.clock.sleep(seconds)
+            return
+        self.wake.wait(max(0.0, seconds))
+        self.wake.clear()
+        self.stream.check()  # restarts a stream that stays down
+
+    def _watch_stream(self) -> dict[str, Any]:
+        """The stream's status for the heartbeat; a change is said once (a stream still
+        connecting after a start gets 10 s before it counts as down)."""
+        status = self.stream.status()
+        state, now = status["state"], time.monotonic()
+        if self._stream_state is None:
+            self._stream_state, self._stream_since = "starting", now
+        if state != self._stream_state and not (self._stream_state == "starting" and state == "down"
+                                                and now - self._stream_since < 10):
+            self.store.event(Event("user_stream_" + state, "INFO" if state == "streaming" else "WARNING",
+                                   f"user-data stream {state}: " + ("fills wake the worker at once" if state ==
+                                   "streaming" else f"polling every {self.loop_s:g} s"), status))
+            self._stream_state = state
+        return status
 
     def run(self, stop: threading.Event | None = None, max_loops: int | None = None) -> None:
         stop = stop or threading.Event()
@@ -431,7 +470,9 @@ class ExecutionWorker:
                     self.store.event(e)
                 self.clock.sleep(self.loop_s)
                 continue
-            self.clock.sleep(max(0.0, self.loop_s - (time.monotonic() - t0)))
+            self._idle(self.loop_s - (time.monotonic() - t0))
+        if self.stream is not None:
+            self.stream.stop()
 
     # --- operator ------------------------------------------------------------------
     def emergency_stop(self) -> Order | None:

@@ -15,6 +15,11 @@ constructor or any caller walks the expanded data:
 - a CPU-time budget (this thread's, so a loaded machine does not refuse a good file),
   checked as nodes are composed.
 
+ruamel's pure-Python parser costs ~50 µs a node (far more on a loaded machine), so the
+same counts are first taken over libyaml's event stream (PyYAML's C parser, ~1 µs an
+event): an oversize file is refused before ruamel reads it. The composer-level checks
+stay as the authority (and the only check where libyaml is not installed).
+
 Pure: text in, data (or YamlTooComplex / ruamel's own YAMLError) out.
 """
 
@@ -24,6 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.error import StreamMark
@@ -37,7 +43,7 @@ class YamlLimits:
     max_bytes: int = 128 * 1024
     max_depth: int = 48            # rule files nest ~8 deep; fixtures in rule tests ~10
     max_aliases: int = 200
-    max_nodes: int = 8_000         # after expanding aliases (the largest shipped file: ~1,500)
+    max_nodes: int = 6_000         # after expanding aliases (the largest shipped file: ~1,500)
     max_seconds: float = 1.5       # CPU seconds reading one file (a 13 KB rule file: ~0.1)
 
 
@@ -107,6 +113,64 @@ def _limited_composer(limits: YamlLimits, deadline: float) -> type[Composer]:
     return LimitedComposer
 
 
+def _prescan(text: str, limits: YamlLimits) -> None:
+    """The limits over libyaml's events, expanded size and depth included (an alias counts
+    as its anchor's whole subtree). Text libyaml cannot parse is left to ruamel, which
+    then reports the syntax error in its own words."""
+    loader = getattr(pyyaml, "CSafeLoader", None) if getattr(pyyaml, "__with_libyaml__", False) else None
+    if loader is None:
+        return
+    sizes: dict[str, tuple[int, int]] = {}           # anchor -> (expanded nodes, expanded depth)
+    open_: list[list[Any]] = [[0, 0, None]]          # per open collection: [nodes inside, depth inside, anchor]
+    expanded = aliases = 0
+
+    def count(size: int, mark: Any) -> None:
+        nonlocal expanded
+        expanded += size
+        if expanded > limits.max_nodes:
+            raise YamlTooComplex(f"expands to more than {limits.max_nodes} nodes once its aliases are followed"
+                                 if aliases else f"more than {limits.max_nodes} nodes", _mark(mark))
+
+    def add(size: int, depth: int, mark: Any) -> None:
+        top = open_[-1]
+        top[0] += size
+        top[1] = max(top[1], depth)
+        if len(open_) - 1 + depth > limits.max_depth:
+            raise YamlTooComplex(f"nested deeper than {limits.max_depth} levels"
+                                 + (" once its aliases are followed" if aliases else ""), _mark(mark))
+
+    try:
+        for ev in pyyaml.parse(text, Loader=loader):
+            if isinstance(ev, pyyaml.AliasEvent):
+                aliases += 1
+                if aliases > limits.max_aliases:
+                    raise YamlTooComplex(f"more than {limits.max_aliases} aliases (*name)", _mark(ev.start_mark))
+                size, depth = sizes.get(ev.anchor or "", (1, 1))
+                count(size, ev.start_mark)
+                add(size, depth, ev.start_mark)
+            elif isinstance(ev, pyyaml.ScalarEvent):
+                if ev.anchor:
+                    sizes[ev.anchor] = (1, 1)
+                count(1, ev.start_mark)
+                add(1, 1, ev.start_mark)
+            elif isinstance(ev, pyyaml.CollectionStartEvent):
+                count(1, ev.start_mark)
+                if len(open_) > limits.max_depth:
+                    raise YamlTooComplex(f"nested deeper than {limits.max_depth} levels", _mark(ev.start_mark))
+                open_.append([0, 0, ev.anchor])
+            elif isinstance(ev, pyyaml.CollectionEndEvent):
+                inside, depth, anchor = open_.pop()
+                if anchor:
+                    sizes[anchor] = (1 + inside, 1 + depth)
+                add(1 + inside, 1 + depth, ev.start_mark)
+    except pyyaml.YAMLError:
+        return
+
+
+def _mark(m: Any) -> StreamMark:
+    return StreamMark("<text>", m.index, m.line, m.column)
+
+
 def _check_expanded(root: Node, limits: YamlLimits) -> None:
     """Expanded size and depth of the composed graph (aliases are shared nodes), memoised
     per node and computed without recursion; a node that contains itself is refused."""
@@ -155,6 +219,7 @@ def load(text: str, typ: str = "rt", limits: YamlLimits = DEFAULT_LIMITS) -> Any
         raise YamlTooComplex(f"larger than {limits.max_bytes // 1024} KiB", _mark_at(text, cut))
     if "\0" in text:
         raise YamlTooComplex("contains a NUL character", _mark_at(text, text.index("\0")))
+    _prescan(text, limits)
     yaml = YAML(typ=typ, pure=True)
     yaml.Scanner = _limited_scanner(yaml.Scanner or Scanner, limits)
     yaml.Composer = _limited_composer(limits, time.thread_time() + limits.max_seconds)

@@ -57,7 +57,7 @@ RULE_CASES: list[Case] = [
     Case("huge scalar", "ruleset: btc_default\nrules: []\ndescription: " + "x" * 200_000 + "\n",
          "larger than 128 KiB", 3),
     Case("many nodes", "ruleset: btc_default\nrules: []\ndescription: [" + ",".join(["1"] * 20_000) + "]\n",
-         "more than 8000 nodes", 3),
+         "more than 6000 nodes", 3),
     Case("NaN threshold", rule(value=".nan"), "not a finite number", 6),
     Case("infinite threshold", rule(value=".inf"), "not a finite number", 6),
     Case("negative infinity", rule(value="-.inf"), "not a finite number", 6),

@@ -221,3 +221,43 @@ def test_shadow_inside_the_rules_dir_still_works(tmp_path: Path) -> None:
     assert set(files) == {"strategy.yaml"}
     files, _ = load_ruleset_spec(str(rules / "candidate" / "strategy.yaml"), rules)
     assert set(files) == {"strategy.yaml"}
+
+
+# -- the SQLite file (finding 7) ------------------------------------------------------------------
+def test_sqlite_file_is_created_private_and_an_old_one_is_tightened(tmp_path: Path) -> None:
+    """It holds the admin-site password hashes: 0600, not the umask's 0644."""
+    from connectors.db import open_database
+    from connectors.db.migrations import upgrade
+    from connectors.db.models import User
+
+    config_dir = tmp_path / "config"
+    shutil.copytree(PROJECT_DIR / "config", config_dir, ignore=shutil.ignore_patterns("config.local.yaml"))
+    where = Home(root=tmp_path, config_dir=config_dir, rules_dir=RULES_DIR).ensure()
+    cfg = load_config(where, env={})
+    path = where.var / str(cfg.get("database.sqlite_file"))
+    old = os.umask(0o022)
+    try:
+        db = open_database(cfg, where)
+        upgrade(db)
+        User.create(username="u", password_hash="scrypt:x", role="viewer")
+        for p in (path, path.with_name(path.name + "-wal")):
+            assert p.stat().st_mode & 0o777 == 0o600, (p.name, oct(p.stat().st_mode))
+        db.close()
+        os.chmod(path, 0o644)                    # made by an earlier version
+        open_database(cfg, where).close()
+        assert path.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_refusals_kept_for_heartbeat_logs_and_telegram_are_short() -> None:
+    """What a refusal quotes travels to bot_state (viewers), the logs and Telegram."""
+    long_key = "k" * 50_000
+    tests = {"t.yaml": f"cases:\n  - name: x\n    {long_key}: 1\n    expect: {{action: flat}}\n"}
+    reg = RulesRegistry(lambda: (rule_files(), tests), config)
+    try:
+        out = reg.reload("startup")
+        assert not out.ok and out.problems
+        assert all(len(p) <= 400 for p in reg.refusals[-1]["problems"]), max(map(len, reg.refusals[-1]["problems"]))
+    finally:
+        reg.close()

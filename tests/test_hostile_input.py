@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import showdown
-from connectors.files.rules_files import RulesPathRefused, read_rules_dir
+from connectors.files.rules_files import read_rules_dir
 from connectors.loops.analysis_loop import load_ruleset_spec
 from connectors.loops.rules_watcher import RulesWatcher
 from engine import yaml_bounded
@@ -190,6 +190,8 @@ def test_config_file_with_nan_or_a_bomb_is_refused_with_its_position(tmp_path: P
 @pytest.mark.parametrize("spec", BAD_SHADOW_PATHS)
 def test_shadow_path_outside_the_rules_dir_is_refused_unread(spec: str, tmp_path: Path) -> None:
     """Finding 2: any readable file could be named, and its content was quoted in the refusal."""
+    from connectors.files.rules_files import RulesPathRefused
+
     rules = tmp_path / "rules"
     shutil.copytree(RULES_DIR, rules)
     secret = tmp_path / "secret.yaml"

@@ -254,8 +254,7 @@ def test_sqlite_file_is_created_private_and_an_old_one_is_tightened(tmp_path: Pa
 
 def test_refusals_kept_for_heartbeat_logs_and_telegram_are_short() -> None:
     """What a refusal quotes travels to bot_state (viewers), the logs and Telegram."""
-    long_key = "k" * 50_000
-    tests = {"t.yaml": f"cases:\n  - name: x\n    {long_key}: 1\n    expect: {{action: flat}}\n"}
+    tests = {"t.yaml": f"cases:\n  - name: x\n    base: {'k' * 50_000}\n    expect: {{action: flat}}\n"}
     reg = RulesRegistry(lambda: (rule_files(), tests), config)
     try:
         out = reg.reload("startup")

@@ -1,4 +1,4 @@
-"""`showdown user add|passwd|list|role`: admin-site accounts (roles viewer, operator, admin)."""
+"""`showdown user add|passwd|list|role|signout`: admin-site accounts (roles viewer, operator, admin)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,18 @@ def register(group: click.Group) -> None:
             raise click.ClickException(str(exc)) from exc
         _audit("user.role", username, {"role": role})
         click.echo(f"{username} is now {role}")
+
+    @user.command("signout")
+    @click.argument("username")
+    def signout(username: str) -> None:
+        """Sign USERNAME out everywhere: every admin-site session of theirs ends now."""
+        _open()
+        try:
+            ended = users.end_sessions(username)
+        except users.UserError as exc:
+            raise click.ClickException(str(exc)) from exc
+        _audit("user.sessions_end", username, {"ended": str(ended)})
+        click.echo(f"{username}: {ended} session(s) ended")
 
     @user.command("list")
     def list_() -> None:

@@ -12,6 +12,7 @@ from. A new config only replaces the active one when it validates whole
 from __future__ import annotations
 
 import copy
+import math
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -21,9 +22,9 @@ from typing import Any
 
 import jsonschema
 from dotenv import dotenv_values
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from engine import yaml_bounded
 from engine.paths import Home, home
 
 REDACTED = "***"
@@ -94,12 +95,13 @@ class Config:
         return bool(self.get("database.host"))
 
 
-_yaml = YAML(typ="safe", pure=True)
-
-
 def _load_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = _yaml.load(path.read_text(encoding="utf-8"))
+        data = yaml_bounded.load(path.read_text(encoding="utf-8"), "safe")
+    except yaml_bounded.YamlTooComplex as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError([f"{where}: {yaml_bounded.describe(exc)}"]) from exc
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -189,6 +191,20 @@ def _coerce_env(raw: str, spec: dict[str, Any] | None, name: str) -> Any:
     return raw
 
 
+def non_finite(value: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
+    """(key path, value) of every NaN or infinity in nested dicts and lists. JSON Schema
+    lets them through (every comparison with NaN is false), and a NaN risk setting would
+    reach sizing and the API's JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield prefix or "(top level)", value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from non_finite(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            yield from non_finite(v, f"{prefix}[{i}]")
+
+
 def _set(d: dict[str, Any], dotted: str, value: Any) -> None:
     parts = dotted.split(".")
     for part in parts[:-1]:
@@ -255,6 +271,9 @@ def build_config(
             problems.extend(exc.problems)
             continue
         sources[path] = source
+    for path, bad in non_finite(values):
+        src = sources.get(path)
+        problems.append(f"{path}: expected a finite number, got {bad!r}" + (f" (from {src})" if src else ""))
     validator = jsonschema.Draft202012Validator(schema)
     for err in sorted(validator.iter_errors(values), key=lambda e: list(map(str, e.absolute_path))):
         path = ".".join(str(p) for p in err.absolute_path) or "(top level)"

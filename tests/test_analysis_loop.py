@@ -163,7 +163,7 @@ def test_shadow_disagreement_recorded(loop, tmp_path):
     files["zzz.yaml"] = ("ruleset: btc_default\nrules:\n  - id: shadow.halve_confidence\n    stage: risk\n"
                          "    when:\n      position: {side: {is_known: true}}\n    then:\n"
                          "      multiplier: {sentiment: 0.5}\n    why: test\n")
-    cand = tmp_path / "candidate"
+    cand = loop.rules_dir / "candidate"   # a shadow path must lie inside the rules directory
     cand.mkdir()
     for n, t in files.items():
         (cand / n).write_text(t)

@@ -32,7 +32,7 @@ SECTION_13_TABLES = {
     "candles", "derivatives", "etp_flows", "liquidation_zones_history", "news_sentiment_history",
     "snapshots", "flows", "decisions", "decision_traces", "rulesets", "orders", "trades",
     "positions", "equity_curve", "logs", "notifications", "reconciliation_events", "risk_events",
-    "bot_state", "users", "audit_log", "backtest_runs", "decisions_backtest", "orders_backtest",
+    "bot_state", "users", "web_sessions", "audit_log", "backtest_runs", "decisions_backtest", "orders_backtest",
     "trades_backtest", "positions_backtest", "equity_curve_backtest",
 }
 MONEY = [Decimal("0.0010"), Decimal("123456789012.123456789012345"), Decimal("-0.5"),

@@ -11,14 +11,14 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.config import Config, ConfigStore, build_config
 from engine.paths import Home
 from engine.paths import home as default_home
-from web import auth, errors, safety
+from web import auth, errors, json_guard, safety
 from web.context import Showdown
 from web.prefix import PrefixMiddleware
+from web.proxy import TrustedProxyFix
 from web.secret import secret_key
 from web.session import RefreshingSessionInterface
 
@@ -83,6 +83,7 @@ def create_app(config: Config | None = None, home: Home | None = None,
     auth.init_app(app)
     errors.init_app(app)
     safety.init_app(app)
+    json_guard.init_app(app)
 
     import importlib
 
@@ -105,8 +106,10 @@ def create_app(config: Config | None = None, home: Home | None = None,
 
     app.add_url_rule("/", "index", lambda: auth.redirect_home())
 
-    # Behind Nginx: trust one proxy hop for client address, scheme, host and prefix.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)  # type: ignore[method-assign]
+    # Behind Nginx: trust one proxy hop for client address, scheme, host and prefix — only
+    # when the connection comes from the proxy itself (web.trusted_proxies).
+    trusted = web_cfg.get("trusted_proxies") or ["127.0.0.1", "::1"]
+    app.wsgi_app = TrustedProxyFix(app.wsgi_app, trusted)  # type: ignore[method-assign]
     prefix = str(web_cfg.get("url_prefix") or "").rstrip("/")
     if prefix:
         app.wsgi_app = PrefixMiddleware(app.wsgi_app, prefix)  # type: ignore[method-assign]

@@ -1,7 +1,9 @@
 """Sessions, login/logout, roles, CSRF.
 
-- flask-login keeps the user in the signed session cookie; the session id embeds a tag of
-  the password hash, so changing a password ends every session of that user.
+- flask-login keeps the user in the signed session cookie; the cookie also carries a
+  server-side session id (web/sessions.py): logout, a password or role change and "sign out
+  everywhere" delete the user's sessions, idle and absolute lifetimes end them. A cookie
+  whose session has ended gets 401 on every route (the login page for pages).
 - `role_required("operator")` guards a view: below that role → 403.
 - CSRF (flask-wtf) on every POST/PUT/PATCH/DELETE; pages put the token in their forms,
   JavaScript and API clients send it in the X-CSRFToken header (GET /api/csrf gives it).
@@ -24,6 +26,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -34,7 +37,7 @@ from flask import (
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 
-from web import users
+from web import sessions, users
 from web.context import sd
 from web.throttle import LoginThrottle
 
@@ -151,6 +154,7 @@ def login() -> Any:
                 throttle.succeeded(username, address)
                 session.clear()
                 login_user(WebUser(account))
+                session["sid"] = sessions.start(account.id)
                 session.permanent = True
                 current_app.logger.info("login %s from %s", account.username, address)
                 nxt = _safe_next(request.args.get("next"))
@@ -163,13 +167,27 @@ def login() -> Any:
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout() -> Any:
+    """Ends every session of this user, on every device (a copied cookie dies with them)."""
+    sessions.end_all(current_user.account.id)
     logout_user()
     session.clear()
     flash("Signed out.")
     return redirect(url_for("auth.login"))
 
 
+def _lifetimes() -> tuple[float, float]:
+    cfg = sd().config
+    return (float(cfg.get("web.session_timeout_min", 60)) * 60, float(cfg.get("web.session_max_hours", 12)) * 3600)
+
+
 def _unauthorized() -> Any:
+    if g.get("session_ended"):
+        # a cookie whose server-side session is gone (logout, expiry, password change...)
+        session.clear()
+        msg = "your session has ended; sign in again"
+        if is_api_request():
+            return jsonify(error="unauthorized", message=msg), 401
+        return render_template("login.html", error=msg.capitalize() + ".", username=""), 401
     if is_api_request():
         return jsonify(error="unauthorized", message="log in first (POST the login form, keep the session cookie)"), 401
     nxt = request.script_root + request.full_path.rstrip("?") if request.method == "GET" else None
@@ -183,6 +201,10 @@ def _load_user(user_id: str) -> WebUser | None:
     except (ValueError, TypeError):
         return None
     if account is None or not account.active or not hmac.compare_digest(tag, _hash_tag(account.password_hash)):
+        g.session_ended = True
+        return None
+    if not sessions.valid(session.get("sid"), account.id, *_lifetimes()):
+        g.session_ended = True
         return None
     return WebUser(account)
 

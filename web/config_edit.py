@@ -12,6 +12,8 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from connectors.files.json_files import atomic_write_text
+from connectors.files.rules_files import VERSION_PREFIX, RulesPathRefused, confined_path
+from engine import yaml_bounded
 from engine.config import ConfigError, _load_yaml, _merge, _schema, build_config
 from web.context import sd
 
@@ -47,13 +49,18 @@ def patch_section(section: str, changes: Any) -> tuple[dict[str, Any], dict[str,
     if env_set:
         raise ConfigEditError(409, [f"{p}: set by {current.sources[p]}, which overrides the files; change it there"
                                     for p in env_set])
+    if section == "engine" and isinstance(changes.get("shadow_ruleset"), str):
+        _check_shadow(changes["shadow_ruleset"])
     config_dir = sd().home.config_dir
     local_path = config_dir / "config.local.yaml"
     rt = YAML()  # round-trip: keeps the operator's comments in the local file
-    local_doc = rt.load(local_path.read_text(encoding="utf-8")) if local_path.exists() else None
+    try:
+        plain_local = _load_yaml(local_path) if local_path.exists() else {}   # bounded; refuses a bad file
+    except ConfigError as exc:
+        raise ConfigEditError(409, exc.problems) from exc
+    local_doc = yaml_bounded.load(local_path.read_text(encoding="utf-8"), "rt") if local_path.exists() else None
     if local_doc is None:
         local_doc = {}
-    plain_local = _load_yaml(local_path) if local_path.exists() else {}
     new_plain = copy.deepcopy(plain_local)
     _merge(new_plain, {section: changes})
     try:
@@ -72,6 +79,24 @@ def patch_section(section: str, changes: Any) -> tuple[dict[str, Any], dict[str,
     if sd().config_store is None:
         sd().config = new_config
     return before, copy.deepcopy(sd().config.get(section))
+
+
+def _check_shadow(spec: str) -> None:
+    """engine.shadow_ruleset names a stored version or a rule file / directory inside the
+    rules directory, nothing else: the site must not be a way to read other files."""
+    from connectors.stores.rules_store import find_version
+
+    if VERSION_PREFIX.fullmatch(spec):
+        try:
+            find_version(spec)
+            return
+        except LookupError as exc:
+            if not (sd().home.rules_dir / spec).exists():
+                raise ConfigEditError(422, [f"engine.shadow_ruleset: {exc}"]) from None
+    try:
+        confined_path(spec, sd().home.rules_dir)
+    except RulesPathRefused as exc:
+        raise ConfigEditError(422, [f"engine.shadow_ruleset: {exc}"]) from None
 
 
 def _merge_rt(node: Any, changes: dict[str, Any]) -> None:

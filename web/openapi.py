@@ -161,7 +161,8 @@ _DRAFT_BODY = {"required": True, "content": {"application/json": {"schema": {
 def _rules_post(summary: str, ok: dict[str, Any], refused: dict[str, Any] | None, role: str = "operator",
                 body: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     responses = {"200": _resp("OK", ok), "400": _resp("body is not {file, text}, a bad file name, or CSRF token missing"),
-                 "403": _resp(f"needs role {role}"), "413": _resp("the text is too large"), **_COMMON}
+                 "403": _resp(f"needs role {role}"), "413": _resp("the text is too large"),
+                 "503": _resp("another rules check or save is running; try again"), **_COMMON}
     if refused is not None:
         responses["422"] = _resp("refused; nothing was written", refused)
     responses.update(extra or {})
@@ -244,6 +245,16 @@ def document() -> dict[str, Any]:
     if "inputs" in current_app.blueprints:
         for kind in ("etf", "liquidations", "sentiment"):
             paths[f"/api/input/{kind}"] = _input_post(kind)
+    paths["/api/sessions/end"] = {"post": {   # last: it may end the caller's own session
+        "summary": "Sign a user out everywhere: every session of theirs ends (yours without `user`; "
+                   "another user's needs admin)",
+        "security": [{"session": [], "csrf": []}],
+        "requestBody": {"required": False, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"user": {"type": "string", "maxLength": 64}}}}}},
+        "responses": {"200": _resp("OK", {"type": "object", "required": ["user", "ended"], "properties": {
+            "user": {"type": "string"}, "ended": {"type": "integer"}}}),
+            "400": _resp("user is not a user name, or CSRF token missing"),
+            "403": _resp("needs role admin for another user"), "404": _resp("no such user"), **_COMMON}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Showdown admin API", "version": "1",

@@ -10,12 +10,17 @@ picks it up and activates it between cycles. Nothing here activates anything its
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fcntl
 import re
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from flask import abort
 
 from connectors.files.json_files import atomic_write_text
 from connectors.files.rules_files import read_rules_dir
@@ -23,15 +28,34 @@ from engine.rules.compiler import Problem, RulesRefused, compile_texts, content_
 from engine.rules.durable_backend import DurableRules
 from engine.rules.registry import build_version
 from engine.rules.testcases import TestReport, run_tests
+from engine.yaml_bounded import DEFAULT_LIMITS
 from web.context import sd
 
-# A plain file name in the rules dir: no directories, no hidden or backup files.
-FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}\.ya?ml$")
-MAX_TEXT = 512 * 1024
+# A plain file name in the rules dir: no directories, no hidden or backup files. Always
+# fullmatch: `$` would also match before a final newline ("zz.yaml\n").
+FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,80}\.ya?ml")
+MAX_TEXT = DEFAULT_LIMITS.max_bytes
 
 # Building a durable_rules ruleset is CPU work and its C side keeps global state:
-# one build at a time per worker process.
+# one build at a time per worker process. Compiling is bounded (engine.rules.compiler's
+# CPU budget, engine/yaml_bounded.py's limits), and a request never waits longer than
+# LOCK_WAIT_S for a lock: it is answered 503 instead, so no draft can starve the others.
 _BUILD_LOCK = threading.Lock()
+LOCK_WAIT_S = 10.0
+
+
+def _busy() -> None:
+    abort(503, description="another rules check or save is running; try again in a moment")
+
+
+@contextlib.contextmanager
+def _building() -> Iterator[None]:
+    if not _BUILD_LOCK.acquire(timeout=LOCK_WAIT_S):
+        _busy()
+    try:
+        yield
+    finally:
+        _BUILD_LOCK.release()
 
 
 class _WriteLock:
@@ -42,11 +66,21 @@ class _WriteLock:
     _local = threading.Lock()
 
     def __enter__(self) -> _WriteLock:
-        self._local.acquire()
+        deadline = time.monotonic() + LOCK_WAIT_S
+        if not self._local.acquire(timeout=LOCK_WAIT_S):
+            _busy()
         try:
             path = sd().home.var / "rules-write.lock"
             self._fh = open(path, "a")  # noqa: SIM115 - closed in __exit__
-            fcntl.flock(self._fh, fcntl.LOCK_EX)
+            while True:
+                try:
+                    fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        self._fh.close()
+                        _busy()
+                    time.sleep(0.02)
         except BaseException:
             self._local.release()
             raise
@@ -80,7 +114,7 @@ def current() -> tuple[dict[str, str], dict[str, str]]:
 
 
 def check_draft(name: Any, text: Any) -> tuple[str, str]:
-    if not isinstance(name, str) or not FILE_NAME.match(name):
+    if not isinstance(name, str) or not FILE_NAME.fullmatch(name):
         raise DraftError(400, "file must be a rule file name in the rules directory, such as strategy.yaml")
     if not isinstance(text, str):
         raise DraftError(400, "text must be the YAML text of the file")
@@ -106,7 +140,7 @@ def _refused(files: dict[str, str], problems: list[Problem]) -> dict[str, Any]:
 def validate(name: str, text: str) -> dict[str, Any]:
     """Compile the draft set (and hand it to durable_rules, as an activation would)."""
     files, _ = draft_set(name, text)
-    with _BUILD_LOCK:
+    with _building():
         try:
             compiled = compile_texts(files, sd().config)
             DurableRules(compiled).close()
@@ -130,7 +164,7 @@ def report_dict(report: TestReport) -> dict[str, Any]:
 def run_rule_tests(name: str, text: str) -> dict[str, Any]:
     """Compile the draft set and run every case in rules/tests against it."""
     files, tests = draft_set(name, text)
-    with _BUILD_LOCK:
+    with _building():
         try:
             compiled = compile_texts(files, sd().config)
             engine = DurableRules(compiled)
@@ -172,7 +206,7 @@ def save(name: str, text: str) -> dict[str, Any]:
 
 def check_whole(files: dict[str, str], tests: dict[str, str]) -> dict[str, Any] | None:
     """None when the set compiles and every rule test passes; else the refusal."""
-    with _BUILD_LOCK:
+    with _building():
         try:
             version, _ = build_version(files, tests, sd().config, "web", require_tests=True)
         except RulesRefused as exc:

@@ -72,7 +72,7 @@ def rollback(version: str) -> dict[str, Any]:
     files = files_of(version)
     if files is None:
         raise rules_edit.DraftError(404, f"no stored ruleset version {version!r}")
-    bad = [n for n in files if not rules_edit.FILE_NAME.match(n)]
+    bad = [n for n in files if not rules_edit.FILE_NAME.fullmatch(n)]
     if bad:
         raise rules_edit.DraftError(422, f"version {version} holds file names that cannot be written: {bad}")
     with rules_edit.WRITE_LOCK:

@@ -24,6 +24,9 @@ class LoginThrottle:
         self.lockout_ms = int(lockout_s * 1000)
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
+        from connectors.db import private_file
+
+        private_file(path)   # user names and client addresses: the owner's only
         with self._conn() as conn:
             conn.execute(_SCHEMA)
 

@@ -119,19 +119,36 @@ def add(username: str, password: str, role: str) -> Account:
 
 
 def set_password(username: str, password: str) -> None:
+    """New password; every session of the user ends (a thief's cookie with them)."""
     check_password(password)
     n = _model().update(password_hash=hash_password(password)).where(_model().username == username).execute()
     forget_cached()
     if not n:
         raise UserError(f"no user {username!r}")
+    end_sessions(username)
 
 
 def set_role(username: str, role: str) -> None:
+    """New role; every session of the user ends (they sign in again under the new role)."""
     check_role(role)
     n = _model().update(role=role).where(_model().username == username).execute()
     forget_cached()
     if not n:
         raise UserError(f"no user {username!r}")
+    end_sessions(username)
+
+
+def end_sessions(username: str) -> int:
+    """Sign the user out everywhere; returns how many sessions ended."""
+    from web import sessions
+
+    acc = by_name(username)
+    if acc is None:
+        raise UserError(f"no user {username!r}")
+    try:
+        return sessions.end_all(acc.id)
+    except (peewee.OperationalError, peewee.ProgrammingError):  # schema before web_sessions: none to end
+        return 0
 
 
 def verify(username: str, password: str) -> Account | None:

@@ -7,6 +7,8 @@ thread) calls `make_database` and passes the result to `query.execute(db)`.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +74,24 @@ def _mariadb_params(config: Config, connect_timeout: int) -> dict[str, Any]:
     }
 
 
+def private_file(path: Path) -> None:
+    """Create `path` readable by its owner only (0600) — the SQLite file holds password
+    hashes — and tighten one made before (0644). SQLite gives its -wal and -shm files the
+    database file's mode; those already there are tightened too."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if p.stat().st_mode & 0o077:
+                os.chmod(p, 0o600)
+
+
 def make_database(config: Config, home: Home, connect_timeout: int = 10) -> peewee.Database:
     """A new, unconnected Database for the configured backend (does not touch the proxy)."""
     if not config.uses_mariadb():
         path = sqlite_path(config, home)
         path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
         # BEGIN IMMEDIATE: a transaction that reads then writes (a heartbeat upsert) must not
         # upgrade its read snapshot to a write lock after another connection (the log writer
         # thread) committed — SQLite answers that with an instant "database is locked" that

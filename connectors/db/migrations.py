@@ -47,9 +47,17 @@ def _m002_notification_delivery(db: pw.Database) -> None:
     add_column_if_missing(db, "notifications", "last_error", pw.TextField(null=True))
 
 
+# -- issue 12: server-side admin-site sessions (kept in one step: renumber freely on merge)
+def _m003_web_sessions(db: pw.Database) -> None:
+    from connectors.db.models import WebSession
+
+    db.create_tables([WebSession], safe=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[pw.Database], None]]] = [
     (1, "create every table of PRODUCT.md §13", _m001_create_everything),
     (2, "notifications: carried_by, last_error (aggregation and delivery failures)", _m002_notification_delivery),
+    (3, "web_sessions: server-side admin-site sessions (logout ends them everywhere)", _m003_web_sessions),
 ]
 LATEST = MIGRATIONS[-1][0]
 

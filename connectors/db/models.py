@@ -357,6 +357,20 @@ class User(BaseModel):
         table_name = "users"
 
 
+class WebSession(BaseModel):
+    """A signed-in admin-site session, held server-side: the cookie carries a random id
+    whose SHA-256 is `token_hash`. Deleting the row ends the session at once, in every
+    gunicorn worker (logout, password or role change, "sign out everywhere")."""
+
+    token_hash = pw.CharField(max_length=64, unique=True)
+    user_id = pw.IntegerField(index=True)
+    created_ms = pw.BigIntegerField(default=now_ms)
+    seen_ms = pw.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "web_sessions"
+
+
 class AuditEntry(BaseModel):
     """Who changed what, when. `username` is text, not a foreign key: the trail outlives
     a deleted user."""
@@ -454,6 +468,6 @@ ALL_MODELS: list[type[BaseModel]] = [
     Candle, Derivative, EtpFlow, LiquidationZones, NewsSentiment,
     Snapshot, Flow, Ruleset, DecisionTrace, Decision,
     Order, Position, Trade, EquityPoint,
-    LogRecord, Notification, ReconciliationEvent, RiskEvent, BotState, User, AuditEntry,
+    LogRecord, Notification, ReconciliationEvent, RiskEvent, BotState, User, WebSession, AuditEntry,
     BacktestRun, DecisionBacktest, OrderBacktest, PositionBacktest, TradeBacktest, EquityPointBacktest,
 ]

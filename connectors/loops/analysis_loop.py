@@ -27,7 +27,7 @@ from typing import Any
 
 from connectors.db import database_proxy
 from connectors.db.models import BotState, now_ms
-from connectors.files.rules_files import read_rules_dir
+from connectors.files.rules_files import VERSION_PREFIX, read_confined, read_rules_dir
 from connectors.loops.rules_watcher import RulesWatcher
 from connectors.notify.alerts import notify
 from connectors.stores import rules_store
@@ -143,7 +143,8 @@ class AnalysisLoop:
             self.watcher = RulesWatcher(self.registry, paths, debounce_ms=50, step_ms=10).start()
 
     def refresh_shadow(self) -> None:
-        """engine.shadow_ruleset: a stored version hash, or a rules directory / file path."""
+        """engine.shadow_ruleset: a stored version hash, or a rule file / directory inside the
+        rules directory (anything else is refused without being read)."""
         spec = self.config.get("engine.shadow_ruleset")
         if spec == self._shadow_spec:
             return
@@ -152,7 +153,7 @@ class AnalysisLoop:
             self.registry.set_shadow(None)
             return
         try:
-            files, tests = load_ruleset_spec(str(spec))
+            files, tests = load_ruleset_spec(str(spec), self.rules_dir)
         except (LookupError, OSError, ValueError) as exc:
             log.error("shadow ruleset %s not loaded: %s", spec, exc)
             notify("WARNING", COMPONENT, "shadow_refused", f"shadow ruleset {spec} not loaded: {exc}")
@@ -270,12 +271,14 @@ class AnalysisLoop:
         self.registry.close()
 
 
-def load_ruleset_spec(spec: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Rule files of a shadow candidate: a rules directory, one YAML file, or a stored hash."""
-    p = Path(spec)
-    if p.is_dir():
-        return read_rules_dir(p)
-    if p.is_file():
-        return {p.name: p.read_text(encoding="utf-8")}, {}
-    row = rules_store.find_version(spec)
-    return rules_store.unpack(row.yaml)
+def load_ruleset_spec(spec: str, rules_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Rule files of a shadow candidate: a stored version hash (a unique prefix), or a rule
+    file / directory inside `rules_dir`. A path elsewhere raises RulesPathRefused (a
+    ValueError) before anything is read: the config must not be a way to read files."""
+    if VERSION_PREFIX.fullmatch(spec):
+        try:
+            return rules_store.unpack(rules_store.find_version(spec).yaml)
+        except LookupError:
+            if not (rules_dir / spec).exists():
+                raise
+    return read_confined(spec, rules_dir)

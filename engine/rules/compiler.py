@@ -13,15 +13,16 @@ import difflib
 import functools
 import hashlib
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from engine import facts as F
+from engine import yaml_bounded
 from engine.rules import language as L
 from engine.rules.conditions import Condition, holds
 
@@ -110,6 +111,11 @@ SETTINGS_KEYS = ("symbol", "risk.risk_percent", "risk.sl_atr_k", "risk.tp1_r", "
                  "risk.sl_structure")
 SETTINGS_DEFAULTS = {"symbol": "BTCUSDT", "risk.entry_zone_atr": 0.25, "risk.sl_structure": True}
 MAX_FIELDS_PER_STAGE = 240     # durable_rules: 255 flattened properties per fact, minus ours
+# Compiling a whole set may take this much CPU time (this thread's) before it is refused:
+# the shipped set takes ~0.3 s; parsing is bounded per file by engine/yaml_bounded.py.
+COMPILE_BUDGET_S = 3.0
+MAX_MESSAGE = 300              # a problem quotes at most this much of the file
+MAX_PROBLEMS = 100             # listed per refusal (each one travels to logs, pages, Telegram)
 
 
 def _cfg_get(config: Any, dotted: str) -> Any:
@@ -149,19 +155,24 @@ def _hint(word: str, choices: list[str] | tuple[str, ...]) -> str:
 def parse_yaml(text: str) -> Any:
     """Round-trip parse (keeps line/column), cached by content: a reload re-parses only the
     files that changed (ruamel's pure-Python parser costs ~100 ms per large file).
-    Callers must not mutate the result."""
-    return YAML(typ="rt", pure=True).load(text)
+    Bounded (size, depth, aliases, expanded nodes: engine/yaml_bounded.py) before anything
+    walks the result. Callers must not mutate the result."""
+    return yaml_bounded.load(text, "rt")
 
 
 class _FileCompiler:
-    def __init__(self, name: str, config: Any, problems: list[Problem], refs: dict[str, Any]):
+    def __init__(self, name: str, config: Any, problems: list[Problem], refs: dict[str, Any],
+                 deadline: float = math.inf):
         self.name = name
         self.config = config
         self.problems = problems
         self.refs = refs
+        self.deadline = deadline
 
     # -- positions -------------------------------------------------------------------
     def err(self, pos: tuple[int, int], msg: str) -> None:
+        if len(msg) > MAX_MESSAGE:
+            msg = msg[:MAX_MESSAGE - 1] + "…"
         self.problems.append(Problem(self.name, pos[0], pos[1], msg))
 
     @staticmethod
@@ -208,10 +219,10 @@ class _FileCompiler:
             m = L.REF_RE.match(raw.strip())
             if not m:
                 if raw.strip().startswith("${") or "${" in raw:
-                    self.err(pos, f"{what}: {raw!r} is not a valid config reference "
+                    self.err(pos, f"{what}: {_excerpt(raw)} is not a valid config reference "
                                   "(expected ${section.key}, e.g. ${risk.max_funding_8h})")
                 else:
-                    self.err(pos, f"{what}: got the text {raw!r} (expected {expected} or a "
+                    self.err(pos, f"{what}: got the text {_excerpt(raw)} (expected {expected} or a "
                                   "config reference like ${risk.max_funding_8h})")
                 return _MISSING
             neg, dotted = m.group(1), m.group(2)
@@ -225,7 +236,7 @@ class _FileCompiler:
                               "(expected a key of config/config.yaml)")
                 return _MISSING
             if not _is_number(value):
-                self.err(pos, f"{what}: ${{{dotted}}} is {value!r}, not a number "
+                self.err(pos, f"{what}: ${{{dotted}}} is {_show(value)}, not a number "
                               f"(expected a config value that is {expected})")
                 return _MISSING
             self.refs[dotted] = value
@@ -260,7 +271,7 @@ class _FileCompiler:
             self.err(pos, f"{what}: got {_show(raw)} (expected {L.describe_type(type_code)})")
             return _MISSING
         if isinstance(type_code, tuple) and raw not in type_code:
-            self.err(pos, f"{what}: {raw!r} is not a possible value{_hint(raw, type_code)} "
+            self.err(pos, f"{what}: {_excerpt(raw)} is not a possible value{_hint(raw, type_code)} "
                           f"(expected one of {', '.join(type_code)})")
             return _MISSING
         return str(raw)
@@ -269,6 +280,14 @@ class _FileCompiler:
     def compile(self, text: str, rules_out: list[tuple[Rule, tuple[int, int]]]) -> str | None:
         try:
             doc = parse_yaml(text)
+        except yaml_bounded.YamlTooComplex as exc:
+            mark = exc.problem_mark
+            self.err((mark.line + 1, mark.column + 1) if mark else (1, 1), yaml_bounded.describe(exc)
+                     + " (expected a plain rule file: see README, Rules)")
+            return None
+        except RecursionError:   # a limit above should have caught it first: still a refusal
+            self.err((1, 1), "not valid YAML: nested too deeply (expected a plain rule file)")
+            return None
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             pos = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -290,11 +309,11 @@ class _FileCompiler:
         for k in doc:
             if k not in L.FILE_KEYS:
                 self.err(self.key_pos(doc, k, (1, 1)),
-                         f"unknown top-level key {k!r}{_hint(str(k), L.FILE_KEYS)} (expected one of {', '.join(L.FILE_KEYS)})")
+                         f"unknown top-level key {_q(k)}{_hint(str(k), L.FILE_KEYS)} (expected one of {', '.join(L.FILE_KEYS)})")
         name = doc.get("ruleset")
         if name is None:
             self.err((1, 1), "missing `ruleset:` (expected the ruleset name, e.g. ruleset: btc_default)")
-        elif not isinstance(name, str) or not L.NAME_RE.match(name):
+        elif not isinstance(name, str) or len(name) > L.MAX_ID_LENGTH or not L.NAME_RE.fullmatch(name):
             self.err(self.val_pos(doc, "ruleset", (1, 1)),
                      f"ruleset name {_q(name)} is not valid (expected lowercase letters, digits and _)")
             name = None
@@ -307,6 +326,10 @@ class _FileCompiler:
         else:
             for i, raw in enumerate(rules):
                 pos = self.item_pos(rules, i, (1, 1))
+                if time.thread_time() > self.deadline:
+                    self.err(pos, f"compiling took more than {COMPILE_BUDGET_S:g} s of CPU; stopped at rule "
+                                  f"#{i + 1} (expected a smaller rule set)")
+                    break
                 rule = self.rule(raw, pos, i)
                 if rule is not None:
                     rules_out.append((rule, self.val_pos(raw, "id", pos)))
@@ -317,7 +340,7 @@ class _FileCompiler:
         tag = getattr(node, "tag", None)
         tag_value = getattr(tag, "value", tag) if tag is not None else None
         if tag_value and not str(tag_value).startswith("tag:yaml.org,2002:"):
-            self.err(pos, f"YAML tag {tag_value!r} is not allowed (rule files are plain data)")
+            self.err(pos, f"YAML tag {_q(str(tag_value))} is not allowed (rule files are plain data)")
         if isinstance(node, CommentedMap):
             for k, v in node.items():
                 self.no_tags(v, self.val_pos(node, k, pos))
@@ -334,14 +357,18 @@ class _FileCompiler:
         for k in raw:
             if k not in L.RULE_KEYS:
                 self.err(self.key_pos(raw, k, pos),
-                         f"unknown rule key {k!r}{_hint(str(k), L.RULE_KEYS)} (expected one of {', '.join(L.RULE_KEYS)})")
+                         f"unknown rule key {_q(k)}{_hint(str(k), L.RULE_KEYS)} (expected one of {', '.join(L.RULE_KEYS)})")
                 ok = False
         for k in L.RULE_KEYS:
             if k not in raw:
                 self.err(pos, f"rule #{index + 1}{_label(raw)} has no `{k}:` (expected {_RULE_KEY_HELP[k]})")
                 ok = False
         rid = raw.get("id")
-        if "id" in raw and (not isinstance(rid, str) or not L.ID_RE.match(rid)):
+        if "id" in raw and isinstance(rid, str) and len(rid) > L.MAX_ID_LENGTH:
+            self.err(self.val_pos(raw, "id", pos),
+                     f"rule id of {len(rid)} characters is too long (expected at most {L.MAX_ID_LENGTH})")
+            ok = False
+        elif "id" in raw and (not isinstance(rid, str) or not L.ID_RE.fullmatch(rid)):
             self.err(self.val_pos(raw, "id", pos),
                      f"rule id {_q(rid)} is not valid (expected lowercase words joined by . or _, e.g. long.structure_up)")
             ok = False
@@ -354,6 +381,10 @@ class _FileCompiler:
         why = raw.get("why")
         if "why" in raw and (not isinstance(why, str) or not why.strip()):
             self.err(self.val_pos(raw, "why", pos), f"`why:` is {_show(why)} (expected a sentence explaining the rule)")
+            ok = False
+        elif "why" in raw and len(why.strip()) > L.MAX_WHY_LENGTH:
+            self.err(self.val_pos(raw, "why", pos), f"`why:` has {len(why.strip())} characters "
+                                                    f"(expected a sentence of at most {L.MAX_WHY_LENGTH})")
             ok = False
         conds = self.when(raw, pos, stage) if "when" in raw else None
         actions = self.then(raw, pos, stage) if "then" in raw else None
@@ -376,7 +407,7 @@ class _FileCompiler:
         for fact, conds in when.items():
             fpos = self.key_pos(when, fact, wpos)
             if fact not in L.FACT_SCHEMAS:
-                self.err(fpos, f"unknown fact {fact!r}{_hint(str(fact), facts_allowed)} (expected one of {', '.join(facts_allowed)})")
+                self.err(fpos, f"unknown fact {_q(fact)}{_hint(str(fact), facts_allowed)} (expected one of {', '.join(facts_allowed)})")
                 ok = False
                 continue
             first = L.fact_first_stage(fact)
@@ -421,7 +452,7 @@ class _FileCompiler:
             valpos = self.val_pos(opmap, op, opos)
             allowed = L.ops_for(type_code)
             if op not in L.OPERATORS:
-                self.err(opos, f"{fact}.{path}: unknown operator {op!r}{_hint(str(op), list(L.OPERATORS))} (expected one of {', '.join(allowed)})")
+                self.err(opos, f"{fact}.{path}: unknown operator {_q(op)}{_hint(str(op), list(L.OPERATORS))} (expected one of {', '.join(allowed)})")
                 ok = False
                 continue
             if op not in allowed:
@@ -474,7 +505,7 @@ class _FileCompiler:
         for action, params in then.items():
             apos = self.key_pos(then, action, tpos)
             if action not in L.ACTIONS:
-                self.err(apos, f"unknown action {action!r}{_hint(str(action), list(L.ACTIONS))} (expected one of {', '.join(L.ACTIONS)})")
+                self.err(apos, f"unknown action {_q(action)}{_hint(str(action), list(L.ACTIONS))} (expected one of {', '.join(L.ACTIONS)})")
                 ok = False
                 continue
             stages, spec = L.ACTIONS[action]
@@ -492,7 +523,7 @@ class _FileCompiler:
             for k in params:
                 if k not in spec:
                     self.err(self.key_pos(params, k, ppos),
-                             f"{action}: unknown parameter {k!r}{_hint(str(k), list(spec))} (expected {', '.join(spec)})")
+                             f"{action}: unknown parameter {_q(k)}{_hint(str(k), list(spec))} (expected {', '.join(spec)})")
                     ok = False
             for k, (required, kind) in spec.items():
                 if k not in params:
@@ -518,7 +549,7 @@ class _FileCompiler:
         if isinstance(kind, tuple) and kind and kind[0] in ("number", "integer") and len(kind) == 3:
             return self.number(raw, pos, what, integer=kind[0] == "integer", lo=kind[1], hi=kind[2])
         if kind == "name":
-            if not isinstance(raw, str) or not L.NAME_RE.match(raw):
+            if not isinstance(raw, str) or len(raw) > L.MAX_ID_LENGTH or not L.NAME_RE.fullmatch(raw):
                 self.err(pos, f"{what}: got {_show(raw)} (expected a snake_case label like funding_extreme)")
                 return _MISSING
             return str(raw)
@@ -596,14 +627,19 @@ def _show(v: Any) -> str:
     if isinstance(v, bool):
         return f"the boolean {str(v).lower()}"
     if isinstance(v, str):
-        return f"the text {str(v)!r}"
+        return f"the text {_excerpt(v)}"
     if _is_number(v):
         return f"the number {_plain(v)!r}"
     return type(v).__name__
 
 
+def _excerpt(text: str, limit: int = 40) -> str:
+    """A short quote of a value from the file: refusals go to logs, pages and Telegram."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"… ({len(text)} characters)"
+
+
 def _q(v: Any) -> str:
-    return repr(str(v)) if isinstance(v, str) else _show(v)
+    return _excerpt(str(v)) if isinstance(v, str) else _show(v)
 
 
 def _label(raw: CommentedMap) -> str:
@@ -636,16 +672,18 @@ _RULE_KEY_HELP = {
 }
 
 
-def compile_texts(files: Mapping[str, str], config: Any) -> CompiledRules:
-    """Validate and compile rule files {relative name: YAML text}; raise RulesRefused."""
+def compile_texts(files: Mapping[str, str], config: Any, budget_s: float = COMPILE_BUDGET_S) -> CompiledRules:
+    """Validate and compile rule files {relative name: YAML text}; raise RulesRefused.
+    Refused too when it takes more than `budget_s` of CPU (no input may hold a lock long)."""
     problems: list[Problem] = []
     refs: dict[str, Any] = {}
     rules: list[tuple[Rule, tuple[int, int], str]] = []
     names: list[tuple[str, str]] = []
     if not files:
         raise RulesRefused([Problem("rules", 1, 1, "no rule files found (expected *.yaml files with `ruleset:` and `rules:`)")])
+    deadline = time.thread_time() + budget_s
     for fname in sorted(files):
-        fc = _FileCompiler(fname, config, problems, refs)
+        fc = _FileCompiler(fname, config, problems, refs, deadline)
         out: list[tuple[Rule, tuple[int, int]]] = []
         name = fc.compile(files[fname], out)
         if name:
@@ -657,6 +695,10 @@ def compile_texts(files: Mapping[str, str], config: Any) -> CompiledRules:
             if name != first:
                 problems.append(Problem(fname, 1, 1, f"ruleset {name!r} differs from {first!r} in {first_file} "
                                                      "(expected one ruleset name across the rule files)"))
+    if len(rules) > L.MAX_RULES:
+        rule, pos, fname = rules[L.MAX_RULES]
+        problems.append(Problem(fname, pos[0], pos[1], f"{len(rules)} rules (expected at most {L.MAX_RULES} "
+                                                       "across the rule files)"))
     seen: dict[str, str] = {}
     for rule, pos, fname in rules:
         if rule.id in seen:
@@ -688,7 +730,12 @@ def compile_texts(files: Mapping[str, str], config: Any) -> CompiledRules:
             problems.append(Problem("config/config.yaml", 1, 1, f"{key} is missing (expected it in config/config.yaml)"))
         settings[key.split(".")[-1]] = v
     if problems:
-        raise RulesRefused(sorted(problems, key=lambda p: (p.file, p.line, p.col)))
+        problems.sort(key=lambda p: (p.file, p.line, p.col))
+        if len(problems) > MAX_PROBLEMS:
+            last = problems[MAX_PROBLEMS - 1]
+            problems[MAX_PROBLEMS:] = [Problem(last.file, last.line, last.col,
+                                               f"... and {len(problems) - MAX_PROBLEMS} more problem(s) not listed")]
+        raise RulesRefused(problems)
     ordered = tuple(Rule(**{**r.__dict__, "order": i}) for i, (r, _, _) in enumerate(rules))
     return CompiledRules(name=names[0][1], version=content_hash(files), rules=ordered, files=dict(files),
                          config_values=dict(sorted(refs.items())),

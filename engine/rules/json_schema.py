@@ -80,11 +80,11 @@ def build_schema() -> dict[str, Any]:
             "rule": {
                 "type": "object", "additionalProperties": False, "required": list(L.RULE_KEYS),
                 "properties": {
-                    "id": {"type": "string", "pattern": L.ID_RE.pattern},
+                    "id": {"type": "string", "pattern": L.ID_RE.pattern, "maxLength": L.MAX_ID_LENGTH},
                     "stage": {"enum": list(L.STAGES)},
                     "when": {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": facts},
                     "then": {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": actions},
-                    "why": {"type": "string", "minLength": 1},
+                    "why": {"type": "string", "minLength": 1, "maxLength": L.MAX_WHY_LENGTH},
                 },
             },
             "number_ops": _ops(number, L.ops_for("number")),

@@ -105,6 +105,10 @@ RULE_KEYS = ("id", "stage", "when", "then", "why")
 FILE_KEYS = ("ruleset", "rules", "description")
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# Ids and explanations travel into every trace, page and notification: keep them bounded.
+MAX_ID_LENGTH = 80
+MAX_WHY_LENGTH = 500
+MAX_RULES = 400                # across all files; the shipped set has ~60
 REF_RE = re.compile(r"^(-)?\$\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)\}$")
 
 # Mode precedence when several rules set one: the most restrictive wins, so a signal can

@@ -23,9 +23,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.decision import decide
-from engine.rules.compiler import CompiledRules, Problem, RulesRefused, compile_texts, content_hash
+from engine.rules.compiler import (
+    MAX_PROBLEMS,
+    CompiledRules,
+    Problem,
+    RulesRefused,
+    compile_texts,
+    content_hash,
+)
 from engine.rules.durable_backend import DurableRules
 from engine.rules.testcases import TestReport, run_tests
+
+MAX_PROBLEM_TEXT = 400   # characters of one refusal line (file:line:col and the message)
 
 # reader() -> (rule files, test files), each {relative name: text}
 Reader = Callable[[], tuple[dict[str, str], dict[str, str]]]
@@ -197,6 +206,8 @@ class RulesRegistry:
                                  seconds=time.perf_counter() - started)
 
     def _refuse(self, source: str, version: str | None, problems: list[str], started: float) -> ReloadOutcome:
+        # A refusal travels to the heartbeat, the logs and Telegram: short excerpts only.
+        problems = [p if len(p) <= MAX_PROBLEM_TEXT else p[:MAX_PROBLEM_TEXT - 1] + "…" for p in problems[:MAX_PROBLEMS]]
         active = self._active.version if self._active else None
         rec = {"at": self._clock(), "source": source, "version": version, "active": active, "problems": problems}
         self.refusals.append(rec)

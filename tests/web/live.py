@@ -42,6 +42,7 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
+    include {root}/config/nginx/showdown-admin.http.conf;  # the shipped zones, as they are
     upstream showdown_admin {{ server 127.0.0.1:{app_port}; keepalive 64; keepalive_timeout 4s; }}
     server {{
         listen 127.0.0.1:{port};

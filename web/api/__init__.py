@@ -149,3 +149,4 @@ def patch_config(section: str) -> Any:
     return {"section": section, "values": after, "changes": audit.dict_diff(before, after)}
 
 from web.api import rules as _rules  # noqa: E402,F401  (registers /api/rules/*)
+from web.api import sessions as _sessions  # noqa: E402,F401  (registers /api/sessions/end)

@@ -43,7 +43,7 @@ def submit(kind: str) -> Any:
         try:
             score: Any = float(request.form.get("score", ""))
             score = int(score) if score == int(score) else score
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, NaN, infinity: the validator says so
             score = request.form.get("score")
         payload: Any = {"as_of": (request.form.get("as_of") or "").strip(), "score": score,
                         "label": request.form.get("label") or (label_for(score) if isinstance(score, float | int) else ""),

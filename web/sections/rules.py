@@ -41,7 +41,7 @@ def _page(name: str | None, text: str | None = None, status: int = 200, **result
 @role_required("viewer")
 def page() -> Any:
     name = request.args.get("file")
-    if name is not None and not rules_edit.FILE_NAME.match(name):
+    if name is not None and not rules_edit.FILE_NAME.fullmatch(name):
         abort(400, description="file must be a rule file name such as strategy.yaml")
     return _page(name)
 

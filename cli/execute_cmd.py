@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+import time
 from typing import Any
 
 import click
@@ -66,17 +68,54 @@ def make_worker(cfg: Config) -> ExecutionWorker:
                            str(cfg.get("symbol")))
 
 
+def request_clear(config: Config, wait_s: float | None) -> bool:
+    """Put the clear-SAFE-MODE request in the control row. True when a running worker (fresh
+    heartbeat) obeyed it; False when none runs (the caller starts one, which obeys it)."""
+    from connectors.db.models import now_ms
+    from connectors.stores import operator_control
+
+    where = home().ensure()
+    try:
+        db = open_database(config, where, create_missing=True)
+        upgrade(db)
+    except DatabaseUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    symbol = str(config.get("symbol"))
+    reason, beat_ms = operator_control.safe_mode(symbol)
+    loop_s = float(config.get("execution.loop_seconds", 2))
+    user = os.environ.get("USER") or "cli"
+    operator_control.request_clear_safe_mode(symbol, f"cli:{user}", reason)
+    running = beat_ms is not None and now_ms() - beat_ms < max(5 * loop_s, 15) * 1000
+    if not running:
+        click.echo(f"SAFE MODE {'(' + reason + ') ' if reason else ''}clear requested; no worker is running: "
+                   "the worker started now clears it on its first loop")
+        return False
+    deadline = time.monotonic() + (wait_s if wait_s is not None else max(5 * loop_s, 10))
+    while time.monotonic() < deadline:
+        done = operator_control.control(symbol).get("clear_safe_mode") or {}
+        if done.get("status") == "done":
+            click.echo(f"SAFE MODE cleared by the running worker (was: {done.get('cleared')})")
+            return True
+        time.sleep(min(loop_s / 2, 0.5))
+    raise click.ClickException("SAFE MODE clear requested, but the running worker has not taken it yet "
+                               "(is it stuck? see `showdown status`); the request stays and it will")
+
+
 def register(group: click.Group) -> None:
     @group.command("execute")
     @click.option("--loops", type=int, default=None, help="Stop after this many loops (default: run until killed).")
-    @click.option("--clear-safe-mode", is_flag=True, help="Operator: leave SAFE MODE, then run.")
-    def execute(loops: int | None, clear_safe_mode: bool) -> None:
+    @click.option("--clear-safe-mode", is_flag=True,
+                  help="Operator: leave SAFE MODE. A running worker obeys within one loop and this command "
+                       "returns; with none running, the worker started here clears it on its first loop.")
+    @click.option("--wait", "wait_s", type=float, default=None,
+                  help="With --clear-safe-mode and a worker running: seconds to wait for it (default 5 loops).")
+    def execute(loops: int | None, clear_safe_mode: bool, wait_s: float | None) -> None:
         """Run the execution worker: decisions → orders, every execution.loop_seconds."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
         config = load_or_exit()
+        if clear_safe_mode and request_clear(config, wait_s):
+            return  # the running worker took it: no second worker
         worker = make_worker(config)
-        if clear_safe_mode:
-            worker.clear_safe_mode()
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -92,4 +131,4 @@ def register(group: click.Group) -> None:
         worker = make_worker(load_or_exit())
         closed = worker.emergency_stop()
         click.echo(f"orders cancelled; position closed: {closed.client_order_id if closed else 'none open'}; "
-                   "SAFE MODE until `showdown execute --clear-safe-mode`")
+                   "SAFE MODE until cleared (`showdown execute --clear-safe-mode`, or Control in the site)")

@@ -42,6 +42,8 @@ def register(group: click.Group) -> None:
             click.echo(f"schema: version {version}, code expects {LATEST}: run `showdown db upgrade`")
             sys.exit(1)
         click.echo(f"schema: version {version} (latest)")
+        for line in execution_status(symbol):
+            click.echo(line)
         for line in rules_status(symbol):
             click.echo(line)
         cov = coverage(symbol)
@@ -56,6 +58,27 @@ def register(group: click.Group) -> None:
                 click.echo(f"        gap {g.describe()}")
             if len(c.gaps) > 5:
                 click.echo(f"        … and {len(c.gaps) - 5} more")
+
+
+def execution_status(symbol: str) -> list[str]:
+    """The worker's SAFE MODE with its reason, and whether entries are allowed and why not."""
+    from connectors.stores import operator_control
+
+    reason, beat_ms = operator_control.safe_mode(symbol)
+    ctl = operator_control.control(symbol)
+    if beat_ms is None:
+        out = ["execution: no heartbeat (`showdown execute` not started)"]
+    else:
+        out = [f"execution: heartbeat {(now_ms() - beat_ms) / 1000:.0f} s ago"
+               + (f", SAFE MODE ({reason}): no new entries until cleared (`showdown execute --clear-safe-mode` "
+                  "or Control in the site)" if reason else ", not in SAFE MODE")]
+    clear = ctl.get("clear_safe_mode") or {}
+    if reason and clear.get("status") == "requested":
+        out.append(f"  clear requested {clear.get('requested_at')} by {clear.get('by')}: waiting for the worker")
+    blocks = ([f"SAFE MODE ({reason})"] if reason else []) + (
+        [f"paused by {ctl.get('by') or 'the operator'} at {ctl.get('at') or '?'}"] if ctl.get("entries_paused") else [])
+    out.append("entries: " + ("allowed" if not blocks else "BLOCKED: " + "; ".join(blocks)))
+    return out
 
 
 def rules_status(symbol: str) -> list[str]:

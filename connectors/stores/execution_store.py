@@ -188,6 +188,15 @@ class ExecutionStore:
             M.BotState.update(details=details).where(M.BotState.id == row.id).execute()
         self._write("emergency stop done", write)
 
+    def clear_safe_mode_done(self, was: str | None) -> None:
+        def write() -> None:
+            row = M.BotState.get((M.BotState.symbol == self.symbol) & (M.BotState.component == "control"))
+            details = dict(row.details or {})
+            details["clear_safe_mode"] = dict(details.get("clear_safe_mode") or {}, status="done",
+                                              cleared=was or "not in SAFE MODE", done_ms=self.now_ms())
+            M.BotState.update(details=details).where(M.BotState.id == row.id).execute()
+        self._write("clear safe mode done", write)
+
     def heartbeat(self, state: str, details: dict[str, Any], risk_mode: str | None = None) -> None:
         def write() -> None:
             n = M.BotState.update(state=state, heartbeat_ms=self.now_ms(), details=details, risk_mode=risk_mode).where(

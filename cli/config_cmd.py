@@ -18,21 +18,24 @@ _announced = False
 
 def load_or_exit(announce: bool = True) -> Config:
     """The configuration with the database in force applied (the one `showdown run` records,
-    or --db). The process's environment takes the choice too, so a config reloaded later
-    and every child it starts use the same database. Says which on the first line (stderr,
-    so the output stays parseable)."""
+    or --db). Says which on the first line (stderr, so the output stays parseable)."""
     global _announced
     try:
         config, choice = database_choice.chosen_config(home())
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    os.environ.update(choice.overlay)
     if announce and not _announced and not os.environ.get(ENV_QUIET):
         from connectors.db import describe
 
         click.echo(database_choice.first_line(config, choice, describe(config, home())), err=True)
         _announced = True
     return config
+
+
+def reload_config() -> Config:
+    """The configuration as it is now on disk, with the same database choice (for loops that
+    re-read it while they run); raises ConfigError."""
+    return database_choice.chosen_config(home())[0]
 
 
 def load_raw_or_exit() -> Config:

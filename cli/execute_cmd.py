@@ -71,15 +71,11 @@ def make_worker(cfg: Config) -> ExecutionWorker:
 def request_clear(config: Config, wait_s: float | None) -> bool:
     """Put the clear-SAFE-MODE request in the control row. True when a running worker (fresh
     heartbeat) obeyed it; False when none runs (the caller starts one, which obeys it)."""
+    from cli.common import open_db_or_exit
     from connectors.db.models import now_ms
     from connectors.stores import operator_control
 
-    where = home().ensure()
-    try:
-        db = open_database(config, where, create_missing=True)
-        upgrade(db)
-    except DatabaseUnavailable as exc:
-        raise click.ClickException(str(exc)) from exc
+    open_db_or_exit(consequence="; SAFE MODE not cleared")
     symbol = str(config.get("symbol"))
     reason, beat_ms = operator_control.safe_mode(symbol)
     loop_s = float(config.get("execution.loop_seconds", 2))

@@ -40,6 +40,9 @@ def db_option() -> Any:
               callback=_choose_db, help=DB_HELP)
 def showdown() -> None:
     """Showdown: autonomous BTCUSDT perpetual-futures trading on YAML rules."""
+    import cli.config_cmd
+
+    cli.config_cmd._announced = False  # each command says which database it uses, once
 
 
 for _module in COMMAND_MODULES:

@@ -7,8 +7,8 @@ by default, so the operator's tools look at what the running bot writes. `--db l
 (environment `SHOWDOWN_DB`) chooses the other.
 
 The choice is expressed as environment overrides over the configuration (the very ones
-`showdown run` gives its children), so a process and everything it starts agree. Applying
-them twice changes nothing.
+`showdown run` gives its children); applying them twice changes nothing, so a child that
+inherits them and chooses again lands on the same database.
 """
 
 from __future__ import annotations
@@ -121,5 +121,7 @@ def chosen_config(where: Home, env: Mapping[str, str] | None = None,
 
 def first_line(config: Config, choice: Choice, target: str) -> str:
     """What a command says first: which database it reads and writes, and why."""
-    other = "live" if choice.database == "replay" else "replay"
-    return f"database: {choice.database.upper()} ({target}; {choice.why}; --db {other} for the other)"
+    database = which_database(config)  # what the configuration names, whatever asked for it
+    other = "live" if database == "replay" else "replay"
+    why = choice.why if database == choice.database else f"the environment names it; {choice.why}"
+    return f"database: {database.upper()} ({target}; {why}; --db {other} for the other)"

@@ -6,6 +6,7 @@ other; two backtests from the two databases never share an export directory."""
 from __future__ import annotations
 
 import gzip
+import json
 import re
 from pathlib import Path
 
@@ -15,7 +16,6 @@ from click.testing import CliRunner
 from cli.main import showdown
 from connectors.db import open_database
 from connectors.db.migrations import upgrade
-from connectors.files.database_choice import choose, in_force, record_in_force
 from engine.config import ConfigError, load_config
 from engine.paths import PROJECT_DIR, Home
 from tests.analytics_data import FILE_NOV
@@ -53,9 +53,15 @@ def _replay_db_with_bot_data(where: Home) -> None:
     db.close()
 
 
+def recorded_by_run(where: Home) -> None:
+    """What `showdown run` writes when it replays (cli/run_cmd.py, database_choice.record_in_force)."""
+    (where.var / "database_in_force.json").write_text(json.dumps(
+        {"database": "replay", "source": "replay", "exchange_port": 8900, "since": "2026-12-02T07:00:00Z"}))
+
+
 def test_commands_use_the_database_showdown_run_records(where: Home) -> None:
     _replay_db_with_bot_data(where)
-    record_in_force(where, "replay", "replay", 8900, "2026-12-02T07:00:00Z")
+    recorded_by_run(where)
     run = CliRunner()
 
     status = run.invoke(showdown, ["status"])
@@ -85,6 +91,8 @@ def test_commands_use_the_database_showdown_run_records(where: Home) -> None:
 
 
 def test_without_a_recorded_run_the_live_database_is_used(where: Home) -> None:
+    from connectors.files.database_choice import choose, in_force
+
     assert in_force(where) is None
     c = choose(where, {})
     assert c.database == "live" and c.overlay == {}
@@ -107,7 +115,7 @@ def test_the_site_shows_the_database_in_force_and_its_backtests(where: Home, mon
     _replay_db_with_bot_data(where)
     BacktestRun.create(ruleset_version="c" * 64, period_start_ms=1, period_end_ms=2, initial_equity=10000,
                        status="done", notes="from the CLI")
-    record_in_force(where, "replay", "replay", 8900, "2026-12-02T07:00:00Z")
+    recorded_by_run(where)
     monkeypatch.setenv("SHOWDOWN__WEB__COOKIE_SECURE", "false")
     app = create_app(home=where)
     client = app.test_client()

@@ -155,7 +155,7 @@ def entries(control: dict[str, Any], safe: dict[str, Any] | None) -> dict[str, A
         blocks.append(f"paused by the operator{who}")
     state = "allowed" if not blocks else ("SAFE MODE" if safe else "PAUSED")
     return {"allowed": not blocks, "state": state, "blocked_by": blocks,
-            "text": "allowed" if not blocks else state + ": " + "; ".join(blocks)}
+            "text": "allowed" if not blocks else "blocked: " + "; ".join(blocks)}
 
 
 def rules_refusal() -> dict[str, Any] | None:
@@ -244,10 +244,18 @@ def _day_ms(row: Any) -> int | None:
     return int(datetime.strptime(row.date, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
 
 
+# How far past the market clock a time still counts as "now": in a replay the clock is what
+# the worker last read from the exchange, up to one of its loops (minutes at high speed)
+# behind the candle the collector has just stored.
+FUTURE_TOLERANCE_MS = 5 * 60_000
+
+
 def _around(field: Any, where: Any | None, at_ms: int, shift_ms: int = 0) -> tuple[int | None, int | None]:
-    """(newest time at or before at_ms, oldest after it) of `field`, plus shift_ms."""
+    """(newest time at or before at_ms, oldest after it) of `field`, plus shift_ms; a time
+    within FUTURE_TOLERANCE_MS after at_ms counts as at it."""
     model = field.model
-    before_q, after_q = field <= at_ms, field > at_ms
+    limit = at_ms + FUTURE_TOLERANCE_MS
+    before_q, after_q = field <= limit, field > limit
     if where is not None:
         before_q, after_q = where & before_q, where & after_q
     before = model.select(field).where(before_q).order_by(field.desc()).limit(1).scalar()

@@ -96,7 +96,7 @@ def test_safe_mode_shown_resume_honest_and_cleared_from_the_site(app: Flask, hom
     status = operator.get("/api/status").get_json()
     assert status["control"]["entries_paused"] is False  # the operator switch is on...
     assert status["entries"]["allowed"] is False  # ...but SAFE MODE blocks entries, and says so
-    assert status["entries"]["text"].startswith("SAFE MODE: SAFE MODE (emergency_stop)")
+    assert status["entries"]["text"].startswith("blocked: SAFE MODE (emergency_stop)")
     assert status["safe_mode"]["reason"] == "emergency_stop"
     assert "allowed" not in operator.get("/status/").get_data(as_text=True).split('id="entries">')[1][:40]
     # clearing is for admins, confirmed, audited

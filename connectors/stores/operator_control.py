@@ -51,3 +51,28 @@ def request_clear_safe_mode(symbol: str, by: str, reason: str | None) -> dict[st
         AuditEntry.create(username=by, action="control.clear_safe_mode", target="safe_mode",
                           details={"before": {"safe_mode": reason}, "after": {"clear_safe_mode": request}})
     return request
+
+
+def request_emergency_stop(symbol: str, by: str, reason: str) -> dict[str, Any]:
+    """Ask the running worker to cancel every order and close the position at market (it
+    then stays in SAFE MODE); entries are paused too, as the Control page does. Audited."""
+    at = now_ms()
+    request = {"requested_at": iso_from_ms(at - at % 1000), "by": by, "status": "requested", "reason": reason[:200]}
+    with database_proxy.atomic():
+        row = _row(symbol, CONTROL)
+        before = dict(row.details or {}) if row is not None else {}
+        after = dict(before, entries_paused=True, emergency_stop=request, by=by, at=request["requested_at"])
+        if row is None:
+            BotState.create(symbol=symbol, component=CONTROL, state="IDLE", details=after, heartbeat_ms=at)
+        else:
+            BotState.update(details=after).where(BotState.id == row.id).execute()
+        AuditEntry.create(username=by, action="control.emergency_stop", target="position",
+                          details={"before": {"entries_paused": bool(before.get("entries_paused"))},
+                                   "after": {"entries_paused": True, "emergency_stop": request}})
+    return request
+
+
+def worker_running(symbol: str, loop_seconds: float) -> bool:
+    """A worker heartbeat fresher than five loops (at least 15 s): one is running to obey."""
+    _, beat_ms = safe_mode(symbol)
+    return beat_ms is not None and now_ms() - beat_ms < max(5 * loop_seconds, 15) * 1000

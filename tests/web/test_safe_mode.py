@@ -124,7 +124,7 @@ def test_safe_mode_shown_resume_honest_and_cleared_from_the_site(app: Flask, hom
     assert "SAFE MODE (" not in admin.get("/status/").get_data(as_text=True)
 
 
-def test_cli_clear_reaches_the_running_worker(app: Flask, home: Home) -> None:
+def test_cli_clear_and_stop_reach_the_running_worker(app: Flask, home: Home) -> None:
     with app.app_context():
         w, ex, clock, _ = paper_worker(home, app)
         w.start()
@@ -165,6 +165,11 @@ def test_cli_clear_reaches_the_running_worker(app: Flask, home: Home) -> None:
         while time.monotonic() < deadline and "capi_entry_9" not in ex.core.orders:
             time.sleep(0.05)
         assert ex.core.orders["capi_entry_9"].quantity == D("0.010")  # it trades again
+        # the CLI's emergency stop goes to the running worker too (not to a second one beside it)
+        stopped = showdown("emergency-stop", "--yes")
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert "emergency stop done by the running worker" in stopped.stdout
+        assert w.state.safe_mode == "emergency_stop" and ex.core.open_orders() == []
     finally:
         stop.set()
         worker.join(timeout=10)

@@ -213,6 +213,8 @@ class ExecutionStore:
         if e.level == "INFO" and not e.code.startswith(("trade_", "entry_placed", "reconcile_")):
             log.info("%s: %s", e.code, e.message)
             return  # routine step chatter: logged, not a notification
+        if e.code.startswith(("safe_mode", "emergency_stop")):
+            log.warning("%s: %s", e.code, e.message)  # the console too: whoever watches sees SAFE MODE and why
         self._write(f"notify {e.code}", lambda: notify(e.level, SOURCE, e.code, e.message, ctx))
         if e.code.startswith("safe_mode") or e.code in ("daily_drawdown_breached", "unknown_position"):
             self._write("risk event", lambda: M.RiskEvent.create(symbol=self.symbol, kind=e.code, message=e.message,

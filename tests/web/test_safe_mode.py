@@ -12,9 +12,9 @@ import sys
 import threading
 import time
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -177,7 +177,7 @@ def test_cli_clear_and_stop_reach_the_running_worker(app: Flask, home: Home) -> 
 
 
 def test_clear_requested_with_no_worker_running_is_taken_on_its_first_loop(app: Flask, home: Home,
-                                                                             tmp_path: Path) -> None:
+                                                                             caplog: pytest.LogCaptureFixture) -> None:
     from connectors.stores import operator_control
 
     with app.app_context():
@@ -191,3 +191,6 @@ def test_clear_requested_with_no_worker_running_is_taken_on_its_first_loop(app: 
         assert w.state.safe_mode is None
         assert M.RiskEvent.get(M.RiskEvent.kind == "safe_mode_cleared").message.startswith(
             "SAFE MODE (emergency_stop) cleared by cli:test")
+    # on the console (the worker's log) as well, entering and leaving
+    assert "emergency_stop: emergency stop: orders cancelled" in caplog.text
+    assert "safe_mode_cleared: SAFE MODE (emergency_stop) cleared by cli:test" in caplog.text

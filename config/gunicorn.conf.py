@@ -40,10 +40,13 @@ control_socket_disable = True
 
 def on_starting(server):  # noqa: ANN001, ANN201
     """Master process, once: create the first admin (its password goes to the console)."""
+    from connectors.db import describe
+    from connectors.files.database_choice import first_line
     from engine.paths import home
     from web import users
     from web.auth import print_first_admin
 
+    print(f"showdown web: {first_line(_cfg, _choice, describe(_cfg, home()))}", file=sys.stderr, flush=True)
     try:
         from connectors.db import open_database
 

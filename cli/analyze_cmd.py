@@ -9,14 +9,13 @@ from typing import Any
 import click
 
 from cli.common import sigterm_as_ctrl_c
-from cli.config_cmd import load_or_exit
+from cli.config_cmd import load_or_exit, reload_config
 from cli.notify_cmd import notifier_installed
 from connectors.db import DatabaseUnavailable, open_database
 from connectors.db.migrations import upgrade
 from connectors.loops.analysis_loop import AnalysisLoop
 from connectors.notify.logs import setup_logging
 from engine.candles import ms_to_iso
-from engine.config import load_config
 from engine.cycle import floor_cycle, iso_to_ms
 from engine.paths import Home, home
 
@@ -36,7 +35,7 @@ def market_seconds(config: Any) -> Callable[[], float]:
 
 
 def run_loop(config: Any, where: Home, once: bool, at: str | None, stale: bool, no_watch: bool) -> None:
-    loop = AnalysisLoop(lambda: load_config(), where.rules_dir, where.config_dir, where.data, var_dir=where.var,
+    loop = AnalysisLoop(reload_config, where.rules_dir, where.config_dir, where.data, var_dir=where.var,
                         clock=market_seconds(config) if not once else time.time)
     try:
         loop.start_rules(watch=not once and not no_watch)

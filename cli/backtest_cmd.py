@@ -14,7 +14,7 @@ import click
 from tqdm import tqdm
 
 from cli.config_cmd import load_or_exit
-from connectors.db import open_database
+from connectors.db import database_key, open_database
 from connectors.files.backtest_report import write_exports
 from connectors.loops.backtest_run import prepare, rule_texts, run_from_db, with_overrides
 from connectors.stores.backtest_inputs import inputs_at
@@ -22,6 +22,7 @@ from connectors.stores.backtest_store import load_history, recorded_decisions, s
 from engine.analytics.batch import build_cycles
 from engine.backtest.compare import compare_runs, parity
 from engine.backtest.params import FILLS, BacktestParams, parse_fees, parse_slippage
+from engine.config import Config
 from engine.paths import home
 
 
@@ -42,6 +43,12 @@ def _bar(total: int, label: str) -> Any:
     return bar, update
 
 
+def export_dir_name(config: Config, run_id: int) -> str:
+    """The live and the replay database both number their runs from 1: the directory names
+    the database too, so one run's exports never overwrite another's."""
+    return f"{database_key(config)}-{run_id}"
+
+
 def register(group: click.Group) -> None:
     @group.command("backtest")
     @click.option("--from", "date_from", help="Start (UTC date or ISO time).")
@@ -56,7 +63,9 @@ def register(group: click.Group) -> None:
                   show_default=True, help="Rules evaluator: durable_rules (the code live runs) or the "
                                           "reference evaluator (the differential tests' oracle).")
     @click.option("--set", "sets", multiple=True, help="Config override KEY=VALUE for this run (repeatable).")
-    @click.option("--out", "out_dir", default=None, help="Export directory (default <home>/var/backtests/<run id>).")
+    @click.option("--out", "out_dir", default=None,
+                  help="Export directory (default <home>/var/backtests/<database>-<run id>, e.g. "
+                       "sqlite-replay-showdown-3: each database numbers its runs from 1).")
     @click.option("--symbol", default=None)
     @click.option("--parity", "parity_range", nargs=2, default=None, metavar="FROM TO",
                   help="Replay the recorded live/paper decisions of FROM..TO through the backtest decision path.")
@@ -124,7 +133,7 @@ def register(group: click.Group) -> None:
                                   prep_b.engine, metrics, met_b)
             run_b = save_run(res_b, met_b, symbol, notes=f"compare B of {result.version[:12]}")
         run_id = save_run(result, metrics, symbol, notes=notes)
-        out = Path(out_dir) if out_dir else where.var / "backtests" / str(run_id)
+        out = Path(out_dir) if out_dir else where.var / "backtests" / export_dir_name(config, run_id)
         paths = write_exports(result, metrics, out, run_id, report)
         if report is not None:
             (out / "compare.json").write_text(json.dumps(report, default=str, indent=1, sort_keys=True),

@@ -3,13 +3,44 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
+from connectors.files import database_choice
 from engine.config import REDACTED, Config, ConfigError, _leaves, load_config
+from engine.paths import home
+
+# Set by `showdown run` for its children: the console already says which database once.
+ENV_QUIET = "SHOWDOWN_DB_QUIET"
+_announced = False
 
 
-def load_or_exit() -> Config:
+def load_or_exit(announce: bool = True) -> Config:
+    """The configuration with the database in force applied (the one `showdown run` records,
+    or --db). Says which on the first line (stderr, so the output stays parseable)."""
+    global _announced
+    try:
+        config, choice = database_choice.chosen_config(home())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if announce and not _announced and not os.environ.get(ENV_QUIET):
+        from connectors.db import describe
+
+        click.echo(database_choice.first_line(config, choice, describe(config, home())), err=True)
+        _announced = True
+    return config
+
+
+def reload_config() -> Config:
+    """The configuration as it is now on disk, with the same database choice (for loops that
+    re-read it while they run); raises ConfigError."""
+    return database_choice.chosen_config(home())[0]
+
+
+def load_raw_or_exit() -> Config:
+    """The configuration as the files and the environment give it, no database choice
+    applied (`showdown run` makes that choice itself)."""
     try:
         return load_config()
     except ConfigError as exc:

@@ -15,6 +15,7 @@ from cli.config_cmd import load_or_exit
 from connectors.exchange_sim.faults import FaultPlan
 from connectors.exchange_sim.market import MINUTE
 from connectors.exchange_sim.server import build_venue, start
+from connectors.exchange_sim.stream import stream_port
 from engine.exchange.sim import SimConfig
 from engine.paths import shared_data_dir
 
@@ -30,11 +31,6 @@ def _ms(text: str) -> int:
     if text.isdigit():
         return int(text)
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=UTC).timestamp() * 1000)
-
-
-def stream_port(configured: int | None, port: int) -> int:
-    """exchange_sim.stream_port, else the REST port + 1 (any free port when that is 0)."""
-    return int(configured) if configured is not None else (port + 1 if port else 0)
 
 
 def register(group: click.Group) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+import time
 from typing import Any
 
 import click
@@ -72,17 +74,61 @@ def make_worker(cfg: Config) -> ExecutionWorker:
     return worker
 
 
+def cli_user() -> str:
+    return f"cli:{os.environ.get('USER') or 'unknown'}"
+
+
+def wait_done(symbol: str, what: str, wait_s: float) -> dict[str, Any] | None:
+    """The control row's request `what` once the worker marked it done, else None."""
+    from connectors.stores import operator_control
+
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        done = operator_control.control(symbol).get(what) or {}
+        if done.get("status") == "done":
+            return done
+        time.sleep(0.3)
+    return None
+
+
+def request_clear(config: Config, wait_s: float | None) -> bool:
+    """Put the clear-SAFE-MODE request in the control row. True when a running worker (fresh
+    heartbeat) obeyed it; False when none runs (the caller starts one, which obeys it)."""
+    from cli.common import open_db_or_exit
+    from connectors.stores import operator_control
+
+    open_db_or_exit(consequence="; SAFE MODE not cleared")
+    symbol = str(config.get("symbol"))
+    reason, _ = operator_control.safe_mode(symbol)
+    loop_s = float(config.get("execution.loop_seconds", 2))
+    operator_control.request_clear_safe_mode(symbol, cli_user(), reason)
+    if not operator_control.worker_running(symbol, loop_s):
+        click.echo(f"SAFE MODE {'(' + reason + ') ' if reason else ''}clear requested; no worker is running: "
+                   "the worker started now clears it on its first loop")
+        return False
+    done = wait_done(symbol, "clear_safe_mode", wait_s if wait_s is not None else max(5 * loop_s, 10))
+    if done is not None:
+        click.echo(f"SAFE MODE cleared by the running worker (was: {done.get('cleared')})")
+        return True
+    raise click.ClickException("SAFE MODE clear requested, but the running worker has not taken it yet "
+                               "(is it stuck? see `showdown status`); the request stays and it will")
+
+
 def register(group: click.Group) -> None:
     @group.command("execute")
     @click.option("--loops", type=int, default=None, help="Stop after this many loops (default: run until killed).")
-    @click.option("--clear-safe-mode", is_flag=True, help="Operator: leave SAFE MODE, then run.")
-    def execute(loops: int | None, clear_safe_mode: bool) -> None:
+    @click.option("--clear-safe-mode", is_flag=True,
+                  help="Operator: leave SAFE MODE. A running worker obeys within one loop and this command "
+                       "returns; with none running, the worker started here clears it on its first loop.")
+    @click.option("--wait", "wait_s", type=float, default=None,
+                  help="With --clear-safe-mode and a worker running: seconds to wait for it (default 5 loops).")
+    def execute(loops: int | None, clear_safe_mode: bool, wait_s: float | None) -> None:
         """Run the execution worker: decisions → orders, every execution.loop_seconds."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
         config = load_or_exit()
+        if clear_safe_mode and request_clear(config, wait_s):
+            return  # the running worker took it: no second worker
         worker = make_worker(config)
-        if clear_safe_mode:
-            worker.clear_safe_mode()
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -98,7 +144,23 @@ def register(group: click.Group) -> None:
         """Cancel every order and close the position at market; SAFE MODE afterwards."""
         if not yes:
             click.confirm("Cancel all orders and close the position at market?", abort=True)
-        worker = make_worker(load_or_exit())
+        config = load_or_exit()
+        from cli.common import open_db_or_exit
+        from connectors.stores import operator_control
+
+        open_db_or_exit(consequence="; nothing sent")
+        symbol, loop_s = str(config.get("symbol")), float(config.get("execution.loop_seconds", 2))
+        if operator_control.worker_running(symbol, loop_s):
+            # the running worker owns the orders and its state: it does it, within a loop
+            operator_control.request_emergency_stop(symbol, cli_user(), "showdown emergency-stop")
+            done = wait_done(symbol, "emergency_stop", max(10 * loop_s, 20))
+            if done is None:
+                raise click.ClickException("emergency stop requested, but the running worker has not done it "
+                                           "yet (see `showdown status`); the request stays")
+            click.echo(f"emergency stop done by the running worker: {done.get('result')}; entries paused; "
+                       "SAFE MODE until cleared (`showdown execute --clear-safe-mode`, or Control in the site)")
+            return
+        worker = make_worker(config)
         closed = worker.emergency_stop()
         click.echo(f"orders cancelled; position closed: {closed.client_order_id if closed else 'none open'}; "
-                   "SAFE MODE until `showdown execute --clear-safe-mode`")
+                   "SAFE MODE until cleared (`showdown execute --clear-safe-mode`, or Control in the site)")

@@ -10,12 +10,15 @@ code 1, nothing written (the file alone would not be in force for the cycle).
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import click
+import peewee
 
 from cli.common import open_db_or_exit
+from cli.config_cmd import load_or_exit
 from connectors.stores.input_history import accept
 from engine.inputs import VALIDATORS, validate_payload, zone_notes
 from engine.inputs.common import iso_time
@@ -29,6 +32,28 @@ def accept_or_exit(kind: str, doc: dict[str, Any]) -> Path:
         return accept(kind, doc, home().ensure().data, symbol=str(config.get("symbol") or "BTCUSDT"))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+
+
+def market_now_or_none() -> int | None:
+    """The market clock of the database in force (the replayed "now" in a replay), so an
+    input is judged and dated as the running bot will read it; None (the wall clock) when
+    the database cannot say."""
+    from connectors.db import DatabaseUnavailable, open_database, sqlite_path
+    from connectors.stores.market_state import market_now_ms
+
+    config = load_or_exit()
+    if not config.uses_mariadb() and not sqlite_path(config, home()).exists():
+        return None  # looking must not create the file
+    try:
+        db = open_database(config, home())
+    except DatabaseUnavailable:
+        return None
+    try:
+        return market_now_ms(str(config.get("symbol") or "BTCUSDT"), int(time.time() * 1000))
+    except peewee.DatabaseError:
+        return None  # not upgraded yet: accepting will say so
     finally:
         db.close()
 
@@ -47,6 +72,8 @@ def register(group: click.Group) -> None:
             at_ms = iso_time(at, "--at", bad)
             if bad:
                 raise click.UsageError(str(bad[0]))
+        else:
+            at_ms = market_now_or_none()
         doc, problems = validate_payload(kind, raw, at_ms)
         if doc is None:
             click.echo(f"refused: {kind} input has {len(problems)} problem(s); nothing written, "

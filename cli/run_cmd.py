@@ -16,17 +16,18 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 import requests
 
-from cli.config_cmd import load_or_exit
-from cli.exchange_sim_cmd import stream_port
+from cli.config_cmd import ENV_QUIET, load_raw_or_exit
 from cli.execute_cmd import state_file_name
-from connectors.db import database_proxy, open_database
+from connectors.db import database_proxy, describe, open_database
 from connectors.db.migrations import drop_everything, upgrade
+from connectors.files.database_choice import DEV_KEY, DEV_SECRET, ENV_CHOICE, record_in_force, replay_env
 from connectors.loops.supervisor import ChildSpec, Supervisor, python_cli
 from connectors.stores.input_history import append
 from connectors.stores.market_state import record_market_source
@@ -44,7 +45,7 @@ REPLAY_LIQUIDATIONS = "btc-liquidation-map-snapshots-2025-12-06_2025-12-08.json"
 REPLAY_START = "2025-12-06T00:00:00Z"
 REPLAY_START_MS = int(iso_time(REPLAY_START, "REPLAY_START", []) or 0)
 REPLAY_LOOKBACK_HOURS = 27 * 24
-DEV_KEY, DEV_SECRET = "exchange-sim-key", "exchange-sim-secret"
+__all__ = ["DEV_KEY", "DEV_SECRET", "replay_env"]  # kept importable from here
 
 
 @dataclass
@@ -76,20 +77,6 @@ def choose_source(config: Config, wanted: str | None = None) -> str:
 def _has_command(name: str) -> bool:
     from cli.main import showdown  # late: cli.main imports this module
     return name in showdown.commands
-
-
-def replay_env(config: Config, port: int) -> dict[str, str]:
-    env = {
-        "BINANCE_BASE_URL": f"http://127.0.0.1:{port}",
-        "BINANCE_STREAM_URL": f"ws://127.0.0.1:{stream_port(config.get('exchange_sim.stream_port'), port)}/",
-        "BINANCE_API_KEY": str(config.get("binance.api_key") or DEV_KEY),
-        "BINANCE_API_SECRET": str(config.get("binance.api_secret") or DEV_SECRET),
-    }
-    if config.uses_mariadb():
-        env["DB_NAME"] = f"{config.get('database.name')}_replay"
-    else:
-        env["SHOWDOWN__DATABASE__SQLITE_FILE"] = f"replay-{config.get('database.sqlite_file')}"
-    return env
 
 
 def build_plan(config: Config, source: str, data_dir: Path, speed: float, start_iso: str = REPLAY_START,
@@ -239,7 +226,8 @@ def register(group: click.Group) -> None:
                   help="Market data: live Binance, recorded replay, or auto (live when reachable).")
     def run(confirm_mainnet: bool, speed: float | None, no_web: bool, source: str | None) -> None:
         """Run the bot: market data, analytics, execution and the admin site (paper by default)."""
-        config = load_or_exit()
+        os.environ.pop(ENV_CHOICE, None)  # run chooses its database by its market-data source
+        config = load_raw_or_exit()
         mode = config.get("mode")
         try:
             if mode == "mainnet" and not confirm_mainnet:
@@ -259,8 +247,15 @@ def register(group: click.Group) -> None:
         children_config = effective_config(env)
         start_iso = prepare_database(children_config, chosen, data_dir)
         plan = build_plan(config, chosen, data_dir, replay_speed, start_iso, web=not no_web)
+        database = "replay" if chosen == "replay" else "live"
+        # children (and every command typed later) use this database; the console says it once
+        plan.env.update({ENV_CHOICE: database, ENV_QUIET: "1"})
         for line in plan.banner:
             click.echo(line, err=True)
+        click.echo(f"database: {database.upper()} ({describe(children_config, home())}): every `showdown` "
+                   "command and the admin site use it until the next `showdown run` (--db to choose)", err=True)
+        record_in_force(home(), database, chosen, int(config.get("exchange_sim.port", 8900)),
+                        iso_from_ms(int(time.time() * 1000)))
         _record_source(children_config, plan)
         for argv in plan.bootstrap:
             subprocess.run(argv, env={**os.environ, **plan.env}, check=False)  # noqa: S603

@@ -42,7 +42,9 @@ def register(group: click.Group) -> None:
             click.echo(f"schema: version {version}, code expects {LATEST}: run `showdown db upgrade`")
             sys.exit(1)
         click.echo(f"schema: version {version} (latest)")
-        for line in rules_status(symbol) + execution_status(symbol):
+        for line in execution_status(symbol):
+            click.echo(line)
+        for line in rules_status(symbol):
             click.echo(line)
         cov = coverage(symbol)
         if not cov:
@@ -59,18 +61,28 @@ def register(group: click.Group) -> None:
 
 
 def execution_status(symbol: str) -> list[str]:
-    """The execution worker's heartbeat and how it learns of fills (stream or polling)."""
-    beat = BotState.get_or_none((BotState.symbol == symbol) & (BotState.component == "execution"))
-    if beat is None:
-        return ["execution: no heartbeat (`showdown execute` not started)"]
-    d = beat.details or {}
-    age = (now_ms() - int(beat.heartbeat_ms)) / 1000
-    out = [f"execution: {beat.state}, heartbeat {age:.0f} s ago, phase {d.get('phase') or '-'}"
-           + (f", SAFE MODE ({d['safe_mode']})" if d.get("safe_mode") else "")]
-    us = d.get("user_stream")
-    if us is None:
-        out.append("  fills: polling only (no user-data stream in this worker)")
+    """The worker's SAFE MODE with its reason, and whether entries are allowed and why not."""
+    from connectors.stores import operator_control
+
+    reason, beat_ms = operator_control.safe_mode(symbol)
+    ctl = operator_control.control(symbol)
+    if beat_ms is None:
+        out = ["execution: no heartbeat (`showdown execute` not started)"]
     else:
+        out = [f"execution: heartbeat {(now_ms() - beat_ms) / 1000:.0f} s ago"
+               + (f", SAFE MODE ({reason}): no new entries until cleared (`showdown execute --clear-safe-mode` "
+                  "or Control in the site)" if reason else ", not in SAFE MODE")]
+    clear = ctl.get("clear_safe_mode") or {}
+    if reason and clear.get("status") == "requested":
+        out.append(f"  clear requested {clear.get('requested_at')} by {clear.get('by')}: waiting for the worker")
+    blocks = ([f"SAFE MODE ({reason})"] if reason else []) + (
+        [f"paused by {ctl.get('by') or 'the operator'} at {ctl.get('at') or '?'}"] if ctl.get("entries_paused") else [])
+    out.append("entries: " + ("allowed" if not blocks else "BLOCKED: " + "; ".join(blocks)))
+    beat = BotState.get_or_none((BotState.symbol == symbol) & (BotState.component == "execution"))
+    us = ((beat.details or {}) if beat is not None else {}).get("user_stream")
+    if beat is not None and us is None:
+        out.append("  fills: polling only (no user-data stream in this worker)")
+    elif us is not None:
         extra = us.get("why_off") or (f"last error: {us['last_error']}" if us.get("last_error") else
                                       f"{us.get('events', 0)} events")
         out.append(f"  user-data stream: {us.get('state')} — {us.get('mode')} ({extra})")

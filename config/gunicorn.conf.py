@@ -11,9 +11,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.config import load_config  # noqa: E402
+from connectors.files.database_choice import chosen_config  # noqa: E402
+from engine.paths import home as _home  # noqa: E402
 
-_cfg = load_config()
+# the database `showdown run` runs on (or SHOWDOWN_DB), as the app itself opens it: the first
+# admin is created where the site will look for it
+_cfg, _choice = chosen_config(_home())
 bind = os.environ.get("SHOWDOWN_WEB_BIND") or f"{_cfg.get('web.host')}:{_cfg.get('web.port')}"
 workers = int(os.environ.get("SHOWDOWN_WEB_WORKERS") or _cfg.get("web.workers", 2))
 threads = int(os.environ.get("SHOWDOWN_WEB_THREADS") or _cfg.get("web.threads", 4))
@@ -37,10 +40,13 @@ control_socket_disable = True
 
 def on_starting(server):  # noqa: ANN001, ANN201
     """Master process, once: create the first admin (its password goes to the console)."""
+    from connectors.db import describe
+    from connectors.files.database_choice import first_line
     from engine.paths import home
     from web import users
     from web.auth import print_first_admin
 
+    print(f"showdown web: {first_line(_cfg, _choice, describe(_cfg, home()))}", file=sys.stderr, flush=True)
     try:
         from connectors.db import open_database
 

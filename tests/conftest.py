@@ -72,6 +72,20 @@ class Backend:
     env: dict[str, str]
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """A CLI command run in-process (CliRunner) with --db puts its choice in os.environ
+    (SHOWDOWN_DB, as a real process does for its children): put the environment back after
+    every test so no test sees another's choice."""
+    import cli.config_cmd
+
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    cli.config_cmd._announced = False
+
+
 def make_home(root: Path) -> Home:
     return Home(root=root, config_dir=PROJECT_DIR / "config", rules_dir=PROJECT_DIR / "rules")
 

@@ -158,6 +158,20 @@ def test_refusal_keeps_active_and_is_in_heartbeat(loop):
     assert ref["active"] == before and "risk.yaml" in ref["problems"][0]
 
 
+def test_refusal_is_said_on_the_console_with_the_failing_rule_tests(loop, capsys):
+    """Issue 13: a refused edit on disk was only in the log file; whoever watches the
+    console of `showdown run` sees it, file:line:col and the rule tests that failed."""
+    strategy = loop.rules_dir / "strategy.yaml"
+    strategy.write_text(strategy.read_text().replace("etp_summary.last_3d_total: {gte: 0}",
+                                                     "etp_summary.last_3d_total: {gte: 999999999999}", 1))
+    assert not loop.registry.reload("watch").ok
+    err = capsys.readouterr().err
+    assert f"RULES REFUSED (watch): version {loop.registry.refusals[-1]['version']} not activated, " \
+           f"{loop.registry.active.version} stays active:" in err
+    assert "  long.yaml:4:5: rule test 'clean long setup trades long with high confidence' failed: " \
+           "expected these rules to fire: ['long.etf_flows']" in err
+
+
 def test_shadow_disagreement_recorded(loop, tmp_path):
     files = dict(rules_store.unpack(rules_store.active_version().yaml)[0])
     files["zzz.yaml"] = ("ruleset: btc_default\nrules:\n  - id: shadow.halve_confidence\n    stage: risk\n"

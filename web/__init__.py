@@ -7,11 +7,13 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Any
 
 from flask import Flask
 
+from connectors.files import database_choice
 from engine.config import Config, ConfigStore, build_config
 from engine.paths import Home
 from engine.paths import home as default_home
@@ -49,12 +51,23 @@ def _market_data_or_none() -> dict[str, Any] | None:
         return None
 
 
+def _safe_mode_or_none() -> dict[str, Any] | None:
+    """SAFE MODE with its reason, for the banner on every page."""
+    from web import queries
+    try:
+        return queries.safe_mode()
+    except Exception:  # noqa: BLE001 - a banner must never break a page
+        return None
+
+
 def create_app(config: Config | None = None, home: Home | None = None,
                overrides: dict[str, Any] | None = None) -> Flask:
     where = (home or default_home()).ensure()
     config_store: ConfigStore | None = None
     if config is None:
-        config_store = ConfigStore(where)
+        # the database `showdown run` runs on (or SHOWDOWN_DB): the site shows what the bot writes
+        choice = database_choice.choose(where)
+        config_store = ConfigStore(where, {**os.environ, **choice.overlay})
         config = config_store.active
     app = Flask(__name__)
     web_cfg = config.get("web") or {}
@@ -102,7 +115,8 @@ def create_app(config: Config | None = None, home: Home | None = None,
     @app.context_processor
     def _nav() -> dict[str, Any]:
         return {"nav_items": nav, "mode": sd.config.get("mode"), "symbol": sd.config.get("symbol"),
-                "market_data": _market_data_or_none()}
+                "market_data": _market_data_or_none(), "database": database_choice.which_database(sd.config),
+                "safe_mode": _safe_mode_or_none()}
 
     app.add_url_rule("/", "index", lambda: auth.redirect_home())
 

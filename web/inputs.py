@@ -4,7 +4,6 @@ canonical document atomically to <home>/data, append it to its history table, au
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flask_login import current_user
@@ -32,7 +31,10 @@ def current(kind: str) -> Any:
 def submit(kind: str, raw: str | bytes) -> tuple[dict[str, Any] | None, list[dict[str, str]], list[str]]:
     """(document, problems, notes). Problems are {path, message}; nothing is written unless
     there are none."""
-    doc, problems = validate_payload(kind, raw, int(time.time() * 1000))
+    from web.queries import market_now
+
+    # judged against the market clock: in a replay an as-of past the replayed "now" is future
+    doc, problems = validate_payload(kind, raw, market_now())
     if doc is None:
         return None, [{"path": getattr(p, "path", ""), "message": getattr(p, "message", str(p))} for p in problems], []
     before = current(kind)

@@ -53,8 +53,12 @@ SCHEMAS: dict[str, Any] = {
         "error": {"type": "string"}, "message": {"type": "string"},
         "problems": {"type": "array", "items": {"oneOf": [{"type": "string"}, {"type": "object"}]}}}},
     "Freshness": {"type": "object", "required": ["name", "freshness"], "properties": {
-        "name": {"type": "string"}, "as_of": _nstr, "age_s": {"type": ["number", "null"]},
-        "freshness": {"enum": ["green", "yellow", "red", "grey"]}}},
+        "name": {"type": "string"},
+        "as_of": {"type": ["string", "null"], "description": "the newest in force at the market clock"},
+        "age_s": {"type": ["number", "null"]},
+        "freshness": {"enum": ["green", "yellow", "red", "grey", "future"],
+                      "description": "future: only data dated after the market clock, none in force"},
+        "future": {"type": ["string", "null"], "description": "the oldest dated after the market clock"}}},
     "Loop": {"type": "object", "required": ["component", "state", "freshness"], "properties": {
         "component": {"type": "string"}, "state": {"type": "string"}, "heartbeat": {"type": "string"},
         "age_s": {"type": "number"}, "freshness": {"enum": ["green", "yellow", "red", "grey"]},
@@ -81,6 +85,17 @@ SCHEMAS: dict[str, Any] = {
         "last_reconciliation": {"type": ["object", "null"]},
         "ruleset": {"type": ["object", "null"]},
         "control": {"type": "object", "properties": {"entries_paused": {"type": "boolean"}}},
+        "safe_mode": {"type": ["object", "null"], "description": "the worker's SAFE MODE and its reason",
+                      "properties": {"reason": {"type": "string"}, "text": {"type": "string"}}},
+        "entries": {"type": "object", "required": ["allowed", "text"], "description":
+                    "can the worker enter a trade; if not, what blocks it (operator pause, SAFE MODE)",
+                    "properties": {"allowed": {"type": "boolean"}, "state": {"type": "string"},
+                                   "blocked_by": {"type": "array", "items": {"type": "string"}},
+                                   "text": {"type": "string"}}},
+        "rules_refusal": {"type": ["object", "null"], "description":
+                          "the last refused rules edit (file:line:col, failing rule tests) until a later "
+                          "version is active", "properties": {
+                              "problems": {"type": "array", "items": {"type": "string"}}}},
         "last_decision": {"type": ["object", "null"]}}},
     "Document": {"type": "object", "required": ["id", "as_of", "document"], "properties": {
         "id": {"type": "integer"}, "as_of": {"type": "string"}, "document": _obj}},

@@ -113,7 +113,67 @@ def control_state() -> dict[str, Any]:
                                    & (m().BotState.component == CONTROL_COMPONENT))
     details = dict(row.details or {}) if row else {}
     return {"entries_paused": bool(details.get("entries_paused")), "changed_by": details.get("by"),
-            "changed_at": details.get("at"), "emergency_stop": details.get("emergency_stop")}
+            "changed_at": details.get("at"), "emergency_stop": details.get("emergency_stop"),
+            "clear_safe_mode": details.get("clear_safe_mode")}
+
+
+def safe_mode() -> dict[str, Any] | None:
+    """The execution worker's SAFE MODE with its reason ({reason, since, clear_requested}),
+    or None when it trades normally (or has never run). Read from its heartbeat: the worker
+    is the one that obeys it."""
+    B = m().BotState  # noqa: N806
+    row = B.get_or_none((B.symbol == _symbol()) & (B.component == "execution"))
+    if row is None:
+        return None
+    details = row.details or {}
+    reason = details.get("safe_mode") or ("unknown" if row.state == "SAFE_MODE" else None)
+    if not reason:
+        return None
+    clear = control_state().get("clear_safe_mode") or {}
+    return {"reason": reason, "text": SAFE_MODE_REASONS.get(str(reason), str(reason).replace("_", " ")),
+            "heartbeat": iso(row.heartbeat_ms),
+            "clear_requested": clear if clear.get("status") == "requested" else None}
+
+
+SAFE_MODE_REASONS = {
+    "emergency_stop": "emergency stop: orders cancelled, position closed at market",
+    "fatal_exchange_error": "the exchange answered with a fatal error",
+    "sl_cannot_be_placed": "the stop-loss could not be placed",
+    "sl_rejected": "the exchange rejected the stop-loss",
+    "close_rejected": "the exchange rejected a closing order",
+}
+
+
+def entries(control: dict[str, Any], safe: dict[str, Any] | None) -> dict[str, Any]:
+    """Can the worker enter a new trade, and if not, exactly what stops it: the operator's
+    pause switch and SAFE MODE are separate, and either is enough to block entries."""
+    blocks = []
+    if safe:
+        blocks.append(f"SAFE MODE ({safe['reason']}): the worker enters nothing until SAFE MODE is cleared")
+    if control.get("entries_paused"):
+        who = f" by {control['changed_by']} at {control['changed_at']}" if control.get("changed_by") else ""
+        blocks.append(f"paused by the operator{who}")
+    state = "allowed" if not blocks else ("SAFE MODE" if safe else "PAUSED")
+    return {"allowed": not blocks, "state": state, "blocked_by": blocks,
+            "text": "allowed" if not blocks else "blocked: " + "; ".join(blocks)}
+
+
+def rules_refusal() -> dict[str, Any] | None:
+    """The last refused rules edit (file:line:col problems, failing rule tests) while it is
+    still the news: the analytics loop keeps it in its heartbeat until a version is
+    activated after it."""
+    B = m().BotState  # noqa: N806
+    row = B.get_or_none((B.symbol == _symbol()) & (B.component == "analytics"))
+    ref = ((row.details or {}).get("last_refusal") if row is not None else None) or None
+    if not isinstance(ref, dict):
+        return None
+    at = ref.get("at")
+    at_ms = int(float(at) * 1000) if isinstance(at, int | float) else None
+    active = active_ruleset_row()
+    if active is not None and at_ms is not None and active.activated_at_ms > at_ms:
+        return None  # a later version went live: the refusal is history
+    return {"time": iso(at_ms), "source": ref.get("source"), "version": ref.get("version"),
+            "active": ref.get("active"), "problems": [str(p) for p in (ref.get("problems") or [])][:20]}
 
 
 def _utc_day_start(at_ms: int) -> int:
@@ -150,44 +210,76 @@ def pnl(at_ms: int) -> dict[str, Any]:
 
 
 def freshness(at_ms: int) -> list[dict[str, Any]]:
+    """Per kind of data, the newest at or before the market clock `at_ms` (what is in force)
+    with its freshness light; one dated after the clock is never fresh: it is "future"."""
     mm = m()
     cfg = sd().config
+    sym = _symbol()
     cycle = float(cfg.get("engine.cycle_minutes", 5)) * 60
-    out = []
-    last_1m = (mm.Candle.select(mm.Candle.open_time_ms)
-               .where((mm.Candle.symbol == _symbol()) & (mm.Candle.timeframe == "1m"))
-               .order_by(mm.Candle.open_time_ms.desc()).limit(1).first())
-    t = last_1m.open_time_ms + 60_000 if last_1m else None
-    out.append(_fresh("candles 1m", t, at_ms, 180, 600))
+    C = mm.Candle  # noqa: N806
+    out = [_fresh("candles 1m", *_around(C.open_time_ms, (C.symbol == sym) & (C.timeframe == "1m"), at_ms - 60_000,
+                                         shift_ms=60_000), at_ms, 180, 600)]
     for name, model in (("snapshot", mm.Snapshot), ("flow", mm.Flow)):
-        row = model.select(model.as_of_ms).where(model.symbol == _symbol()).order_by(model.as_of_ms.desc()).limit(1).first()
-        out.append(_fresh(name, row.as_of_ms if row else None, at_ms, cycle + 120, 3 * cycle))
-    dec = (mm.Decision.select(mm.Decision.decided_at_ms).where(mm.Decision.symbol == _symbol())
-           .order_by(mm.Decision.decided_at_ms.desc()).limit(1).first())
-    out.append(_fresh("decision", dec.decided_at_ms if dec else None, at_ms, cycle + 120, 3 * cycle))
-    etf = mm.EtpFlow.select(mm.EtpFlow.date).order_by(mm.EtpFlow.date.desc()).limit(1).first()
-    etf_ms = int(datetime.strptime(etf.date, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000) if etf else None
+        out.append(_fresh(name, *_around(model.as_of_ms, model.symbol == sym, at_ms), at_ms, cycle + 120, 3 * cycle))
+    D = mm.Decision  # noqa: N806
+    out.append(_fresh("decision", *_around(D.decided_at_ms, D.symbol == sym, at_ms), at_ms, cycle + 120, 3 * cycle))
+    E = mm.EtpFlow  # noqa: N806
+    day = datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y-%m-%d")
+    etf_before = E.select(E.date).where(E.date <= day).order_by(E.date.desc()).limit(1).first()
+    etf_after = E.select(E.date).where(E.date > day).order_by(E.date.asc()).limit(1).first()
     etf_limit = float(cfg.get("inputs.etf_stale_days", 3)) * 86400
-    out.append(_fresh("ETF flows", etf_ms, at_ms, etf_limit * 0.75, etf_limit))
-    liq = mm.LiquidationZones.select(mm.LiquidationZones.captured_at_ms).order_by(
-        mm.LiquidationZones.captured_at_ms.desc()).limit(1).first()
+    out.append(_fresh("ETF flows", _day_ms(etf_before), _day_ms(etf_after), at_ms, etf_limit * 0.75, etf_limit))
+    L = mm.LiquidationZones  # noqa: N806
     liq_limit = float(cfg.get("inputs.liquidation_stale_hours", 24)) * 3600
-    out.append(_fresh("liquidation map", liq.captured_at_ms if liq else None, at_ms, liq_limit * 0.75, liq_limit))
-    sen = mm.NewsSentiment.select(mm.NewsSentiment.as_of_ms).order_by(mm.NewsSentiment.as_of_ms.desc()).limit(1).first()
+    out.append(_fresh("liquidation map", *_around(L.captured_at_ms, None, at_ms), at_ms, liq_limit * 0.75, liq_limit))
+    S = mm.NewsSentiment  # noqa: N806
     sen_limit = float(cfg.get("inputs.sentiment_stale_hours", 48)) * 3600
-    out.append(_fresh("sentiment", sen.as_of_ms if sen else None, at_ms, sen_limit * 0.75, sen_limit))
+    out.append(_fresh("sentiment", *_around(S.as_of_ms, None, at_ms), at_ms, sen_limit * 0.75, sen_limit))
     return out
 
 
-def _fresh(name: str, t_ms: int | None, at_ms: int, green_s: float, red_s: float) -> dict[str, Any]:
+def _day_ms(row: Any) -> int | None:
+    if row is None:
+        return None
+    return int(datetime.strptime(row.date, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
+
+
+# How far past the market clock a time still counts as "now": in a replay the clock is what
+# the worker last read from the exchange, up to one of its loops (minutes at high speed)
+# behind the candle the collector has just stored.
+FUTURE_TOLERANCE_MS = 5 * 60_000
+
+
+def _around(field: Any, where: Any | None, at_ms: int, shift_ms: int = 0) -> tuple[int | None, int | None]:
+    """(newest time at or before at_ms, oldest after it) of `field`, plus shift_ms; a time
+    within FUTURE_TOLERANCE_MS after at_ms counts as at it."""
+    model = field.model
+    limit = at_ms + FUTURE_TOLERANCE_MS
+    before_q, after_q = field <= limit, field > limit
+    if where is not None:
+        before_q, after_q = where & before_q, where & after_q
+    before = model.select(field).where(before_q).order_by(field.desc()).limit(1).scalar()
+    after = model.select(field).where(after_q).order_by(field.asc()).limit(1).scalar()
+    return (None if before is None else int(before) + shift_ms), (None if after is None else int(after) + shift_ms)
+
+
+def _fresh(name: str, t_ms: int | None, future_ms: int | None, at_ms: int, green_s: float,
+           red_s: float) -> dict[str, Any]:
     age = None if t_ms is None else max(0.0, (at_ms - t_ms) / 1000)
+    colour = light(age, green_s, red_s)
+    if t_ms is None and future_ms is not None:
+        colour = "future"  # only data dated after the market clock: none is in force
     return {"name": name, "as_of": iso(t_ms), "age_s": None if age is None else round(age, 1),
-            "freshness": light(age, green_s, red_s)}
+            "freshness": colour, "future": iso(future_ms)}
+
+
+def active_ruleset_row() -> Any:
+    R = m().Ruleset  # noqa: N806
+    return R.select().where(R.activated_at_ms.is_null(False)).order_by(R.activated_at_ms.desc(), R.id.desc()).first()
 
 
 def active_ruleset() -> dict[str, Any] | None:
-    R = m().Ruleset
-    row = R.select().where(R.activated_at_ms.is_null(False)).order_by(R.activated_at_ms.desc(), R.id.desc()).first()
+    row = active_ruleset_row()
     if not row:
         return None
     return {"version": row.hash, "activated_by": row.activated_by, "activated_at": iso(row.activated_at_ms),
@@ -244,16 +336,18 @@ def market_clock_ms(source: dict[str, Any] | None, wall_ms: int, beats: list[dic
     times), not of today's date."""
     if not source or source.get("source") != "replay":
         return wall_ms
-    # The execution worker asks the exchange (exchange-sim: the replayed time) every loop and
-    # writes it in its heartbeat: a clock independent of the collector, so stalled candles
-    # show. Without a worker, the newest candle's close.
+    from connectors.stores.market_state import market_now_ms
+
     seen = next((b["details"].get("time_ms") for b in beats if b["component"] == "execution"), None)
-    if isinstance(seen, int) and seen > 0:
-        return seen
-    C = m().Candle  # noqa: N806
-    row = (C.select(C.open_time_ms).where((C.symbol == _symbol()) & (C.timeframe == "1m"))
-           .order_by(C.open_time_ms.desc()).limit(1).first())
-    return row.open_time_ms + 60_000 if row else wall_ms
+    return market_now_ms(_symbol(), wall_ms, seen if isinstance(seen, int) else None)
+
+
+def market_now() -> int:
+    """The site's "now" wherever a time is judged or defaulted (inputs' as-of, freshness,
+    the Decisions window): the market clock, the replay's in a replay."""
+    from connectors.stores.market_state import market_now_ms
+
+    return market_now_ms(_symbol(), now_ms())
 
 
 def status() -> dict[str, Any]:
@@ -270,6 +364,8 @@ def status() -> dict[str, Any]:
     rec = (m().ReconciliationEvent.select().where(m().ReconciliationEvent.symbol == _symbol())
            .order_by(m().ReconciliationEvent.created_ms.desc()).first())
     dec = latest_decision()
+    control = control_state()
+    safe = safe_mode()
     return {
         "symbol": _symbol(),
         "mode": sd().config.get("mode"),
@@ -286,7 +382,10 @@ def status() -> dict[str, Any]:
         "last_reconciliation": None if rec is None else {
             "time": iso(rec.created_ms), "kind": rec.kind, "summary": rec.summary},
         "ruleset": active_ruleset(),
-        "control": control_state(),
+        "control": control,
+        "safe_mode": safe,
+        "entries": entries(control, safe),
+        "rules_refusal": rules_refusal(),
         "last_decision": None if dec is None else {
             k: dec[k] for k in ("id", "time", "action", "reason", "confidence", "ruleset_version")},
     }

@@ -282,3 +282,8 @@ def serve_stream(hub: UserDataHub, now_ms: Any, host: str = "127.0.0.1", port: i
     thread = threading.Thread(target=server.serve_forever, name="exchange-sim-stream", daemon=True)
     thread.start()
     return StreamServer(server, thread)
+
+
+def stream_port(configured: int | None, port: int) -> int:
+    """exchange_sim.stream_port, else the REST port + 1 (any free port when that is 0)."""
+    return int(configured) if configured is not None else (port + 1 if port else 0)

@@ -18,6 +18,7 @@ refusal is logged, notified and kept in the heartbeat for `showdown status`.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -127,6 +128,10 @@ class AnalysisLoop:
             self.state.last_refusal = {k: ev.get(k) for k in ("at", "source", "version", "active", "problems")}
             problems = ev.get("problems") or []
             log.error("rules refused, %s stays active: %s", ev.get("active"), "; ".join(problems[:10]))
+            # the console too: whoever watches `showdown run` sees why the edit did not take
+            print(f"RULES REFUSED ({ev.get('source')}): version {ev.get('version')} not activated, "
+                  f"{ev.get('active')} stays active:\n" + "\n".join(f"  {p}" for p in problems[:20]),
+                  file=sys.stderr, flush=True)
             notify("WARNING", COMPONENT, "rules_refused",
                    f"rule files refused ({len(problems)} problem(s)); {ev.get('active')} stays active:\n"
                    + "\n".join(problems[:5]), {"problems": problems[:50]})

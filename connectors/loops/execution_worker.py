@@ -310,6 +310,17 @@ class ExecutionWorker:
         self.save_state()
         self.store.event(Event("safe_mode_cleared", "WARNING", "SAFE MODE cleared by the operator"))
 
+    def obey_clear_safe_mode(self, request: dict[str, Any]) -> None:
+        """An operator's request (site or CLI: the control row) to leave SAFE MODE, taken by
+        the running worker within one loop; marked done with what was cleared."""
+        was = self.state.safe_mode
+        self.state.safe_mode = None
+        self.save_state()
+        if was:
+            self.store.event(Event("safe_mode_cleared", "WARNING", f"SAFE MODE ({was}) cleared by "
+                                   f"{request.get('by') or 'the operator'}", {"reason": was}))
+        self.store.clear_safe_mode_done(was)
+
     # --- the loop ------------------------------------------------------------------
     def reconcile_now(self, view: View, now: int) -> None:
         try:
@@ -343,6 +354,8 @@ class ExecutionWorker:
             closed = self.emergency_stop()
             self.store.emergency_stop_done(closed.client_order_id if closed else "no position open")
             view, now = self.gather()
+        if (control.get("clear_safe_mode") or {}).get("status") == "requested":
+            self.obey_clear_safe_mode(control["clear_safe_mode"])
         cpu0 = time.process_time()
         # Entries paused by the operator: act on no decision — a pending entry is cancelled,
         # what is open stays protected and managed.

@@ -210,6 +210,15 @@ class ExecutionStore:
             M.BotState.update(details=details).where(M.BotState.id == row.id).execute()
         self._write("emergency stop done", write)
 
+    def clear_safe_mode_done(self, was: str | None) -> None:
+        def write() -> None:
+            row = M.BotState.get((M.BotState.symbol == self.symbol) & (M.BotState.component == "control"))
+            details = dict(row.details or {})
+            details["clear_safe_mode"] = dict(details.get("clear_safe_mode") or {}, status="done",
+                                              cleared=was or "not in SAFE MODE", done_ms=self.now_ms())
+            M.BotState.update(details=details).where(M.BotState.id == row.id).execute()
+        self._write("clear safe mode done", write)
+
     def heartbeat(self, state: str, details: dict[str, Any], risk_mode: str | None = None) -> None:
         def write() -> None:
             n = M.BotState.update(state=state, heartbeat_ms=self.now_ms(), details=details, risk_mode=risk_mode).where(
@@ -226,6 +235,8 @@ class ExecutionStore:
         if e.level == "INFO" and not e.code.startswith(("trade_", "entry_placed", "reconcile_")):
             log.info("%s: %s", e.code, e.message)
             return  # routine step chatter: logged, not a notification
+        if e.code.startswith(("safe_mode", "emergency_stop")):
+            log.warning("%s: %s", e.code, e.message)  # the console too: whoever watches sees SAFE MODE and why
         self._write(f"notify {e.code}", lambda: notify(e.level, SOURCE, e.code, e.message, ctx))
         if e.code.startswith("safe_mode") or e.code in ("daily_drawdown_breached", "unknown_position"):
             self._write("risk event", lambda: M.RiskEvent.create(symbol=self.symbol, kind=e.code, message=e.message,

@@ -19,7 +19,7 @@ def validate_payload(kind: str, raw: str | bytes, at_ms: int | None = None) -> t
         return validate_liquidations(obj, at_ms=at_ms)
     if kind == "etf":
         return validate_etf(obj)
-    return validate_sentiment(obj)
+    return validate_sentiment(obj, at_ms=at_ms)
 
 
 __all__ = ["Problem", "parse_json", "summarise", "validate_etf", "validate_liquidations", "zone_notes",

@@ -1,8 +1,10 @@
-"""Operator controls: pause / resume new entries, emergency stop (with confirmation).
+"""Operator controls: pause / resume new entries, emergency stop (with confirmation), clear
+SAFE MODE (admin, with confirmation).
 
 The switches live in the `bot_state` row with component 'control' (details:
-entries_paused, by, at, emergency_stop {requested_at, by, status}); the execution worker
-reads them each loop. Every change is audited.
+entries_paused, by, at, emergency_stop {requested_at, by, status}, clear_safe_mode
+{requested_at, by, status, reason}); the execution worker reads them each loop and marks a
+request done once it has obeyed it. Every change is audited.
 """
 
 from __future__ import annotations
@@ -61,11 +63,31 @@ def emergency_stop(reason: str) -> dict[str, Any]:
     return queries.control_state()
 
 
+def clear_safe_mode(safe: dict[str, Any] | None) -> dict[str, Any]:
+    request_ = {"requested_at": queries.iso(queries.now_ms()), "by": current_user.username, "status": "requested",
+                "reason": (safe or {}).get("reason")}
+    set_control(clear_safe_mode=request_)
+    audit.record("control.clear_safe_mode", "safe_mode", {"safe_mode": (safe or {}).get("reason")},
+                 {"clear_safe_mode": request_})
+    return queries.control_state()
+
+
+def _page(status: int = 200) -> Any:
+    c = queries.control_state()
+    safe = queries.safe_mode()
+    return render_template("sections/control.html", c=c, safe=safe, entries=queries.entries(c, safe),
+                           position=queries.open_position(), orders=queries.orders(open_only=True)), status
+
+
+def confirmed(word: str) -> bool:
+    """The typed confirmation, whatever its case or surrounding blanks ("stop" is STOP)."""
+    return (request.form.get("confirm") or "").strip().upper() == word
+
+
 @bp.route("/", methods=["GET"])
 @role_required("operator")
 def page() -> Any:
-    return render_template("sections/control.html", c=queries.control_state(), position=queries.open_position(),
-                           orders=queries.orders(open_only=True))
+    return _page()
 
 
 @bp.route("/pause", methods=["POST"])
@@ -80,17 +102,41 @@ def pause_view() -> Any:
 @role_required("operator")
 def resume_view() -> Any:
     pause(False)
-    flash("New entries resumed.", "ok")
+    safe = queries.safe_mode()
+    if safe:
+        flash(f"Operator pause lifted, but the worker is in SAFE MODE ({safe['reason']}): it enters nothing "
+              "until SAFE MODE is cleared (admin, below).", "error")
+    else:
+        flash("New entries resumed.", "ok")
     return redirect(url_for("control.page"))
 
 
 @bp.route("/emergency-stop", methods=["POST"])
 @role_required("operator")
 def stop_view() -> Any:
-    if request.form.get("confirm") != "STOP":
-        flash("Emergency stop not sent: type STOP in the box to confirm.", "error")
-        return render_template("sections/control.html", c=queries.control_state(),
-                               position=queries.open_position(), orders=queries.orders(open_only=True)), 400
+    if not confirmed("STOP"):
+        typed = (request.form.get("confirm") or "").strip()
+        flash(f"Emergency stop NOT sent: you typed {typed!r}; type STOP in the box to confirm." if typed else
+              "Emergency stop NOT sent: type STOP in the box to confirm.", "error")
+        return _page(400)
     emergency_stop(request.form.get("reason") or "")
-    flash("Emergency stop requested: every order will be cancelled and the position closed at market.", "ok")
+    flash("Emergency stop requested: every order will be cancelled and the position closed at market; "
+          "the worker then stays in SAFE MODE until an admin clears it.", "ok")
+    return redirect(url_for("control.page"))
+
+
+@bp.route("/clear-safe-mode", methods=["POST"])
+@role_required("admin")
+def clear_safe_mode_view() -> Any:
+    safe = queries.safe_mode()
+    if not confirmed("CLEAR"):
+        flash("SAFE MODE not cleared: type CLEAR in the box to confirm.", "error")
+        return _page(400)
+    if safe is None:
+        flash("The worker is not in SAFE MODE: nothing to clear.", "error")
+        return _page(409)
+    clear_safe_mode(safe)
+    flash(f"SAFE MODE ({safe['reason']}) clear requested: the running worker leaves it within one loop "
+          f"(execution.loop_seconds).{' Entries are still paused by the operator switch.' if queries.control_state()['entries_paused'] else ''}",
+          "ok")
     return redirect(url_for("control.page"))

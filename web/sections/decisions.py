@@ -21,7 +21,8 @@ def page() -> Any:
         hours = min(24 * 14, max(1, int(request.args.get("hours", 24))))
     except ValueError:
         abort(400, description="hours must be an integer")
-    rows = queries.decisions_since(queries.now_ms() - hours * 3_600_000)
+    # the window ends at the market clock: a replay's decisions carry replayed times
+    rows = queries.decisions_since(queries.market_now() - hours * 3_600_000)
     counts = {a: sum(1 for r in rows if r["action"] == a) for a in ("long", "short", "flat")}
     return render_template("sections/decisions.html", rows=rows, hours=hours, counts=counts)
 

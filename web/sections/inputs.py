@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from engine.inputs.sentiment import LABEL_BAND, label_for
-from web import inputs
+from web import inputs, queries
 from web.auth import role_required
 
 bp = Blueprint("inputs", __name__, url_prefix="/inputs")
@@ -18,7 +18,9 @@ NAV = ("Inputs", "inputs.page", "operator")
 
 
 def _page(status: int = 200, **kw: Any) -> Any:
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # the market's "now" (the replay's in a replay): an input dated by the wall clock would
+    # lie in the replay's future and never be used
+    now = queries.iso(queries.market_now()) or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     current = {k: inputs.current(k) for k in inputs.KINDS}
     sentiment = current["sentiment"] or {}
     ctx = {"current": current, "problems": {}, "drafts": {}, "now": now, "band": LABEL_BAND,

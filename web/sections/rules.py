@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from web import rules_edit, rules_history
+from web import queries, rules_edit, rules_history
 from web.auth import role_required
 from web.config_edit import ConfigEditError
 
@@ -34,6 +34,7 @@ def _page(name: str | None, text: str | None = None, status: int = 200, **result
                            on_disk=files.get(name), versions=versions,
                            active=next((v for v in versions if v["active"]), None), shadow=cfg.get("engine.shadow_ruleset"),
                            disk_version=rules_edit.content_hash(files) if files else None,
+                           refusal=queries.rules_refusal(),
                            result=result or None), status
 
 

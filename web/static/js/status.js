@@ -12,7 +12,10 @@
     $("market-time-value").textContent = s.market_time;
     const st = $("bot-state"); st.textContent = s.bot_state; st.className = "state state-" + s.bot_state;
     $("risk-mode").textContent = s.risk_mode || "—";
-    $("entries").textContent = s.control.entries_paused ? "PAUSED" : "allowed";
+    $("entries").textContent = s.entries.text;
+    const ref = s.rules_refusal;
+    $("rules-refusal-card").hidden = !ref;
+    $("rules-refusal").innerHTML = ref ? `<p>${esc(ref.time)} (${esc(ref.source)}): version <code>${esc((ref.version || "—").slice(0, 12))}</code> refused; <code>${esc((ref.active || "—").slice(0, 12))}</code> stays active.</p><ul>${ref.problems.map((p) => `<li><code>${esc(p)}</code></li>`).join("")}</ul>` : "";
     $("ruleset-version").textContent = s.ruleset ? s.ruleset.version.slice(0, 12) : "—";
     $("pnl-day").textContent = s.pnl.day_usdt; $("pnl-week").textContent = s.pnl.week_usdt;
     $("trades-today").textContent = s.pnl.trades_today;
@@ -20,7 +23,7 @@
       `<tr><td>${lightHtml(b.freshness)}${esc(b.component)}</td><td>${esc(b.state)}</td><td class="num">${esc(b.age_s)} s ago</td></tr>`).join("")
       : '<tr><td colspan="3" class="empty">no loop has reported yet</td></tr>');
     $("freshness").innerHTML = s.data_freshness.map((f) =>
-      `<tr><td>${lightHtml(f.freshness)}${esc(f.name)}</td><td class="num">${esc(f.as_of || "none")}</td></tr>`).join("");
+      `<tr><td>${lightHtml(f.freshness)}${esc(f.name)}</td><td class="num">${esc(f.as_of || "none in force")}${f.future ? ` <span class="future">(future: ${esc(f.future)})</span>` : ""}</td></tr>`).join("");
     $("orders").innerHTML = "<tr><th>role</th><th>side</th><th>type</th><th class=num>price</th><th class=num>qty</th></tr>" +
       (s.open_orders.length ? s.open_orders.map((o) => `<tr><td>${esc(o.role)}</td><td>${esc(o.side)}</td><td>${esc(o.type)}</td><td class="num">${esc(o.price || o.stop_price)}</td><td class="num">${esc(o.quantity)}</td></tr>`).join("")
         : '<tr><td colspan="5" class="empty">none</td></tr>');

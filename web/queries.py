@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine import format as fmt
+from engine.backtest import present
 from engine.backtest.metrics import drawdowns
 from web.context import sd
 
@@ -283,7 +284,7 @@ def status() -> dict[str, Any]:
     rec = (m().ReconciliationEvent.select().where(m().ReconciliationEvent.symbol == _symbol())
            .order_by(m().ReconciliationEvent.created_ms.desc()).first())
     dec = latest_decision()
-    return {
+    return fmt.rounded("", {
         "symbol": _symbol(),
         "mode": sd().config.get("mode"),
         "market_data": source,
@@ -302,7 +303,7 @@ def status() -> dict[str, Any]:
         "control": control_state(),
         "last_decision": None if dec is None else {
             k: dec[k] for k in ("id", "time", "action", "reason", "confidence", "ruleset_version")},
-    }
+    })
 
 
 # ------------------------------------------------------------------ documents
@@ -360,8 +361,9 @@ def candles(timeframe: str, limit: int = 300) -> list[dict[str, Any]]:
     rows = (C.select(C.open_time_ms, C.open, C.high, C.low, C.close, C.volume)
             .where((C.symbol == _symbol()) & (C.timeframe == timeframe))
             .order_by(C.open_time_ms.desc()).limit(limit))
-    out = [{"time": r.open_time_ms // 1000, "open": r.open, "high": r.high, "low": r.low,
-            "close": r.close, "volume": r.volume} for r in rows]
+    # prices on the tick, volume on the step: the chart and the API show no float noise
+    out = [{"time": r.open_time_ms // 1000, "open": round(r.open, 1), "high": round(r.high, 1),
+            "low": round(r.low, 1), "close": round(r.close, 1), "volume": round(r.volume, 3)} for r in rows]
     out.reverse()
     return out
 
@@ -501,9 +503,26 @@ def audit_entries(limit: int = 200) -> list[dict[str, Any]]:
 def _run(r: Any) -> dict[str, Any]:
     return {"id": r.id, "ruleset_version": r.ruleset_version, "period_start": iso(r.period_start_ms),
             "period_end": iso(r.period_end_ms), "initial_equity": money(r.initial_equity),
-            "final_equity": money(r.final_equity), "max_dd_pct": r.max_dd_pct, "sharpe": r.sharpe,
-            "sortino": r.sortino, "win_rate": r.win_rate, "trade_count": r.trade_count, "status": r.status,
-            "params": r.params or {}, "metrics": r.metrics or {}, "notes": r.notes, "created": iso(r.created_ms)}
+            "final_equity": money(r.final_equity), "max_dd_pct": fmt.rounded("max_dd_pct", r.max_dd_pct),
+            "sharpe": _ratio(r.sharpe), "sortino": _ratio(r.sortino), "win_rate": fmt.rounded("win_rate", r.win_rate),
+            "trade_count": r.trade_count, "status": r.status, "params": fmt.rounded("", r.params or {}),
+            "metrics": fmt.rounded("", _one_final(r.metrics or {}, r.initial_equity, r.final_equity)),
+            "notes": r.notes, "created": iso(r.created_ms)}
+
+
+def _ratio(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 4)
+
+
+def _one_final(metrics: dict[str, Any], initial: Decimal | None, final: Decimal | None) -> dict[str, Any]:
+    """The run row's final equity is the run's (after the end-of-period close); metrics
+    stored before they agreed carried the curve's last point: show one figure."""
+    if final is None or "final_equity" not in metrics:
+        return metrics
+    out = dict(metrics, final_equity=float(final))
+    if initial is not None and "net_profit" in metrics:
+        out["net_profit"] = float(Decimal(final) - Decimal(initial))
+    return out
 
 
 def backtest_runs(limit: int = 100) -> list[dict[str, Any]]:
@@ -524,6 +543,9 @@ def backtest_run(run_id: int) -> dict[str, Any] | None:
     out["equity"] = [{"time": t // 1000, "equity": money(e)} for t, e in points]
     dd, _ = drawdowns(points)
     out["drawdown"] = [{"time": t // 1000, "dd_pct": round(d, 4)} for (t, _), d in zip(points, dd, strict=True)]
+    out["bars"] = {"headline": present.headline(out["metrics"]), "breakdowns": present.breakdowns(out["metrics"]),
+                   "drawdown_periods": present.drawdown_periods(out["metrics"]),
+                   "r_distribution": present.r_distribution(out["metrics"])}
     out["trades"] = [{"id": t.id, "side": t.side, "quantity": qty(t.quantity),
                       "entry_price": price(t.entry_price), "exit_price": price(t.exit_price),
                       "pnl": money(t.pnl), "fees": money(t.fees),

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from engine import format as fmt
+from engine.rules.summary import readable_condition
 
 
 def _v(v: Any, cond: str | None = None) -> str:
     """A value the trace saw, formatted by the field its condition reads."""
     if v is None:
         return "unknown"
-    if isinstance(v, str):
-        return repr(v)
     return fmt.field((cond or "").split(" ", 1)[0], v)
 
 
@@ -53,11 +52,11 @@ def render_trace(trace: dict[str, Any], show_not_fired: bool = True) -> str:
             for e in fired:
                 out.append(f"  + {e['rule']}: {e['why']}")
                 for cond, value in e["conditions"]:
-                    out.append(f"      {cond}   (was {_v(value, cond)})")
+                    out.append(f"      {readable_condition(cond)}   (was {_v(value, cond)})")
                 out.append(f"      => {_asserted(e.get('asserted'))}")
         elif st.get("step") == "aggregation":
             out.append(f"\n[aggregation] score_long={_s(st['score_long'])} score_short={_s(st['score_short'])}"
-                       f" (raw {_s(st['raw_long'])} / {_s(st['raw_short'])}, clamped to [0, 1])")
+                       f" (raw {_s(st['raw_long'])} / {_s(st['raw_short'])}, clamped to 0–1)")
             for c in st.get("contributions", []):
                 out.append(f"      {c['side']:<5} {c['weight']:+.2f}  {c['factor']:<14} {c['rule']}")
             if st.get("warnings"):
@@ -75,7 +74,8 @@ def render_trace(trace: dict[str, Any], show_not_fired: bool = True) -> str:
     if show_not_fired and trace.get("not_fired"):
         out.append("\n[why not] rules that did not fire, and the first condition that stopped each")
         for rule, cond, value in trace["not_fired"]:
-            out.append(f"  - {rule}: {cond}   (was {_v(value, cond)})" if cond else f"  - {rule}: (no failing condition)")
+            out.append(f"  - {rule}: {readable_condition(cond)}   (was {_v(value, cond)})" if cond
+                       else f"  - {rule}: (no failing condition)")
     for dis in trace.get("disagreements") or []:
         out.append(f"  ENGINE DISAGREEMENT: {dis}")
     if trace.get("shadow"):

@@ -21,7 +21,7 @@ MISS_PREFIXES = ("long.", "short.", "candidate.")
 NUMERIC_OPS = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "between": "between", "eq": "=", "neq": "≠",
                "in": "in", "not_in": "not in", "is_known": "known", "is_unknown": "unknown"}
 _LABEL = re.compile(r"^(?P<path>\S+) (?P<op>[a-z_]+)(?: (?P<shown>.*))?$")
-_CONFIG = re.compile(r"^(?P<src>\S+) \(= (?P<value>.*)\)$")
+_CONFIG = re.compile(r"^(?P<src>.+?) \(= (?P<value>.*)\)$")
 
 
 def parse_condition(label: str) -> dict[str, Any] | None:
@@ -41,6 +41,32 @@ def parse_condition(label: str) -> dict[str, Any] | None:
         except (ValueError, SyntaxError):
             value = shown
     return {"path": m.group("path"), "op": m.group("op"), "value": value, "source": source}
+
+
+def _value_text(path: str, value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(_value_text(path, v) for v in value)
+    return fmt.field(path, value)
+
+
+def readable_condition(label: str) -> str:
+    """A compiled condition's label as a trader reads it: 'score.long ≥ 0.55 (risk.min_score)',
+    'position.side in long, short' — no Python reprs."""
+    cond = parse_condition(label)
+    if cond is None:
+        return label
+    path, op, value = cond["path"], cond["op"], cond["value"]
+    sym = NUMERIC_OPS.get(op, op)
+    if op in ("is_known", "is_unknown"):
+        return f"{path} is {sym}"
+    if op == "between" and isinstance(value, list | tuple) and len(value) == 2:
+        text = f"{path} between {_value_text(path, value[0])} and {_value_text(path, value[1])}"
+    else:
+        text = f"{path} {sym} {_value_text(path, value)}"
+    if not cond["source"]:
+        return text
+    refs = re.findall(r"\$\{([^}]+)\}", cond["source"])
+    return f"{text} ({', '.join(refs)})" if refs else text
 
 
 def _num(x: Any) -> float | None:
@@ -75,9 +101,7 @@ def _needed_text(path: str, op: str, needed: Any) -> str:
         return f"needed {sym}"
     if op in ("between",) and isinstance(needed, list | tuple):
         return f"needed between {fmt.field(path, needed[0])} and {fmt.field(path, needed[1])}"
-    if isinstance(needed, list | tuple):
-        return f"needed {sym} {', '.join(str(x) for x in needed)}"
-    return f"needed {sym} {fmt.field(path, needed)}"
+    return f"needed {sym} {_value_text(path, needed)}"
 
 
 def explain_miss(rule: str, label: str | None, value: Any) -> dict[str, Any]:
@@ -108,7 +132,8 @@ def deciding_rule(trace: Mapping[str, Any]) -> dict[str, Any] | None:
              for e in st.get("fired") or []]
 
     def out(stage: Any, e: Mapping[str, Any], kind: str) -> dict[str, Any]:
-        conds = [f"{c} (was {fmt.field(str(c).split(' ', 1)[0], v)})" for c, v in e.get("conditions") or []]
+        conds = [f"{readable_condition(str(c))} (was {fmt.field(str(c).split(' ', 1)[0], v)})"
+                 for c, v in e.get("conditions") or []]
         return {"rule": e.get("rule"), "stage": stage, "kind": kind, "why": e.get("why"), "conditions": conds}
 
     if action in ("long", "short"):

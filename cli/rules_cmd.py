@@ -21,6 +21,7 @@ from connectors.files.rules_files import read_rules_dir, write_rules_dir
 from connectors.stores import rules_store
 from engine.candles import ms_to_iso
 from engine.decision import decide
+from engine.format import time_iso
 from engine.paths import home
 from engine.rules.compiler import RulesRefused, compile_texts
 from engine.rules.durable_backend import DurableRules
@@ -232,7 +233,7 @@ def register(group: click.Group) -> None:
             click.echo("no decision stored yet: nothing to explain")
             return
         report = why_not(decisions, shadow, closest=closest)
-        click.echo(f"window: the {since} up to the newest decision, {ms_to_iso(until)} UTC")
+        click.echo(f"window: the {since} up to the newest decision, {time_iso(until)} UTC")
         click.echo(render_why_not(report, since))
 
 

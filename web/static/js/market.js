@@ -27,6 +27,18 @@
     chart.addLineSeries({ color: emaColors[name] || "#8592a3", lineWidth: 1, priceFormat: price, title: name.replace("_", " "),
       lastValueVisible: false, priceLineVisible: false }).setData(pts);
   });
+  // zones within 1.5 % of the last close widen the price scale so their bands show; farther
+  // ones would flatten the candles (they are listed on the Flow page)
+  const lastClose = Number(data.candles[data.candles.length - 1].close);
+  const near = (data.liquidation_zones || []).filter((z) => Math.abs(z.low / lastClose - 1) <= 0.015
+    || Math.abs(z.high / lastClose - 1) <= 0.015);
+  if (near.length) series.applyOptions({ autoscaleInfoProvider: (original) => {
+    const r = original();
+    if (!r) return r;
+    near.forEach((z) => { r.priceRange.minValue = Math.min(r.priceRange.minValue, z.low);
+      r.priceRange.maxValue = Math.max(r.priceRange.maxValue, z.high); });
+    return r;
+  } });
   (data.liquidation_zones || []).forEach((z) => {
     const a = (0.25 + 0.6 * z.strength).toFixed(2);
     const color = z.side === "long" ? `rgba(239,83,80,${a})` : `rgba(38,166,154,${a})`;

@@ -21,12 +21,15 @@ from connectors.files.rules_files import read_rules_dir, write_rules_dir
 from connectors.stores import rules_store
 from engine.candles import ms_to_iso
 from engine.decision import decide
+from engine.format import time_iso
 from engine.paths import home
 from engine.rules.compiler import RulesRefused, compile_texts
 from engine.rules.durable_backend import DurableRules
 from engine.rules.registry import build_version
 from engine.rules.render import render_trace
+from engine.rules.summary import render_summary, summarize
 from engine.rules.testcases import run_tests
+from engine.rules.why_not import render_why_not, why_not
 
 
 def _dir(path: str | None) -> Path:
@@ -123,7 +126,12 @@ def register(group: click.Group) -> None:
             data = data.get("trace", data)
         else:
             raise click.ClickException(f"{decision!r} is neither a decision id nor a trace file")
-        click.echo(json.dumps(data, indent=2, default=str) if as_json else render_trace(data))
+        if as_json:
+            click.echo(json.dumps(data, indent=2, default=str))
+            return
+        if isinstance(data, dict) and isinstance(data.get("stages"), list):
+            click.echo(render_summary(summarize(data)) + "\n")
+        click.echo(render_trace(data))
 
     @rules.command("versions")
     @click.option("--limit", default=30, show_default=True)
@@ -210,6 +218,30 @@ def register(group: click.Group) -> None:
                        f"{d.get('shadow')} {s.get('action')} ({s.get('reason')}, conf {s.get('confidence')})")
         click.echo(f"{len(rows)} disagreement(s): " + ", ".join(f"active {a} / shadow {s}: {n}"
                                                              for (a, s), n in pairs.most_common()))
+
+    @rules.command("why-not")
+    @click.option("--since", default="24h", show_default=True, help="window up to the newest decision, e.g. 6h, 24h, 7d")
+    @click.option("--closest", default=10, show_default=True, help="how many near-trade cycles to list")
+    def why_not_cmd(since: str, closest: int) -> None:
+        """Why no trade? Counts of flat reasons, the cycles closest to a trade and what
+        stopped each, the rules that blocked most often, what the shadow version would have done."""
+        span = _span_ms(since, "--since")
+        config = load_or_exit()
+        with _database():
+            until, decisions, shadow = rules_store.decisions_window(str(config.get("symbol")), span)
+        if until is None:
+            click.echo("no decision stored yet: nothing to explain")
+            return
+        report = why_not(decisions, shadow, closest=closest)
+        click.echo(f"window: the {since} up to the newest decision, {time_iso(until)} UTC")
+        click.echo(render_why_not(report, since))
+
+
+def _span_ms(text: str, option: str) -> int:
+    unit = {"h": 3_600_000, "d": 86_400_000, "m": 60_000}.get(text[-1:], 0)
+    if not unit or not text[:-1].isdigit() or int(text[:-1]) <= 0:
+        raise click.UsageError(f"{option}: a positive number and m, h or d (e.g. 24h), got {text!r}")
+    return int(text[:-1]) * unit
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ from cli.execute_cmd import state_file_name
 from connectors.db import database_proxy, describe, open_database
 from connectors.db.migrations import drop_everything, upgrade
 from connectors.files.database_choice import DEV_KEY, DEV_SECRET, ENV_CHOICE, record_in_force, replay_env
+from connectors.loops.console import QuietConsole
 from connectors.loops.supervisor import ChildSpec, Supervisor, python_cli
 from connectors.stores.input_history import append
 from connectors.stores.market_state import record_market_source
@@ -115,7 +116,8 @@ def build_plan(config: Config, source: str, data_dir: Path, speed: float, start_
         if _has_command(name):
             children.append(ChildSpec(name, python_cli(name), env=env, stop_rank=rank))
     if web and _has_command("web"):
-        children.append(ChildSpec("web", python_cli("web"), env=env, stop_rank=0, stop_timeout_s=10))
+        children.append(ChildSpec("web", python_cli("web"), stop_rank=0, stop_timeout_s=10,
+                                  env={**env, "SHOWDOWN_WEB_ACCESS_LOG": str(home().logs / "access.log")}))
     return Plan(source, banner(source, config, speed, start_iso), children, env, bootstrap)
 
 
@@ -259,4 +261,8 @@ def register(group: click.Group) -> None:
         _record_source(children_config, plan)
         for argv in plan.bootstrap:
             subprocess.run(argv, env={**os.environ, **plan.env}, check=False)  # noqa: S603
-        sys.exit(Supervisor(plan.children, base_env={**os.environ, **plan.env}).run_until_signalled())
+        # quiet console: routine child output to logs/run.log, one status line a minute
+        console = QuietConsole(home().logs / "run.log")
+        click.echo(f"routine output of the loops: {console.log_path}; web access log: "
+                   f"{home().logs / 'access.log'}", err=True)
+        sys.exit(Supervisor(plan.children, out=console, base_env={**os.environ, **plan.env}).run_until_signalled())

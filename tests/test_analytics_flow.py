@@ -149,3 +149,21 @@ def test_etf_signal_recomputed_when_input_holds_later_days(market):
     flow = build_flow(snap, None, {"etf": doc}, t, config())
     assert flow["etp_summary"]["last_3d_total"] == -9e8
     assert flow["etp_summary"]["last_date"] == iso(t - DAY)[:10]
+
+
+def test_trap_without_liquidation_map_says_what_is_missing(market):
+    """Issue 13: "trap unknown: no crowd reading" stood under a crowd reading. A neutral
+    crowd is a reading; the comment says so, and says the liquidation map is missing."""
+    from engine.analytics.flow import _trap
+    from engine.analytics.params import section
+
+    _, _, snap = market
+    a = section(config(), "analytics")
+    no_map = {"nearest_below_strength": None, "nearest_below_distance_pct": None,
+              "nearest_above_strength": None, "nearest_above_distance_pct": None}
+    neutral = {"bias_score": 0.02, "bias_side": "neutral", "description": "no crowded side (funding +0.02)"}
+    trap = _trap(snap, neutral, no_map, 0.0, a)
+    assert trap == {"score": None, "side": None,
+                    "comment": "unknown: crowd neutral, no crowded side to trap and no liquidation map"}
+    unknown = {"bias_score": None, "bias_side": None, "description": "unknown"}
+    assert _trap(snap, unknown, no_map, 0.0, a)["comment"] == "unknown: no crowd reading and no liquidation map"

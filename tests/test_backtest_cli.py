@@ -47,6 +47,12 @@ def test_backtest_compare_exports_and_reruns(db, backend, shared_data: Path, tmp
     html = (out_a / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 2
     assert not re.search(r"""(src|href)=["'](https?:)?//""", html)  # self-contained: nothing fetched
+    # formatted by meaning (issue 13): no raw float, no dict/list repr, no epoch number as a time
+    visible = re.sub(r'src="data:[^"]+"', "", html)
+    assert not re.search(r"\d\.\d{5,}|\de[-+]\d", visible), re.search(r".{60}(\d\.\d{5,}|\de[-+]\d).{20}", visible)
+    assert not re.search(r"[{\[](&quot;|&#x27;|\"|')", visible)
+    assert not re.search(r"(?<![\d.])1[5-9]\d{8}(\d{3})?(?![\d.])", visible)
+    assert "<h3>by volatility regime</h3>" in html and "Sharpe" in html and "Calmar" in html
     report = json.loads((out_a / "compare.json").read_text())
     assert report["decisions_differing"] == differing and len(report["differences"]) > 0
     first = report["differences"][0]

@@ -64,6 +64,10 @@ def test_run_replays_loudly_and_stops_cleanly(tmp_path: Path) -> None:
     assert stops[-2:] == ["execute", "exchange-sim"] and set(stops[:-2]) == {"analyze", "collector"}, out
     assert all(f"stopped {n} (exit 0)" in out for n in ("analyze", "collector", "execute", "exchange-sim")), out
     assert proc.returncode == 0, out
+    # quiet console (issue 13): the collector's pass every half second goes to logs/run.log, not here
+    # (tests/test_console.py covers which lines are routine); every line is kept in the file
+    assert "new candles" not in out, out
+    assert "[run] started collector" in (tmp_path / "logs" / "run.log").read_text(encoding="utf-8")
     with sqlite3.connect(db) as con:
         state, details = con.execute("select state, details from bot_state where component='market_data'").fetchone()
         maps = con.execute("select count(*) from liquidation_zones_history").fetchone()[0]

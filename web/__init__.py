@@ -18,6 +18,7 @@ from engine.config import Config, ConfigStore, build_config
 from engine.paths import Home
 from engine.paths import home as default_home
 from web import auth, errors, json_guard, safety
+from web import format as web_format
 from web.context import Showdown
 from web.prefix import PrefixMiddleware
 from web.proxy import TrustedProxyFix
@@ -31,6 +32,7 @@ SECTION_MODULES = [
     "web.sections.market",
     "web.sections.flow",
     "web.sections.decisions",
+    "web.sections.why_not",
     "web.sections.rules",
     "web.sections.inputs",
     "web.sections.position",
@@ -94,6 +96,7 @@ def create_app(config: Config | None = None, home: Home | None = None,
     sd.open_database()
 
     auth.init_app(app)
+    web_format.init_app(app)
     errors.init_app(app)
     safety.init_app(app)
     json_guard.init_app(app)

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from engine import format as fmt
+from engine.backtest import present
 from engine.backtest.metrics import drawdowns
 from web.context import sd
 
@@ -20,6 +22,7 @@ OPEN_ORDER_STATUSES = ("NEW", "PARTIALLY_FILLED", "PENDING", "OPEN")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 CONTROL_COMPONENT = "control"
 MARKET_COMPONENT = "market_data"  # written once by `showdown run`: live or REPLAY, not a loop
+FORCE_EXIT_COMPONENT = "force_exit"  # the operator's force-exit command, not a loop
 
 
 def m():  # type: ignore[no-untyped-def]
@@ -39,7 +42,18 @@ def iso(ms: int | None) -> str | None:
 
 
 def money(x: Decimal | None) -> str | None:
-    return None if x is None else format(x, "f")
+    """USDT to the cent, as an exact decimal string (engine.format)."""
+    return fmt.money_plain(x)
+
+
+def price(x: Decimal | None) -> str | None:
+    """A price on the tick, as an exact decimal string."""
+    return fmt.price_plain(x)
+
+
+def qty(x: Decimal | None) -> str | None:
+    """A quantity on the step, as an exact decimal string."""
+    return fmt.qty_plain(x)
 
 
 def light(age_s: float | None, green_s: float, red_s: float) -> str:
@@ -71,7 +85,7 @@ def heartbeats(at_ms: int) -> list[dict[str, Any]]:
     rows = m().BotState.select().where(m().BotState.symbol == _symbol()).order_by(m().BotState.component)
     out = []
     for r in rows:
-        if r.component in (CONTROL_COMPONENT, MARKET_COMPONENT):
+        if r.component in (CONTROL_COMPONENT, MARKET_COMPONENT, FORCE_EXIT_COMPONENT):
             continue
         every = _expected_interval_s(r.component)
         age = max(0.0, (at_ms - r.heartbeat_ms) / 1000)
@@ -283,7 +297,7 @@ def active_ruleset() -> dict[str, Any] | None:
     if not row:
         return None
     return {"version": row.hash, "activated_by": row.activated_by, "activated_at": iso(row.activated_at_ms),
-            "note": row.note}
+            "note": fmt.times_in_text(row.note)}
 
 
 STATUS_TTL_S = 1.0
@@ -366,7 +380,7 @@ def status() -> dict[str, Any]:
     dec = latest_decision()
     control = control_state()
     safe = safe_mode()
-    return {
+    return fmt.rounded("", {
         "symbol": _symbol(),
         "mode": sd().config.get("mode"),
         "market_data": source,
@@ -388,7 +402,7 @@ def status() -> dict[str, Any]:
         "rules_refusal": rules_refusal(),
         "last_decision": None if dec is None else {
             k: dec[k] for k in ("id", "time", "action", "reason", "confidence", "ruleset_version")},
-    }
+    })
 
 
 # ------------------------------------------------------------------ documents
@@ -446,8 +460,9 @@ def candles(timeframe: str, limit: int = 300) -> list[dict[str, Any]]:
     rows = (C.select(C.open_time_ms, C.open, C.high, C.low, C.close, C.volume)
             .where((C.symbol == _symbol()) & (C.timeframe == timeframe))
             .order_by(C.open_time_ms.desc()).limit(limit))
-    out = [{"time": r.open_time_ms // 1000, "open": r.open, "high": r.high, "low": r.low,
-            "close": r.close, "volume": r.volume} for r in rows]
+    # prices on the tick, volume on the step: the chart and the API show no float noise
+    out = [{"time": r.open_time_ms // 1000, "open": round(r.open, 1), "high": round(r.high, 1),
+            "low": round(r.low, 1), "close": round(r.close, 1), "volume": round(r.volume, 3)} for r in rows]
     out.reverse()
     return out
 
@@ -466,7 +481,7 @@ def trade_markers(timeframe_ms: int, since_ms: int, last_bar_ms: int) -> list[di
     def entry(side: str, t_ms: int, price: Any) -> dict[str, Any]:
         up = side == "long"
         return {"time": bar(t_ms), "position": "belowBar" if up else "aboveBar", "color": "#4ea1ff",
-                "shape": "arrowUp" if up else "arrowDown", "text": f"{side} {money(price)}"}
+                "shape": "arrowUp" if up else "arrowDown", "text": f"{side} {fmt.price(price)}"}
 
     out: list[dict[str, Any]] = []
     for t in T.select().where((T.symbol == _symbol()) & (T.closed_ms >= since_ms)).order_by(T.opened_ms):
@@ -484,8 +499,8 @@ def trade_markers(timeframe_ms: int, since_ms: int, last_bar_ms: int) -> list[di
 # ------------------------------------------------------------------ execution
 
 def _position(r: Any) -> dict[str, Any]:
-    return {"id": r.id, "side": r.side, "status": r.status, "quantity": money(r.quantity),
-            "entry_price": money(r.entry_price), "sl_price": money(r.sl_price),
+    return {"id": r.id, "side": r.side, "status": r.status, "quantity": qty(r.quantity),
+            "entry_price": price(r.entry_price), "sl_price": price(r.sl_price),
             "realized_pnl": money(r.realized_pnl), "fees": money(r.fees), "opened": iso(r.opened_ms),
             "closed": iso(r.closed_ms), "decision_id": r.decision_id, "details": r.details or {}}
 
@@ -507,9 +522,9 @@ def orders(open_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
     if open_only:
         q = q.where(O.status.in_(OPEN_ORDER_STATUSES))
     return [{"id": r.id, "client_order_id": r.client_order_id, "exchange_order_id": r.exchange_order_id,
-             "role": r.role, "side": r.side, "type": r.type, "status": r.status, "price": money(r.price),
-             "stop_price": money(r.stop_price), "quantity": money(r.quantity),
-             "filled_quantity": money(r.filled_quantity), "avg_fill_price": money(r.avg_fill_price),
+             "role": r.role, "side": r.side, "type": r.type, "status": r.status, "price": price(r.price),
+             "stop_price": price(r.stop_price), "quantity": qty(r.quantity),
+             "filled_quantity": qty(r.filled_quantity), "avg_fill_price": price(r.avg_fill_price),
              "reduce_only": r.reduce_only, "created": iso(r.created_ms), "updated": iso(r.updated_ms),
              "decision_id": r.decision_id}
             for r in q.order_by(O.updated_ms.desc()).limit(limit)]
@@ -517,16 +532,19 @@ def orders(open_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
 
 def execution_events(limit: int = 100) -> list[dict[str, Any]]:
     mm = m()
+    fetch = limit * 10  # repeats collapse into one row: read further back
     rec = [{"time": iso(r.created_ms), "t": r.created_ms, "source": "reconciliation", "kind": r.kind,
             "message": r.summary} for r in mm.ReconciliationEvent.select().where(
-        mm.ReconciliationEvent.symbol == _symbol()).order_by(mm.ReconciliationEvent.created_ms.desc()).limit(limit)]
+        mm.ReconciliationEvent.symbol == _symbol()).order_by(mm.ReconciliationEvent.created_ms.desc()).limit(fetch)]
     risk = [{"time": iso(r.created_ms), "t": r.created_ms, "source": "risk", "kind": r.kind,
              "message": r.message or r.risk_mode or ""} for r in mm.RiskEvent.select().where(
-        mm.RiskEvent.symbol == _symbol()).order_by(mm.RiskEvent.created_ms.desc()).limit(limit)]
-    events = sorted(rec + risk, key=lambda e: e["t"], reverse=True)[:limit]
+        mm.RiskEvent.symbol == _symbol()).order_by(mm.RiskEvent.created_ms.desc()).limit(fetch)]
+    events = sorted(rec + risk, key=lambda e: e["t"], reverse=True)[:fetch]
     for e in events:
         e.pop("t")
-    return events
+    from engine.trader import group_repeats
+
+    return group_repeats(events)[:limit]  # "exchange and records agree" every 2 minutes reads as one row
 
 
 # ------------------------------------------------------------------ logs
@@ -584,9 +602,26 @@ def audit_entries(limit: int = 200) -> list[dict[str, Any]]:
 def _run(r: Any) -> dict[str, Any]:
     return {"id": r.id, "ruleset_version": r.ruleset_version, "period_start": iso(r.period_start_ms),
             "period_end": iso(r.period_end_ms), "initial_equity": money(r.initial_equity),
-            "final_equity": money(r.final_equity), "max_dd_pct": r.max_dd_pct, "sharpe": r.sharpe,
-            "sortino": r.sortino, "win_rate": r.win_rate, "trade_count": r.trade_count, "status": r.status,
-            "params": r.params or {}, "metrics": r.metrics or {}, "notes": r.notes, "created": iso(r.created_ms)}
+            "final_equity": money(r.final_equity), "max_dd_pct": fmt.rounded("max_dd_pct", r.max_dd_pct),
+            "sharpe": _ratio(r.sharpe), "sortino": _ratio(r.sortino), "win_rate": fmt.rounded("win_rate", r.win_rate),
+            "trade_count": r.trade_count, "status": r.status, "params": fmt.rounded("", r.params or {}),
+            "metrics": fmt.rounded("", _one_final(r.metrics or {}, r.initial_equity, r.final_equity)),
+            "notes": r.notes, "created": iso(r.created_ms)}
+
+
+def _ratio(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 4)
+
+
+def _one_final(metrics: dict[str, Any], initial: Decimal | None, final: Decimal | None) -> dict[str, Any]:
+    """The run row's final equity is the run's (after the end-of-period close); metrics
+    stored before they agreed carried the curve's last point: show one figure."""
+    if final is None or "final_equity" not in metrics:
+        return metrics
+    out = dict(metrics, final_equity=float(final))
+    if initial is not None and "net_profit" in metrics:
+        out["net_profit"] = float(Decimal(final) - Decimal(initial))
+    return out
 
 
 def backtest_runs(limit: int = 100) -> list[dict[str, Any]]:
@@ -607,9 +642,70 @@ def backtest_run(run_id: int) -> dict[str, Any] | None:
     out["equity"] = [{"time": t // 1000, "equity": money(e)} for t, e in points]
     dd, _ = drawdowns(points)
     out["drawdown"] = [{"time": t // 1000, "dd_pct": round(d, 4)} for (t, _), d in zip(points, dd, strict=True)]
-    out["trades"] = [{"id": t.id, "side": t.side, "quantity": money(t.quantity),
-                      "entry_price": money(t.entry_price), "exit_price": money(t.exit_price),
-                      "pnl": money(t.pnl), "fees": money(t.fees), "r_multiple": t.r_multiple,
+    out["bars"] = {"headline": present.headline(out["metrics"]), "breakdowns": present.breakdowns(out["metrics"]),
+                   "drawdown_periods": present.drawdown_periods(out["metrics"]),
+                   "r_distribution": present.r_distribution(out["metrics"])}
+    out["trades"] = [{"id": t.id, "side": t.side, "quantity": qty(t.quantity),
+                      "entry_price": price(t.entry_price), "exit_price": price(t.exit_price),
+                      "pnl": money(t.pnl), "fees": money(t.fees),
+                      "r_multiple": None if t.r_multiple is None else round(float(t.r_multiple), 2),
                       "exit_reason": t.exit_reason, "opened": iso(t.opened_ms), "closed": iso(t.closed_ms)}
                      for t in T.select().where(T.run == run_id).order_by(T.opened_ms)]
     return out
+
+
+# ------------------------------------------------------------------ trader pages
+
+def closed_trades(limit: int = 200) -> list[dict[str, Any]]:
+    """Closed trades, newest first, with profit %, duration and R net of fees (engine.trader);
+    R is measured against the stop of the decision that opened the trade."""
+    from engine.trader import closed_trade
+
+    mm = m()
+    T, D = mm.Trade, mm.Decision  # noqa: N806
+    rows = list(T.select().where(T.symbol == _symbol()).order_by(T.closed_ms.desc()).limit(limit))
+    ids = {r.decision_id for r in rows if r.decision_id is not None}
+    stops = {d.id: (d.document or {}).get("sl") for d in D.select(D.id, D.document).where(D.id.in_(list(ids)))} \
+        if ids else {}
+    return [closed_trade({"id": r.id, "side": r.side, "quantity": r.quantity, "entry_price": r.entry_price,
+                          "exit_price": r.exit_price, "pnl": trade_net(r), "fees": r.fees, "funding": r.funding,
+                          "opened_ms": r.opened_ms, "closed_ms": r.closed_ms, "exit_reason": r.exit_reason,
+                          "decision_id": r.decision_id, "sl": stops.get(r.decision_id)}) for r in rows]
+
+
+def open_trade() -> dict[str, Any] | None:
+    """The open position with its live P&L at the mark the execution worker last saw, the
+    liquidation price the exchange reports, and its age on the market clock."""
+    from engine.trader import open_trade as live
+
+    P = m().Position  # noqa: N806
+    row = P.select().where((P.symbol == _symbol()) & (P.status == "open")).order_by(P.opened_ms.desc()).first()
+    if row is None:
+        return None
+    wall = now_ms()
+    beats = heartbeats(wall)
+    execution = next((b["details"] for b in beats if b["component"] == "execution"), {})
+    seen = execution.get("position") or {}
+    at = market_clock_ms(market_data(), wall, beats)
+    out = live({"id": row.id, "side": row.side, "quantity": row.quantity, "entry_price": row.entry_price,
+                "sl_price": row.sl_price, "tp1_price": row.tp1_price, "tp2_price": row.tp2_price,
+                "opened_ms": row.opened_ms, "decision_id": row.decision_id, "fees": row.fees},
+               seen.get("mark_price"), at)
+    out["liquidation_price"] = seen.get("liquidation_price")
+    return out
+
+
+def profit_tables(limit_days: int = 14, limit_weeks: int = 8) -> dict[str, list[dict[str, Any]]]:
+    from engine.trader import profit_by_period
+
+    T = m().Trade  # noqa: N806
+    rows = [{"pnl": trade_net(r), "fees": r.fees, "closed_ms": r.closed_ms}
+            for r in T.select(T.pnl, T.fees, T.closed_ms).where(T.symbol == _symbol())]
+    return {"days": profit_by_period(rows, "day")[:limit_days], "weeks": profit_by_period(rows, "week")[:limit_weeks]}
+
+
+def equity_points(limit: int = 5000) -> list[dict[str, Any]]:
+    """The account's equity curve (table equity_curve), oldest first, for the chart."""
+    E = m().EquityPoint  # noqa: N806
+    rows = list(E.select(E.time_ms, E.equity).where(E.symbol == _symbol()).order_by(E.time_ms.desc()).limit(limit))
+    return [{"time": r.time_ms // 1000, "equity": money(r.equity)} for r in reversed(rows)]

@@ -20,6 +20,7 @@ from typing import Any
 
 from connectors.files.rules_files import write_rules_dir
 from connectors.stores.rules_store import pack, unpack
+from engine import format as fmt
 from engine.rules.compiler import content_hash
 from web import audit, queries, rules_edit
 
@@ -33,7 +34,7 @@ def decode(text: str | None) -> dict[str, str]:
 
 def _row_dict(r: Any, active_hash: str | None) -> dict[str, Any]:
     return {"hash": r.hash, "activated_at": queries.iso(r.activated_at_ms), "activated_by": r.activated_by,
-            "created": queries.iso(r.created_ms), "note": r.note, "active": r.hash == active_hash,
+            "created": queries.iso(r.created_ms), "note": fmt.times_in_text(r.note), "active": r.hash == active_hash,
             "candidate": r.activated_at_ms is None, "files": sorted(decode(r.yaml))}
 
 

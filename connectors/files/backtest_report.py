@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from engine import format as fmt  # noqa: E402
+from engine.backtest import present  # noqa: E402
 from engine.backtest.export import equity_csv, trades_csv  # noqa: E402
 from engine.backtest.loop import BacktestResult  # noqa: E402
 from engine.backtest.metrics import drawdowns  # noqa: E402
@@ -59,10 +61,33 @@ def _r_png(result: BacktestResult, path: Path) -> None:
     plt.close(fig)
 
 
-def _table(rows: Mapping[str, Any]) -> str:
-    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v) if isinstance(v, dict) else str(v))}"
-                    "</td></tr>" for k, v in rows.items())
-    return f"<table>{cells}</table>"
+def _esc(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def _kv(rows: Sequence[tuple[str, str]]) -> str:
+    return "<table class=\"kv\">" + "".join(f"<tr><th>{_esc(k)}</th><td class=\"num\">{_esc(v)}</td></tr>"
+                                            for k, v in rows) + "</table>"
+
+
+def _grid(head: Sequence[str], rows: Sequence[Sequence[str]], num_from: int = 1,
+          classes: Sequence[str] | None = None) -> str:
+    th = "".join(f"<th{' class=num' if i >= num_from else ''}>{_esc(h)}</th>" for i, h in enumerate(head))
+    body = "".join(
+        f"<tr class=\"{_esc(classes[n]) if classes else ''}\">" + "".join(
+            f"<td{' class=num' if i >= num_from else ''}>{_esc(c)}</td>" for i, c in enumerate(r)) + "</tr>"
+        for n, r in enumerate(rows))
+    return f"<table><tr>{th}</tr>{body}</table>"
+
+
+STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1150px;color:#1d2733}
+h1{font-size:22px}h2{font-size:16px;margin-top:1.6em;border-bottom:2px solid #1f77b4;padding-bottom:3px}
+h3{font-size:14px;margin:1em 0 .3em;color:#444}
+table{border-collapse:collapse;margin:.4em 0 1em;font-size:13px}td,th{padding:4px 10px;border-bottom:1px solid #e2e6ea;text-align:left}
+th{background:#f4f6f8;font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+table.kv th{width:16em}tr:nth-child(even) td{background:#fafbfc}
+tr.pos td:nth-child(11){color:#1a7f4b}tr.neg td:nth-child(11){color:#c62828}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:0 2em}img{max-width:100%}"""
 
 
 def write_exports(result: BacktestResult, metrics: Mapping[str, Any], out: Path, run_id: int | None = None,
@@ -76,29 +101,39 @@ def write_exports(result: BacktestResult, metrics: Mapping[str, Any], out: Path,
     _equity_png(result, paths["equity_png"])
     _r_png(result, paths["r_png"])
     img = {k: base64.b64encode(paths[k].read_bytes()).decode() for k in ("equity_png", "r_png")}
-    flat = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
-    groups = "".join(f"<h3>{html.escape(k)}</h3>{_table(v)}" for k, v in metrics.items() if isinstance(v, dict))
-    trades = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(t.get(c, '')))}</td>" for c in
-                         ("decision_id", "side", "quantity", "entry_price", "exit_price", "exit_reason", "pnl",
-                          "r_multiple", "session")) + f"<td>{ms_to_iso(t['entry_ms'])}</td></tr>"
-        for t in result.trades)
+    groups = "".join(
+        f"<div><h3>{_esc(b['title'])}</h3>"
+        + _grid(("group", "trades", "win rate", "net P&L USDT", "avg R"),
+                [(r["group"], r["trades"], r["win_rate"], r["net_pnl"], r["avg_r"]) for r in b["rows"]]) + "</div>"
+        for b in present.breakdowns(metrics))
+    dd_rows = present.drawdown_periods(metrics)
+    dd_html = _grid(("start", "valley", "end", "days", "depth"),
+                    [(d["start"], d["valley"], d["end"], d["days"], d["depth"]) for d in dd_rows], num_from=3) \
+        if dd_rows else "<p>no drawdown</p>"
+    hist = _grid(("R", "trades"), present.r_distribution(metrics))
+    rows = present.trade_rows(result.trades)
+    trades = _grid(("decided", "opened", "closed", "duration", "side", "qty", "entry", "exit", "reason", "fees",
+                    "P&L USDT", "R", "session"),
+                   [(t["decided"], t["opened"], t["closed"], t["duration"], t["side"], t["quantity"], t["entry"],
+                     t["exit"], t["reason"], t["fees"], t["pnl"], t["r"], t["session"]) for t in rows],
+                   num_from=5, classes=[t["sign"] for t in rows])
     cmp_html = ""
     if compare:
-        cmp_html = (f"<h2>Compare {html.escape(compare['a'][:12])} vs {html.escape(compare['b'][:12])}</h2>"
+        cmp_html = (f"<h2>Compare {_esc(compare['a'][:12])} vs {_esc(compare['b'][:12])}</h2>"
                     f"<p>{compare['decisions_differing']} of {compare['decisions_compared']} decisions differ</p>"
-                    + _table({k: f"{v['a']} | {v['b']}" for k, v in compare["metrics"].items()}))
+                    + _grid(("metric", "A", "B"), [(k, fmt.field(k, v["a"]), fmt.field(k, v["b"]))
+                                                   for k, v in compare["metrics"].items()
+                                                   if not isinstance(v.get("a"), dict)]))
+    params = ", ".join(f"{k} {v}" for k, v in sorted(result.params.items()))
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>Backtest {run_id or ''}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:.5em 0}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}}th{{background:#f4f4f4}}</style></head>
-<body><h1>Backtest {'run ' + str(run_id) if run_id else ''} — rules {html.escape(result.version[:12])}</h1>
-<p>{ms_to_iso(result.t_from)} → {ms_to_iso(result.t_to)} UTC, {result.candles} minutes, params
-{html.escape(json.dumps(result.params, sort_keys=True))}</p>
-<h2>Metrics</h2>{_table(flat)}
+<style>{STYLE}</style></head>
+<body><h1>Backtest {'run ' + str(run_id) if run_id else ''} — rules {_esc(result.version[:12])}</h1>
+<p>{ms_to_iso(result.t_from)} → {ms_to_iso(result.t_to)} UTC, {result.candles:,} minutes · {_esc(params)}</p>
+<div class="grid"><div><h2>Performance</h2>{_kv(present.headline(metrics))}</div>
+<div><h2>Deepest drawdown periods</h2>{dd_html}<h2>R distribution</h2>{hist}</div></div>
 <img alt="equity and drawdown" src="data:image/png;base64,{img['equity_png']}">
 <img alt="R histogram" src="data:image/png;base64,{img['r_png']}">
-{groups}{cmp_html}
-<h2>Trades</h2><table><tr><th>decision</th><th>side</th><th>qty</th><th>entry</th><th>exit</th><th>reason</th>
-<th>pnl</th><th>R</th><th>session</th><th>opened UTC</th></tr>{trades}</table></body></html>"""
+<h2>Breakdowns</h2><div class="grid">{groups}</div>{cmp_html}
+<h2>Trades ({len(rows)})</h2>{trades}</body></html>"""
     paths["html"].write_text(doc, encoding="utf-8")
     return paths

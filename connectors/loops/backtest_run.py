@@ -83,5 +83,5 @@ def run_from_db(symbol: str, t_from: int, t_to: int, config: Any, files: Mapping
                               inputs=inputs_at(symbol, t_to, etf_params), with_flow=True)
     result = run_backtest(candles, t_from, t_to, config, prep.compiled, params, prep.engine,
                           funding=funding, cycles=cycles, progress=progress)
-    metrics = compute_metrics(result.trades, result.equity, result.initial_equity)
+    metrics = compute_metrics(result.trades, result.equity, result.initial_equity, result.final_equity)
     return result, metrics, prep, cycles

@@ -117,6 +117,7 @@ class ExecutionWorker:
         self._last_view: View | None = None
         self._position_key: tuple[Any, ...] | None = None
         self.loops = 0
+        self._liquidation_price: Decimal | None = None
         self.soft_errors = 0
         self.last_error: str | None = None
         self.last_cpu_s = 0.0
@@ -191,6 +192,7 @@ class ExecutionWorker:
         last = Decimal(str(kl[-1].close)) if kl else premium.mark_price
         done = [k for k in kl if k.close > 0][-self.vol_window - 1:-1] or kl
         vol = sum((k.high - k.low) / k.close for k in done) / len(done) * 100 if done else None
+        self._liquidation_price = pos[0].liquidation_price  # shown on the Position page (heartbeat)
         view = View(position_qty=pos[0].quantity, entry_price=pos[0].entry_price, open_orders=tuple(opens),
                     last=last, mark=premium.mark_price, bid=depth.bids[0][0] if depth.bids else None,
                     ask=depth.asks[0][0] if depth.asks else None, filters=self.ex.symbol_filters(sym),
@@ -362,8 +364,11 @@ class ExecutionWorker:
         decision = None if control.get("entries_paused") else self.decisions.latest()
         decision, asked = self.confirmation.gate(decision, view.position_qty == 0 and self.state.phase ==
                                                  "NO_POSITION", control, now)
-        self.state, intents, events = step(self.state, decision, view, self.cfg, now, self.symbol)
+        force = self.store.force_exit_request()
+        self.state, intents, events = step(self.state, decision, view, self.cfg, now, self.symbol, force_exit=force)
         events = asked + events
+        if force is not None:
+            self.store.force_exit_done("market close sent" if view.position_qty else "no position open")
         self.save_state()
         cpu = time.process_time() - cpu0
         events += self.execute(intents, view)
@@ -411,7 +416,11 @@ class ExecutionWorker:
                                 ("long" if view.position_qty > 0 else "short"),
                                 "quantity": float(abs(view.position_qty)) if view else 0.0,
                                 "entry_price": float(view.entry_price) if view and view.position_qty else None,
-                                "unrealized_pnl": float(view.equity - view.wallet) if view else 0.0},
+                                "unrealized_pnl": float(view.equity - view.wallet) if view else 0.0,
+                                "mark_price": str(view.mark) if view else None,
+                                "liquidation_price": None if view is None or view.position_qty == 0
+                                or self._liquidation_price is None
+                                else str(self._liquidation_price)},
                    "state": s.to_json()}
         if self.stream is not None:
             details["user_stream"] = self._watch_stream()

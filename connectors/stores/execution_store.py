@@ -28,6 +28,7 @@ from engine.execution.reconcile import DbPosition
 log = logging.getLogger("showdown.execution")
 SOURCE = "execution"
 DB_ERRORS = (peewee.OperationalError, peewee.InterfaceError)
+FORCE_EXIT = "force_exit"  # bot_state component: the operator asked to close the open trade
 
 
 def notify(level: str, source: str, code: str, message: str, context: dict[str, Any] | None = None) -> None:
@@ -218,6 +219,23 @@ class ExecutionStore:
                                               cleared=was or "not in SAFE MODE", done_ms=self.now_ms())
             M.BotState.update(details=details).where(M.BotState.id == row.id).execute()
         self._write("clear safe mode done", write)
+
+    # --- force exit of the open trade (admin site Position page: bot_state row "force_exit") ---
+    def force_exit_request(self) -> str | None:
+        """The operator's reason when a force exit waits for this worker, else None."""
+        try:
+            row = M.BotState.get_or_none((M.BotState.symbol == self.symbol) & (M.BotState.component == FORCE_EXIT))
+        except DB_ERRORS:
+            return None
+        d = dict(row.details or {}) if row is not None else {}
+        return str(d.get("reason") or "operator") if d.get("status") == "requested" else None
+
+    def force_exit_done(self, result: str) -> None:
+        def write() -> None:
+            row = M.BotState.get((M.BotState.symbol == self.symbol) & (M.BotState.component == FORCE_EXIT))
+            details = dict(row.details or {}, status="done", result=result, done_ms=self.now_ms())
+            M.BotState.update(details=details, state="IDLE").where(M.BotState.id == row.id).execute()
+        self._write("force exit done", write)
 
     def heartbeat(self, state: str, details: dict[str, Any], risk_mode: str | None = None) -> None:
         def write() -> None:

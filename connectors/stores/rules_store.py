@@ -24,6 +24,7 @@ from typing import Any
 from connectors.db import database_proxy
 from connectors.db.models import Decision, DecisionTrace, RiskEvent, Ruleset, now_ms
 from connectors.files import json_files
+from engine.format import time_iso
 from engine.paths import home
 
 DECISION_FILE = "decision.json"
@@ -46,7 +47,7 @@ def record_activation(version: str, files: Mapping[str, str], tests: Mapping[str
                       activated_by: str, at_ms: int | None = None) -> int:
     """Store (or re-stamp) an activated version; returns its row id."""
     at = int(at_ms if at_ms is not None else now_ms())
-    line = f"{at} activated by {activated_by}"
+    line = f"{time_iso(at)} activated by {activated_by}"
     with database_proxy.atomic():
         row = Ruleset.get_or_none(Ruleset.hash == version)
         if row is None:
@@ -159,3 +160,31 @@ def take_attribution(var_dir: Path, version: str, max_age_ms: int = 600_000) -> 
         return None
     p.unlink(missing_ok=True)
     return str(doc.get("by") or "") or None
+
+
+# ------------------------------------------------------------------------- why not
+def decisions_window(symbol: str, span_ms: int, limit: int = 5000) -> tuple[int | None, list[dict[str, Any]],
+                                                                             list[dict[str, Any]]]:
+    """The decisions of the `span_ms` up to the newest one (the market clock of the data:
+    a replay's decisions carry replayed times), each with its trace, and the shadow
+    disagreements recorded on them: (newest decision time or None, decisions, shadow)."""
+    newest = (Decision.select(Decision.decided_at_ms).where(Decision.symbol == symbol)
+              .order_by(Decision.decided_at_ms.desc()).limit(1).first())
+    if newest is None:
+        return None, [], []
+    until = int(newest.decided_at_ms)  # type: ignore[attr-defined]
+    rows = list(Decision.select().where((Decision.symbol == symbol) & (Decision.decided_at_ms > until - span_ms))
+                .order_by(Decision.decided_at_ms.desc()).limit(limit))
+    trace_ids = [r.trace_id for r in rows if r.trace_id is not None]  # type: ignore[attr-defined]
+    traces: dict[int, Any] = {}
+    for i in range(0, len(trace_ids), 500):
+        for t in DecisionTrace.select(DecisionTrace.id, DecisionTrace.trace).where(
+                DecisionTrace.id.in_(trace_ids[i:i + 500])):
+            traces[int(t.id)] = t.trace  # type: ignore[attr-defined]
+    out = [{"id": int(r.id), "time": time_iso(int(r.decided_at_ms)), "action": r.action,  # type: ignore[attr-defined]
+            "reason": r.reason, "trace": traces.get(r.trace_id)} for r in rows]  # type: ignore[attr-defined]
+    ids = {d["id"] for d in out}
+    shadow = [dict(e.details or {}) for e in RiskEvent.select().where(RiskEvent.kind == SHADOW_KIND)
+              .order_by(RiskEvent.created_ms.desc()).limit(limit)
+              if (e.details or {}).get("decision_id") in ids]
+    return until, out, shadow

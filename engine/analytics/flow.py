@@ -328,7 +328,10 @@ def _trap(snapshot: Mapping[str, Any], crowd: Mapping[str, Any], liq: Mapping[st
     side = crowd.get("bias_side")
     if side not in ("long", "short"):
         if below is None and above is None:
-            return {"score": None, "side": None, "comment": "unknown: no crowd reading and no liquidation map"}
+            # say what is missing: a neutral crowd is a reading (no crowded side), not an absence
+            crowd_said = ("no crowd reading" if crowd.get("bias_score") is None
+                          else f"crowd {side or 'neutral'}, no crowded side to trap")
+            return {"score": None, "side": None, "comment": f"unknown: {crowd_said} and no liquidation map"}
         side = "long" if (below or 0.0) >= (above or 0.0) else "short"
         crowd_part = 0.0 if crowd.get("bias_score") is not None else None
     else:

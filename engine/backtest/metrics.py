@@ -1,9 +1,11 @@
 """Backtest metrics (PRODUCT.md §11): a pure function of the trades and the equity curve.
 
-Sharpe and Sortino are on daily returns of the equity curve (last point of each UTC day),
-annualised with √365 (crypto trades every day), risk-free rate 0. Drawdowns are from the
-running peak of the 5-minute equity curve; the max daily drawdown is the worst fall within
-one UTC day from that day's opening equity.
+Sharpe, Sortino, Calmar and the drawdown periods come from QuantStats (quantstats.stats),
+on the daily returns of the equity curve (last point of each UTC day, the first return
+from the initial equity), 365 periods a year (crypto trades every day), risk-free rate 0.
+The max drawdown is from the running peak of the 5-minute equity curve (finer than the
+daily series QuantStats sees); the max daily drawdown is the worst fall within one UTC day
+from that day's opening equity.
 """
 
 from __future__ import annotations
@@ -64,21 +66,46 @@ def _group(trades: Sequence[Mapping[str, Any]], key: str) -> dict[str, dict[str,
     return dict(sorted(out.items()))
 
 
+def daily_ratios(init: float, daily: Sequence[tuple[int, float, float, float]]) -> dict[str, Any]:
+    """Sharpe, Sortino, Calmar and the five deepest drawdown periods by QuantStats over the
+    daily returns (None where fewer than two days or no variation)."""
+    import pandas as pd
+    from quantstats import stats as qs  # imported here: it takes seconds (seaborn, scipy)
+
+    out: dict[str, Any] = {"sharpe": None, "sortino": None, "calmar": None, "drawdown_periods": []}
+    closes = [init] + [c for _, _, _, c in daily]
+    if len(daily) < 2 or init <= 0:
+        return out
+    index = pd.to_datetime([(daily[0][0] - 1) * DAY_MS] + [d * DAY_MS for d, _, _, _ in daily], unit="ms")
+    rets = pd.Series(closes, index=index).pct_change().dropna()
+    if float(rets.std(ddof=1)) > 0:
+        out["sharpe"] = float(qs.sharpe(rets, periods=365))
+    downside = rets[rets < 0]
+    if len(downside):
+        out["sortino"] = float(qs.sortino(rets, periods=365))
+    dd = qs.to_drawdown_series(rets)
+    if float(dd.min()) < 0:
+        out["calmar"] = float(qs.calmar(rets, periods=365))
+        details = qs.drawdown_details(dd).sort_values("max drawdown").head(5)
+        out["drawdown_periods"] = [
+            {"start": str(r["start"])[:10], "valley": str(r["valley"])[:10], "end": str(r["end"])[:10],
+             "days": int(r["days"]), "max_drawdown_pct": _r(float(r["max drawdown"]), 4)}
+            for _, r in details.iterrows()]
+    return out
+
+
 def compute_metrics(trades: Sequence[Mapping[str, Any]], equity: Sequence[tuple[Any, ...]],
-                    initial_equity: Decimal | float) -> dict[str, Any]:
+                    initial_equity: Decimal | float, final_equity: Decimal | float | None = None) -> dict[str, Any]:
+    """`final_equity`: the run's own final equity (after the end-of-period close), so the
+    metrics and the run row never show two different figures; default the curve's last point."""
     init = float(initial_equity)
     final = float(equity[-1][1]) if equity else init
     _, max_dd = drawdowns(equity)
     daily = _daily(equity)
     max_daily_dd = min(((lo / o - 1) * 100 for _, o, lo, _ in daily if o > 0), default=0.0)
-    closes = [init] + [c for _, _, _, c in daily]
-    rets = [b / a - 1 for a, b in zip(closes, closes[1:], strict=False) if a > 0]
-    sharpe = sortino = None
-    if len(rets) >= 2:
-        mean, sd = statistics.fmean(rets), statistics.pstdev(rets)
-        sharpe = mean / sd * math.sqrt(365) if sd > 0 else None
-        downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in rets) / len(rets))
-        sortino = mean / downside * math.sqrt(365) if downside > 0 else None
+    ratios = daily_ratios(init, daily)
+    if final_equity is not None:
+        final = float(final_equity)
     pnls = [float(t["pnl"]) for t in trades]
     wins, losses = [p for p in pnls if p > 0], [p for p in pnls if p <= 0]
     rs = [float(t["r_multiple"]) for t in trades if t.get("r_multiple") is not None]
@@ -102,7 +129,8 @@ def compute_metrics(trades: Sequence[Mapping[str, Any]], equity: Sequence[tuple[
         "net_profit": _r(final - init, 8), "return_pct": _r((final / init - 1) * 100 if init else None),
         "initial_equity": init, "final_equity": _r(final, 8),
         "max_dd_pct": _r(max_dd), "max_daily_dd_pct": _r(max_daily_dd),
-        "sharpe": _r(sharpe), "sortino": _r(sortino),
+        "sharpe": _r(ratios["sharpe"]), "sortino": _r(ratios["sortino"]), "calmar": _r(ratios["calmar"]),
+        "drawdown_periods": ratios["drawdown_periods"],
         "trades": len(trades), "win_rate": _r(len(wins) / len(pnls) * 100 if pnls else None, 4),
         "profit_factor": _r(sum(wins) / gross_loss if gross_loss > 0 else None),
         "avg_r": _r(statistics.fmean(rs) if rs else None), "median_r": _r(statistics.median(rs) if rs else None),

@@ -102,7 +102,10 @@ class _Step:
 
 
 def step(state: ExecState, decision: Mapping[str, Any] | None, view: View, cfg: ExecSettings,
-         now_ms: int, symbol: str = "BTCUSDT") -> tuple[ExecState, list[Intent], list[Event]]:
+         now_ms: int, symbol: str = "BTCUSDT", force_exit: str | None = None,
+         ) -> tuple[ExecState, list[Intent], list[Event]]:
+    """One loop of the execution core. `force_exit` (the operator's reason) closes an open
+    position at market, its stop staying on the exchange until the close fills."""
     st = _Step(state.copy(), view, cfg, now_ms, symbol)
     _roll_periods(st)
     _observe(st)
@@ -116,6 +119,8 @@ def step(state: ExecState, decision: Mapping[str, Any] | None, view: View, cfg: 
         s.phase = IN_POSITION  # the market close expired without closing: protect and retry
     if pos != 0:
         _protect(st)
+        if force_exit:
+            _market_close(st, f"force exit: {force_exit}")
     if s.phase == ENTERING:
         _manage_entry(st, decision)
     elif pos == 0 and s.phase == NO_POSITION:

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import format as fmt
+from engine.rules.summary import readable_condition
 
-def _v(v: Any) -> str:
-    return "unknown" if v is None else repr(v) if isinstance(v, str) else str(v)
+
+def _v(v: Any, cond: str | None = None) -> str:
+    """A value the trace saw, formatted by the field its condition reads."""
+    if v is None:
+        return "unknown"
+    return fmt.field((cond or "").split(" ", 1)[0], v)
+
+
+def _s(v: Any) -> str:
+    return fmt.score(v) if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
 
 
 def _asserted(a: Any) -> str:
     parts = []
     for action, params in (a or {}).items():
-        inner = ", ".join(f"{k}={v}" for k, v in params.items())
+        inner = ", ".join(f"{k}={_s(v)}" for k, v in params.items())
         parts.append(f"{action}({inner})")
     return "; ".join(parts)
 
@@ -23,10 +33,12 @@ def render_trace(trace: dict[str, Any], show_not_fired: bool = True) -> str:
     out = [f"ruleset {rs.get('name')} version {rs.get('version')}  (engine: {trace.get('engine')})"]
     if d:
         out.append(f"DECISION {str(d.get('action')).upper()}  reason={d.get('reason')}  "
-                   f"confidence={d.get('confidence')}  mode={d.get('risk_mode')}  at {d.get('timestamp_iso')}")
+                   f"confidence={_s(d.get('confidence'))}  mode={d.get('risk_mode')}  at {d.get('timestamp_iso')}")
         if d.get("action") != "flat":
-            out.append(f"  entry zone {d.get('entry_zone')}  SL {d.get('sl')}  TP1 {d.get('tp1')}  TP2 {d.get('tp2')}  "
-                       f"size {d.get('position_size_usdt')} USDT  leverage {d.get('leverage')}x  risk level {d.get('risk_level')}")
+            out.append(f"  entry zone {fmt.field('entry_zone', d.get('entry_zone'))}  SL {fmt.price(d.get('sl'))}  "
+                       f"TP1 {fmt.price(d.get('tp1'))}  TP2 {fmt.price(d.get('tp2'))}  "
+                       f"size {fmt.money(d.get('position_size_usdt'))} USDT  leverage {d.get('leverage')}x  "
+                       f"risk level {d.get('risk_level')}")
         checks = d.get("risk_checks") or {}
         out.append("  risk checks: " + ", ".join(f"{k}={'ok' if v else 'FAILED'}" for k, v in checks.items()))
     for e in trace.get("errors") or []:
@@ -40,29 +52,30 @@ def render_trace(trace: dict[str, Any], show_not_fired: bool = True) -> str:
             for e in fired:
                 out.append(f"  + {e['rule']}: {e['why']}")
                 for cond, value in e["conditions"]:
-                    out.append(f"      {cond}   (was {_v(value)})")
+                    out.append(f"      {readable_condition(cond)}   (was {_v(value, cond)})")
                 out.append(f"      => {_asserted(e.get('asserted'))}")
         elif st.get("step") == "aggregation":
-            out.append(f"\n[aggregation] score_long={st['score_long']} score_short={st['score_short']}"
-                       f" (raw {st['raw_long']} / {st['raw_short']}, clamped to [0, 1])")
+            out.append(f"\n[aggregation] score_long={_s(st['score_long'])} score_short={_s(st['score_short'])}"
+                       f" (raw {_s(st['raw_long'])} / {_s(st['raw_short'])}, clamped to 0–1)")
             for c in st.get("contributions", []):
                 out.append(f"      {c['side']:<5} {c['weight']:+.2f}  {c['factor']:<14} {c['rule']}")
             if st.get("warnings"):
-                out.append("      warnings: " + ", ".join(f"{w['code']} (-{w['penalty']})" for w in st["warnings"]))
+                out.append("      warnings: " + ", ".join(f"{w['code']} (-{_s(w['penalty'])})" for w in st["warnings"]))
         elif st.get("step") == "candidate":
             out.append(f"  -> candidate: {st['side']} ({st['reason']})")
         elif st.get("step") == "risk":
             o = st["outcome"]
-            out.append(f"  -> after risk: side={o['side']} mode={o['mode']} confidence={o['confidence']} "
-                       f"size x{o['size_mult']} leverage cap {o['leverage_cap']} "
-                       f"(sentiment x{st['sentiment_modifier']}, warning penalty {st['warning_penalty']})")
+            out.append(f"  -> after risk: side={o['side']} mode={o['mode']} confidence={_s(o['confidence'])} "
+                       f"size x{_s(o['size_mult'])} leverage cap {o['leverage_cap']} "
+                       f"(sentiment x{_s(st['sentiment_modifier'])}, warning penalty {_s(st['warning_penalty'])})")
     sizing = trace.get("sizing") or {}
     if sizing:
-        out.append("\n[sizing] " + ", ".join(f"{k}={v}" for k, v in sizing.items()))
+        out.append("\n[sizing] " + ", ".join(f"{k}={fmt.field(k, v)}" for k, v in sizing.items()))
     if show_not_fired and trace.get("not_fired"):
         out.append("\n[why not] rules that did not fire, and the first condition that stopped each")
         for rule, cond, value in trace["not_fired"]:
-            out.append(f"  - {rule}: {cond}   (was {_v(value)})" if cond else f"  - {rule}: (no failing condition)")
+            out.append(f"  - {rule}: {readable_condition(cond)}   (was {_v(value, cond)})" if cond
+                       else f"  - {rule}: (no failing condition)")
     for dis in trace.get("disagreements") or []:
         out.append(f"  ENGINE DISAGREEMENT: {dis}")
     if trace.get("shadow"):

@@ -139,7 +139,7 @@ def test_etf_paste_refused_then_accepted_and_shown_in_flow(site, browser):
     assert "etf input accepted" in wait_for(browser, ".flash.ok").text
     browser.get(site.base + "/flow/")
     etf = wait_for(browser, "#inputs-etf").text
-    assert "2025-12-05" in etf and "87,300,000" in etf
+    assert "2025-12-05" in etf and "87.3 M" in etf  # USD flows compact (issue 13)
     shot(browser, "04-flow")
 
 

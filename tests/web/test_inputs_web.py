@@ -22,7 +22,7 @@ def test_etf_paste_refused_with_paths_then_accepted_and_shown_in_flow(operator, 
     assert resp.status_code == 302
     assert json.loads((home.data / "btc_etp_flow.json").read_text())["as_of"] == GOOD["etf"]["as_of"]
     flow = operator.get("/flow/").get_data(as_text=True)
-    assert "2025-12-05" in flow and "87,300,000" in flow
+    assert "2025-12-05" in flow and "87.3 M" in flow  # USD flows compact (issue 13)
     assert "input.etf" in admin.get("/audit/").get_data(as_text=True)
 
 

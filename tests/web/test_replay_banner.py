@@ -40,7 +40,7 @@ def test_replay_counts_pnl_and_freshness_on_the_replayed_clock(app: Flask, viewe
                        exit_price=Decimal("90300"), pnl=Decimal("-30.00"), opened_ms=t - 600_000, closed_ms=t - 60_000)
         queries.forget_status()
     live = viewer.get("/api/status").get_json()
-    assert live["market_time"] == live["time"] and live["pnl"]["day_usdt"] == "0"
+    assert live["market_time"] == live["time"] and live["pnl"]["day_usdt"] == "0.00"
     with app.app_context():
         record_market_source("replay", ["REPLAY"])
         queries.forget_status()

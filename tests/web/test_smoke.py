@@ -14,7 +14,7 @@ def test_api_status_shape(viewer):
     data = viewer.get("/api/status").get_json()
     assert data["bot_state"] == "IDLE"
     assert {f["name"] for f in data["data_freshness"]} >= {"candles 1m", "snapshot", "flow", "sentiment"}
-    assert data["pnl"] == {"day_usdt": "0", "week_usdt": "0", "trades_today": 0}
+    assert data["pnl"] == {"day_usdt": "0.00", "week_usdt": "0.00", "trades_today": 0}  # money to the cent
 
 
 def test_every_page_renders_with_data(app, admin):
@@ -54,7 +54,7 @@ def test_market_chart_marks_trades_and_backtest_run_has_drawdown(app, admin):
     last_bar = data["candles"][-1]["time"]
     marks = data["trade_markers"]
     assert [(mk["shape"], mk["text"]) for mk in marks] == [
-        ("arrowUp", "long 60000"), ("circle", "exit +2.76"), ("arrowUp", "long 60005.1")]
+        ("arrowUp", "long 60,000.0"), ("circle", "exit +2.76"), ("arrowUp", "long 60,005.1")]  # prices to the tick
     with app.app_context():
         trade, pos = m.Trade.get(), m.Position.get(m.Position.status == "open")
     on_bar = [min(t // 300_000 * 300, last_bar) for t in (trade.opened_ms, trade.closed_ms, pos.opened_ms)]

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask_wtf.csrf import generate_csrf
 
+from engine import format as fmt
 from web import audit, queries
 from web.auth import role_required
 from web.config_edit import ConfigEditError, patch_section
@@ -60,7 +61,7 @@ def snapshot() -> Any:
     doc = queries.latest_document("snapshot")
     if doc is None:
         abort(404, description="no snapshot yet")
-    return doc
+    return fmt.rounded("", doc)
 
 
 @bp.get("/flow")
@@ -69,7 +70,7 @@ def flow() -> Any:
     doc = queries.latest_document("flow")
     if doc is None:
         abort(404, description="no flow yet")
-    return doc
+    return fmt.rounded("", doc)
 
 
 @bp.get("/decision")
@@ -82,7 +83,7 @@ def decision() -> Any:
         abort(404, description=f"no decision {did}" if did is not None else "no decision yet")
     if request.args.get("trace") in ("1", "true", "yes"):
         dec["trace"] = queries.trace(dec["trace_id"])
-    return dec
+    return fmt.rounded("", dec)
 
 
 @bp.get("/position")
@@ -117,6 +118,7 @@ def backtest_run(run_id: int) -> Any:
     r = queries.backtest_run(run_id)
     if r is None:
         abort(404, description=f"no backtest run {run_id}")
+    r.pop("bars", None)  # the page's formatted tables; the API answers the numbers
     return r
 
 

@@ -43,7 +43,20 @@ def detail(decision_id: int) -> Any:
     if dec is None:
         abort(404, description=f"no decision {decision_id}")
     tr = queries.trace(dec["trace_id"])
-    return render_template("sections/trace.html", d=dec, trace=tr, rules=trace_rules(tr), text=trace_text(tr))
+    return render_template("sections/trace.html", d=dec, trace=tr, rules=trace_rules(tr), text=trace_text(tr),
+                           summary=trace_summary(tr))
+
+
+def trace_summary(tr: Any) -> dict[str, Any] | None:
+    """The glance above the trace (engine.rules.summary) for an engine trace."""
+    if not (isinstance(tr, dict) and isinstance(tr.get("stages"), list)):
+        return None
+    from engine.rules.summary import summarize
+
+    try:
+        return summarize(tr)
+    except (KeyError, TypeError, ValueError, AttributeError):  # an older or partial trace
+        return None
 
 
 def trace_text(tr: Any) -> str | None:

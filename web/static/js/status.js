@@ -30,7 +30,7 @@
     const p = s.position;
     $("position").innerHTML = p ? `<table class="kv"><tr><th>side</th><td class="act-${esc(p.side)}">${esc(p.side)}</td></tr><tr><th>quantity</th><td class="num">${esc(p.quantity)}</td></tr><tr><th>entry</th><td class="num">${esc(p.entry_price)}</td></tr><tr><th>stop-loss</th><td class="num">${esc(p.sl_price)}</td></tr></table>` : '<p class="empty">flat</p>';
     const d = s.last_decision;
-    $("last-decision").innerHTML = d ? `<p><b class="act-${esc(d.action)}">${esc(d.action.toUpperCase())}</b> ${esc(d.reason || "")}<br><span class="muted">${esc(d.time)} · confidence ${esc(d.confidence)}</span><br><a href="${Showdown.url("/decisions/" + d.id)}">why? (rule trace)</a></p>` : '<p class="empty">no decision yet</p>';
+    $("last-decision").innerHTML = d ? `<p><b class="act-${esc(d.action)}">${esc(d.action.toUpperCase())}</b> ${esc(d.reason || "")}<br><span class="muted">${esc(d.time)} · confidence ${esc(Showdown.fmt(d.confidence, 2))}</span><br><a href="${Showdown.url("/decisions/" + d.id)}">why? (rule trace)</a></p>` : '<p class="empty">no decision yet</p>';
     const rec = s.last_reconciliation;
     $("reconciliation").innerHTML = rec ? `${esc(rec.time)} · ${esc(rec.summary)}` : '<span class="empty">none yet</span>';
   }

@@ -1,0 +1,109 @@
+"""In a real Chromium through Nginx and gunicorn, on a replay-like site (issue 13): the trace
+summary and the why-not page (screenshots kept), the backtest equity chart showing the whole
+period, the market chart with room after the last bar, the Position page."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.web.live import ROOT, LiveSite
+from tests.web.test_e2e_browser import _browser_and_proxy_present, browser, shot, wait_for  # noqa: F401
+
+pytestmark = [pytest.mark.slow]
+
+SEED = ("from engine.config import load_config; from engine.paths import home; "
+        "from connectors.db import open_database; from tests.web.seed_replay import seed_replay; import json; "
+        "open_database(load_config(), home().ensure()); print(json.dumps(seed_replay()))")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    import json
+
+    with LiveSite(tmp_path_factory.mktemp("glance")) as s:
+        out = subprocess.run([sys.executable, "-c", SEED], env=s.env(), cwd=ROOT, check=True, capture_output=True,
+                             text=True).stdout
+        s.ids = json.loads(out.strip().splitlines()[-1])
+        yield s
+
+
+@pytest.fixture(scope="module")
+def logged_in(site, browser):  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    browser.get(site.base + "/login")
+    browser.find_element(By.ID, "username").send_keys("admin")
+    browser.find_element(By.ID, "password").send_keys(site.password)
+    browser.find_element(By.ID, "login-submit").click()
+    wait_for(browser, "#bot-state")
+    return browser
+
+
+def test_trace_summary_at_a_glance(site, logged_in):
+    from selenium.webdriver.common.by import By
+
+    b = logged_in
+    b.get(site.base + f"/decisions/{site.ids['decision_ids'][-1]}")
+    summary = wait_for(b, "#trace-summary")
+    long_bar = b.find_element(By.CSS_SELECTOR, "#score-long .fill")
+    threshold = b.find_element(By.CSS_SELECTOR, "#score-long .threshold")
+    bar_box = b.find_element(By.CSS_SELECTOR, "#score-long").rect
+    # the threshold line stands at 55 % of the bar; the score fills less than that (a flat, weak cycle)
+    assert abs((threshold.rect["x"] - bar_box["x"]) / bar_box["width"] - 0.55) < 0.01
+    assert 0 < long_bar.rect["width"] < threshold.rect["x"] - bar_box["x"]
+    assert "Decided by flat.weak" in summary.text and "Nearest misses" in summary.text
+    b.set_window_size(1400, 1300)
+    shot(b, "13-trace-summary")
+    b.find_element(By.CSS_SELECTOR, "details#trace > summary").click()  # sections collapse
+    assert b.find_element(By.ID, "trace").get_attribute("open") is None
+    assert not b.find_element(By.ID, "trace-text").is_displayed()
+    b.set_window_size(1400, 1000)
+
+
+def test_why_not_page(site, logged_in):
+    b = logged_in
+    b.get(site.base + "/why-not/")
+    counts = wait_for(b, "#why-not-counts").text
+    assert "13 cycle(s)" in counts
+    assert "flat.weak" in wait_for(b, "#blocking-rules").text
+    b.set_window_size(1400, 1300)
+    shot(b, "13-why-not")
+    b.set_window_size(1400, 1000)
+
+
+def test_backtest_equity_chart_opens_on_the_whole_period(site, logged_in):
+    b = logged_in
+    b.get(site.base + f"/backtest/{site.ids['run_id']}")
+    wait_for(b, "#chart canvas")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(b, 10).until(lambda d: d.execute_script("return !!(window.showdownCharts && showdownCharts.equity)"))
+    rng = b.execute_script("const r = window.showdownCharts.equity.timeScale().getVisibleRange(); return [r.from, r.to];")
+    first, last = b.execute_script("const p = JSON.parse(document.getElementById('chart').dataset.equity);"
+                                   "return [p[0].time, p[p.length - 1].time];")
+    assert rng[0] <= first and rng[1] >= last, (rng, first, last)  # all 18 days, not the last 8
+    shot(b, "13-backtest-run")
+
+
+def test_market_chart_leaves_room_after_the_last_bar(site, logged_in):
+    b = logged_in
+    b.get(site.base + "/market/?tf=5m")
+    wait_for(b, "#chart canvas")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(b, 10).until(lambda d: d.execute_script("return !!window.showdownChart"))
+    logical = b.execute_script("const r = window.showdownChart.timeScale().getVisibleLogicalRange(); return r && r.to;")
+    bars = b.execute_script("return window.showdownChart ? 300 : 0")
+    assert logical is not None and logical >= bars - 1 + 3, logical  # markers on the last bar are not cut
+    shot(b, "13-market")
+
+
+def test_position_page(site, logged_in):
+    b = logged_in
+    b.get(site.base + "/position/")
+    assert "89,234.6" in wait_for(b, "#mark-price").text
+    wait_for(b, "#chart canvas")
+    shot(b, "13-position")

@@ -175,7 +175,7 @@ class AnalysisLoop:
                 mark_stale(flow, f"the 1m candle closing at {ms_to_iso(t_ms)} was not stored within the max wait")
             facts = {"snapshot": snapshot, "flow": flow,
                      "account": read_account(self.symbol, t_ms, float(cfg.get("paper.starting_equity_usdt") or 0)),
-                     "position": read_position(self.symbol)}
+                     "position": read_position(self.symbol, t_ms, snapshot.get("price"))}
             decision, trace = self.registry.decide(facts)
             rec = record_cycle(snapshot, flow, self.data_dir)
             if decision.get("timestamp_iso") is None:   # no snapshot time in the facts: the cycle's

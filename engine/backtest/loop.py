@@ -41,6 +41,7 @@ from engine.exchange.errors import (
 from engine.exchange.sim.core import SimConfig
 from engine.exchange.sim.exchange import CandleFeed, SimExchange
 from engine.exchange.types import OrderRequest, Side
+from engine.execution import manage
 from engine.execution.core import daily_weekly, step
 from engine.execution.model import (
     NO_POSITION,
@@ -347,7 +348,8 @@ def _decide(run: _Run, cyc: Mapping[str, Any], compiled: Any, engine: Any,
     position = {"side": "flat" if pos.quantity == 0 else ("long" if pos.quantity > 0 else "short"),
                 "quantity": float(abs(pos.quantity)),
                 "entry_price": float(pos.entry_price) if pos.quantity else None,
-                "unrealized_pnl": float(pos.unrealized_pnl)}
+                "unrealized_pnl": float(pos.unrealized_pnl),
+                **manage.position_facts(run.state, pos.quantity, pos.entry_price, core.last_price, int(cyc["t_ms"]))}
     facts = cycle_facts(cyc, account, position)
     doc, _ = decide(compiled, facts, engine)
     t = int(cyc["t_ms"])

@@ -511,10 +511,39 @@ class _FileCompiler:
             if ok and action in ("multiplier", "cap") and not vals:
                 self.err(ppos, f"{action}: no parameter given (expected at least one of {', '.join(spec)})")
                 ok = False
+            if ok and not self.one_way(str(action), vals, params, ppos):
+                ok = False
             out[str(action)] = vals
         return out if ok else None
 
+    def one_way(self, action: str, vals: dict[str, Any], params: CommentedMap, ppos: tuple[int, int]) -> bool:
+        """levels / stop / target: one way per group, the companions they need, something set."""
+        ok = True
+        for i, group in enumerate(L.ONE_OF.get(action, ())):
+            given = [k for k in group if k in vals]
+            if len(given) > 1:
+                self.err(self.key_pos(params, given[1], ppos),
+                         f"{action}: {' and '.join(given)} both given (expected one of {', '.join(group)})")
+                ok = False
+            elif not given and L.ONE_REQUIRED.get(action) == i:
+                self.err(ppos, f"{action}: nothing to do (expected one of {', '.join(group)})")
+                ok = False
+        for (act, key), needs in L.NEEDS.items():
+            if act == action and key in vals and needs not in vals:
+                self.err(self.key_pos(params, key, ppos), f"{action}.{key} means nothing without {needs} "
+                                                          f"(expected {needs} beside it, or remove {key})")
+                ok = False
+        if action == "levels" and not vals:
+            self.err(ppos, "levels: no parameter given (expected a stop and/or targets)")
+            ok = False
+        if vals.get("break_even") is False:
+            self.err(self.key_pos(params, "break_even", ppos), "stop.break_even: false does nothing (expected true)")
+            ok = False
+        return ok
+
     def param(self, raw: Any, kind: Any, pos: tuple[int, int], what: str) -> Any:
+        if kind == "field":
+            return self.field_ref(raw, pos, what)
         if isinstance(kind, tuple) and kind and kind[0] in ("number", "integer") and len(kind) == 3:
             return self.number(raw, pos, what, integer=kind[0] == "integer", lo=kind[1], hi=kind[2])
         if kind == "name":
@@ -543,6 +572,21 @@ class _FileCompiler:
                 self.problems.append(Problem(self.name, *_parse_pos(conds[0].where),
                                              f"rule {rule.id} can never fire: {text} cannot all be true "
                                              "(expected conditions on one field that can hold together)"))
+
+
+    def field_ref(self, raw: Any, pos: tuple[int, int], what: str) -> Any:
+        """A snapshot field holding a price level, e.g. swings.tf_5m.low (optionally snapshot.-prefixed)."""
+        leaves = _LEAVES["snapshot"]
+        numbers = [p for p, t in leaves.items() if t == "number"]
+        if not isinstance(raw, str):
+            self.err(pos, f"{what}: got {_show(raw)} (expected a snapshot field path such as swings.tf_5m.low)")
+            return _MISSING
+        path = str(raw).removeprefix("snapshot.")
+        if leaves.get(path) != "number":
+            self.err(pos, f"{what}: {raw!r} is not a numeric snapshot field{_hint(path, numbers)} "
+                          "(expected a snapshot field path such as swings.tf_5m.low)")
+            return _MISSING
+        return path
 
 
 def _candidates(type_code: Any, conds: list[Condition]) -> list[Any]:
@@ -622,6 +666,8 @@ def _example(fact: str) -> str:
 def _kind_help(kind: Any) -> str:
     if kind == "name":
         return "a snake_case label"
+    if kind == "field":
+        return "a snapshot field path"
     if isinstance(kind, tuple) and len(kind) == 3 and kind[0] in ("number", "integer"):
         return f"{'an integer' if kind[0] == 'integer' else 'a number'} in [{kind[1]}, {kind[2]}]"
     return L.describe_type(kind)

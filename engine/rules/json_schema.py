@@ -46,6 +46,8 @@ def _param(kind: Any) -> dict[str, Any]:
         return {"type": "string", "pattern": L.NAME_RE.pattern}
     if kind == "boolean":
         return {"type": "boolean"}
+    if kind == "field":
+        return {"type": "string", "description": "a numeric snapshot field, e.g. swings.tf_5m.low"}
     if isinstance(kind, tuple) and len(kind) == 3 and kind[0] in ("number", "integer"):
         return {"anyOf": [{"type": kind[0], "minimum": kind[1], "maximum": kind[2]}, REF]}
     return {"enum": list(kind)}

@@ -140,7 +140,7 @@ def ask(s: ExecState, decision: Mapping[str, Any] | None, qty: Decimal, entry: D
             level = Decimal(str(it["price"]))
         else:
             continue
-        level = round_price(level, filters, "down" if long else "up")  # toward the entry: nearer
+        level = round_price(level, filters)  # the nearest tick (as freqtrade's ROI rate: tests/freqtrade_peer.py)
         if level <= 0:
             continue
         if target is None or (long and level < target) or (not long and level > target):

@@ -102,7 +102,7 @@ ACTIONS: dict[str, tuple[tuple[str, ...], dict[str, tuple[bool, Any]]]] = {
 }
 
 RULE_KEYS = ("id", "stage", "when", "then", "why")
-FILE_KEYS = ("ruleset", "rules", "description")
+FILE_KEYS = ("ruleset", "rules", "description", "cycle", "indicators", "expressions")
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 REF_RE = re.compile(r"^(-)?\$\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)\}$")

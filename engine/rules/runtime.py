@@ -96,7 +96,7 @@ def _plan(compiled: CompiledRules, fact: str, extra: tuple[str, ...]) -> list[tu
     key = (id(compiled), fact + "|" + ",".join(extra))
     plan = _PLANS.get(key)
     if plan is None:
-        types = _LEAF_TYPES[fact]
+        types = _LEAF_TYPES[fact] if fact in _LEAF_TYPES else compiled.declared.leaves[fact]
         paths = sorted(set(compiled.paths.get(fact, ())) | set(extra))
         plan = [(p, _getter(_parts(p)), _checker(types[p])) for p in paths]
         if len(_PLANS) > 256:          # one entry per (ruleset version, fact): bounded
@@ -115,17 +115,25 @@ def read_facts(compiled: CompiledRules, facts: Mapping[str, Any],
     """
     view: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
-    for fact in BASE_FACTS:
+    for fact in facts_of(compiled):
         doc = facts.get(fact)
         out: dict[str, Any] = {}
         for path, get, ok in _plan(compiled, fact, extra_paths.get(fact, ()) if extra_paths else ()):
             node = get(doc)
             if node is not None and not ok(node):
-                problems.append(f"{fact}.{path}: expected {_LEAF_TYPES[fact][path]}, got {node!r}; treated as unknown")
+                problems.append(f"{fact}.{path}: expected {(_LEAF_TYPES.get(fact) or compiled.declared.leaves[fact])[path]}, "
+                                f"got {node!r}; treated as unknown")
                 node = None
             out[path] = node
         view[fact] = out
     return view, problems
+
+
+def facts_of(compiled: CompiledRules) -> tuple[str, ...]:
+    """The facts a ruleset reads: the base ones, and its declared indicators / expressions."""
+    if compiled.declared.empty:
+        return BASE_FACTS
+    return BASE_FACTS + tuple(f for f, leaves in compiled.declared.leaves.items() if leaves)
 
 
 class ReferenceSession:
@@ -440,7 +448,7 @@ def _trace(compiled: CompiledRules, facts: Mapping[str, Any], view: dict[str, di
         "ruleset": {"name": compiled.name, "version": compiled.version,
                     "config_values": compiled.config_values},
         "engine": engine_name,
-        "facts": {f: facts.get(f) for f in BASE_FACTS},
+        "facts": {f: facts.get(f) for f in facts_of(compiled)},
         "input_problems": problems,
         "stages": stages_out,
         # (rule id, first failing condition, the value it saw): the "why not".

@@ -240,3 +240,37 @@ def test_backtest_computes_declared_facts_per_day_and_decides_at_the_ruleset_cyc
     cycles = with_declared([{"t_ms": t, "snapshot": {}, "flow": {}} for t in ts], c.declared, candles, config())
     assert all(set(cy["declared"]) == {"indicators", "expressions"} for cy in cycles)
     assert any(cy["declared"]["expressions"]["trending"] is not None for cy in cycles)
+
+
+def test_rules_check_and_run_show_declarations_and_each_value(tmp_path):
+    """`showdown rules check` names the declarations and warns about unused ones;
+    `showdown rules run` prints every indicator and expression value the decision used."""
+    import json
+
+    from click.testing import CliRunner
+
+    from cli.main import showdown
+    from engine.rules.samples import typical_long
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "strategy.yaml").write_text(EXAMPLE.read_text().replace(
+        "indicators:\n", "indicators:\n  spare: {function: CCI, timeframe: 4h, params: {timeperiod: 20}}\n", 1))
+    run = CliRunner()
+    out = run.invoke(showdown, ["rules", "check", str(rules)])
+    assert out.exit_code == 0, out.output
+    assert "declared: 7 indicator(s), 7 expression(s), looking back 2 cycle(s); cycle 60 min" in out.output
+    assert "warning: strategy.yaml:10:3: indicator spare is declared but no rule or expression reads it" in out.output
+    c = compile_texts({"s.yaml": EXAMPLE.read_text()}, config())
+    candles = _synthetic_1m(12)
+    t = int(candles.index[0]) + 9 * DAY + 5 * HOUR
+    facts = {**typical_long(), **cycle_facts(c.declared, frames_from_1m(c.declared, candles, timeframe_frame), t, HOUR)}
+    facts["expressions"].update({"cross_up": True, "trending": True, "rsi_ok_long": True, "band_position_pct": 1.25})
+    (tmp_path / "facts.json").write_text(json.dumps(facts))
+    out = run.invoke(showdown, ["rules", "run", str(tmp_path / "facts.json"), "--rules-dir", str(rules)])
+    assert out.exit_code == 0, out.output
+    text = out.output
+    assert "[indicators] declared, at this cycle" in text and "[expressions] computed before the rules ran" in text
+    assert f"ema_fast                 {facts['indicators']['ema_fast']}" in text
+    assert "bb.lowerband" in text and "BBANDS(nbdevdn=2.0, nbdevup=2.0, timeperiod=20, price=typprice) on 1h" in text
+    assert "cross_up                 True                   = crosses_above(ema_fast, ema_slow)" in text
+    assert "+ long.cross_up" in text and "expressions.band_position_pct lt 3   (was 1.25)" in text

@@ -455,7 +455,27 @@ def _trace(compiled: CompiledRules, facts: Mapping[str, Any], view: dict[str, di
         "not_fired": not_fired,
         "disagreements": disagreements,
         "result": {k: v for k, v in result.items() if k != "fired"},
+        **_declared_trace(compiled, facts),
     }
+
+
+def _declared_trace(compiled: CompiledRules, facts: Mapping[str, Any]) -> dict[str, Any]:
+    """Each declared indicator and expression with the value this cycle saw (none: nothing)."""
+    d = compiled.declared
+    if d.empty:
+        return {}
+    ind = facts.get("indicators") or {}
+    ex = facts.get("expressions") or {}
+
+    def value(field: str) -> Any:
+        name, _, sub = field.partition(".")
+        v = ind.get(name) if isinstance(ind, Mapping) else None
+        return (v.get(sub) if isinstance(v, Mapping) else None) if sub else v
+    return {"indicators": [{"name": f, "function": s.function, "timeframe": s.timeframe, "params": dict(s.params),
+                            "inputs": dict(s.inputs), "value": value(f)} for s in d.indicators for f in s.fields],
+            "expressions": [{"name": e.name, "expression": e.text, "type": e.type,
+                             "value": ex.get(e.name) if isinstance(ex, Mapping) else None}
+                            for e in d.expressions]}
 
 
 _STEP_AFTER = {"signal": "aggregation", "candidate": "candidate", "risk": "risk"}

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from cli.config_cmd import load_or_exit
 from connectors.db import open_database
 from connectors.files.backtest_report import write_exports
-from connectors.loops.backtest_run import prepare, rule_texts, run_from_db, with_overrides
+from connectors.loops.backtest_run import prepare, rule_texts, run_from_db, warmup_days_of, with_overrides
 from connectors.stores.backtest_inputs import inputs_at
 from connectors.stores.backtest_store import load_history, recorded_decisions, save_run
 from engine.analytics.batch import build_cycles
@@ -99,7 +99,8 @@ def register(group: click.Group) -> None:
         if not (date_from and date_to):
             raise click.UsageError("--from and --to are required (or --parity FROM TO)")
         t_from, t_to = _ms(date_from), _ms(date_to)
-        history = load_history(symbol, t_from, t_to, config)
+        specs = [files] + ([rule_texts(compare_spec, where.rules_dir)] if compare_spec else [])
+        history = load_history(symbol, t_from, t_to, config, warmup_days_of(specs, config))
         bar, update = _bar((t_to - t_from) // 60_000, "backtest")
         try:
             result, metrics, prep, cycles = run_from_db(symbol, t_from, t_to, config, files, params, update,

@@ -24,6 +24,8 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from engine import facts as F
 from engine.rules import language as L
 from engine.rules.conditions import Condition, holds
+from engine.rules.declarations import FACTS as DECLARED_FACTS
+from engine.rules.declarations import Declared, collect
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ class CompiledRules:
     by_id: dict[str, Rule] = field(default_factory=dict)
     # per rule: its conditions as (fact, path, test, label) — what every trace walks
     checks: tuple[tuple[Rule, tuple[tuple[str, str, Any, str], ...]], ...] = ()
+    # indicators, expressions and cycle the files declare (engine/rules/declarations.py)
+    declared: Declared = field(default_factory=Declared)
+    warnings: list[Problem] = field(default_factory=list)   # accepted, but worth a look (unused declarations)
 
     def __post_init__(self) -> None:
         self.by_stage = {s: tuple(r for r in self.rules if r.stage == s) for s in L.STAGES}
@@ -159,6 +164,14 @@ class _FileCompiler:
         self.config = config
         self.problems = problems
         self.refs = refs
+        self.leaves: dict[str, dict[str, Any]] = _LEAVES
+        self.groups: dict[str, set[str]] = _GROUPS
+
+    def declare(self, declared: Declared) -> None:
+        """Make the declared indicators and expressions readable as facts."""
+        self.leaves = {**_LEAVES, **declared.leaves}
+        self.groups = {**_GROUPS, **{f: {p.split(".")[0] for p in leaves if "." in p}
+                                      for f, leaves in declared.leaves.items()}}
 
     # -- positions -------------------------------------------------------------------
     def err(self, pos: tuple[int, int], msg: str) -> None:
@@ -266,7 +279,8 @@ class _FileCompiler:
         return str(raw)
 
     # -- file ------------------------------------------------------------------------
-    def compile(self, text: str, rules_out: list[tuple[Rule, tuple[int, int]]]) -> str | None:
+    def load(self, text: str) -> CommentedMap | None:
+        """Parse the file and check its top level; None when it cannot be read at all."""
         try:
             doc = parse_yaml(text)
         except MarkedYAMLError as exc:
@@ -291,6 +305,9 @@ class _FileCompiler:
             if k not in L.FILE_KEYS:
                 self.err(self.key_pos(doc, k, (1, 1)),
                          f"unknown top-level key {k!r}{_hint(str(k), L.FILE_KEYS)} (expected one of {', '.join(L.FILE_KEYS)})")
+        return doc
+
+    def compile(self, doc: CommentedMap, rules_out: list[tuple[Rule, tuple[int, int]]]) -> str | None:
         name = doc.get("ruleset")
         if name is None:
             self.err((1, 1), "missing `ruleset:` (expected the ruleset name, e.g. ruleset: btc_default)")
@@ -367,7 +384,7 @@ class _FileCompiler:
     def when(self, raw: CommentedMap, pos: tuple[int, int], stage: str | None) -> list[Condition] | None:
         when = raw["when"]
         wpos = self.val_pos(raw, "when", pos)
-        facts_allowed = list(L.FACT_SCHEMAS)
+        facts_allowed = [*L.FACT_SCHEMAS, *DECLARED_FACTS]
         if not isinstance(when, CommentedMap) or not when:
             self.err(wpos, f"`when:` is {_show(when)} (expected a mapping of facts ({', '.join(facts_allowed)}) to conditions)")
             return None
@@ -375,11 +392,11 @@ class _FileCompiler:
         ok = True
         for fact, conds in when.items():
             fpos = self.key_pos(when, fact, wpos)
-            if fact not in L.FACT_SCHEMAS:
+            if fact not in L.FACT_SCHEMAS and fact not in DECLARED_FACTS:
                 self.err(fpos, f"unknown fact {fact!r}{_hint(str(fact), facts_allowed)} (expected one of {', '.join(facts_allowed)})")
                 ok = False
                 continue
-            first = L.fact_first_stage(fact)
+            first = L.fact_first_stage(fact) if fact in L.FACT_SCHEMAS else L.STAGES[0]
             if stage is not None and L.STAGES.index(first) > L.STAGES.index(stage):
                 self.err(fpos, f"`{fact}` does not exist yet in stage {stage}: it is decided before stage {first}, "
                                f"so this rule could never fire (expected stage {first} or later)")
@@ -401,9 +418,15 @@ class _FileCompiler:
         return out if ok else None
 
     def field(self, fact: str, path: str, opmap: Any, ppos: tuple[int, int], vpos: tuple[int, int]) -> list[Condition] | None:
-        leaves = _LEAVES[fact]
+        leaves = self.leaves[fact]
         if path not in leaves:
-            if path in _GROUPS[fact]:
+            if fact in DECLARED_FACTS and path not in self.groups[fact]:
+                kind = "indicator" if fact == "indicators" else "expression"
+                known = ", ".join(leaves) or "none declared"
+                self.err(ppos, f"{fact}.{path}: no {kind} {path!r} is declared{_hint(path, list(leaves))} "
+                               f"(expected one declared under `{fact}:` in a rule file: {known})")
+                return None
+            if path in self.groups[fact]:
                 subs = sorted({p[len(path) + 1:].split(".")[0] for p in leaves if p.startswith(path + ".")})
                 self.err(ppos, f"{fact}.{path} is a group of fields, not a value (expected one of {path}.{', {path}.'.join(subs)})".replace("{path}", path))
             else:
@@ -561,7 +584,7 @@ class _FileCompiler:
         for (fact, path), conds in groups.items():
             if len(conds) < 2:
                 continue
-            type_code = _LEAVES[fact][path]
+            type_code = self.leaves[fact][path]
             if any(c.op == "is_unknown" for c in conds):
                 ok = False
             else:
@@ -690,13 +713,20 @@ def compile_texts(files: Mapping[str, str], config: Any) -> CompiledRules:
     names: list[tuple[str, str]] = []
     if not files:
         raise RulesRefused([Problem("rules", 1, 1, "no rule files found (expected *.yaml files with `ruleset:` and `rules:`)")])
+    docs: list[tuple[_FileCompiler, CommentedMap, str]] = []
     for fname in sorted(files):
         fc = _FileCompiler(fname, config, problems, refs)
+        doc = fc.load(files[fname])
+        if doc is not None:
+            docs.append((fc, doc, files[fname]))
+    declared = collect(None, docs, lambda f, raw, pos, what: f.number(raw, pos, what))
+    for fc, doc, _ in docs:
+        fc.declare(declared)
         out: list[tuple[Rule, tuple[int, int]]] = []
-        name = fc.compile(files[fname], out)
+        name = fc.compile(doc, out)
         if name:
-            names.append((fname, name))
-        rules.extend((r, p, fname) for r, p in out)
+            names.append((fc.name, name))
+        rules.extend((r, p, fc.name) for r, p in out)
     if names:
         first_file, first = names[0]
         for fname, name in names[1:]:
@@ -735,7 +765,30 @@ def compile_texts(files: Mapping[str, str], config: Any) -> CompiledRules:
         settings[key.split(".")[-1]] = v
     if problems:
         raise RulesRefused(sorted(problems, key=lambda p: (p.file, p.line, p.col)))
+    warnings = _unused(declared, [r for r, _, _ in rules])
     ordered = tuple(Rule(**{**r.__dict__, "order": i}) for i, (r, _, _) in enumerate(rules))
     return CompiledRules(name=names[0][1], version=content_hash(files), rules=ordered, files=dict(files),
                          config_values=dict(sorted(refs.items())),
-                         modes={m: dict(modes[m]) for m in F.RISK_MODE}, settings=settings)
+                         modes={m: dict(modes[m]) for m in F.RISK_MODE}, settings=settings,
+                         declared=declared, warnings=warnings)
+
+
+def _unused(declared: Declared, rules: list[Rule]) -> list[Problem]:
+    """Declared indicators and expressions that no rule and no expression reads."""
+    from engine.rules.expressions import references
+    read = {(c.fact, c.path) for r in rules for c in r.conditions}
+    by_expr = set().union(*(references(e.node) for e in declared.expressions)) if declared.expressions else set()
+    out = []
+    for s in declared.indicators:
+        if not any(("indicators", f) in read or f in by_expr for f in s.fields):
+            out.append(Problem(*_split_where(s.where), f"indicator {s.name} is declared but no rule or expression "
+                                                       "reads it (computed every cycle for nothing)"))
+    for e in declared.expressions:
+        if ("expressions", e.name) not in read and e.name not in by_expr:
+            out.append(Problem(*_split_where(e.where), f"expression {e.name} is declared but no rule reads it"))
+    return out
+
+
+def _split_where(where: str) -> tuple[str, int, int]:
+    f, line, col = where.rsplit(":", 2)
+    return f, int(line), int(col)

@@ -146,7 +146,7 @@ ONE_REQUIRED = {"stop": 0, "target": 0}
 NEEDS = {("levels", "atr_timeframe"): "stop_atr", ("stop", "atr_timeframe"): "trail_atr"}
 
 RULE_KEYS = ("id", "stage", "when", "then", "why")
-FILE_KEYS = ("ruleset", "rules", "description")
+FILE_KEYS = ("ruleset", "rules", "description", "cycle", "indicators", "expressions")
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 REF_RE = re.compile(r"^(-)?\$\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)\}$")

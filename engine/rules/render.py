@@ -45,6 +45,15 @@ def render_trace(trace: dict[str, Any], show_not_fired: bool = True) -> str:
         out.append(f"  ERROR: {e}")
     for p in trace.get("input_problems") or []:
         out.append(f"  input problem: {p}")
+    if trace.get("indicators"):
+        out.append("\n[indicators] declared, at this cycle")
+        for i in trace["indicators"]:
+            params = ", ".join(f"{k}={v}" for k, v in {**i.get("params", {}), **i.get("inputs", {})}.items())
+            out.append(f"  {i['name']:<24} {_v(i['value']):<22} {i['function']}({params}) on {i['timeframe']}")
+    if trace.get("expressions"):
+        out.append("\n[expressions] computed before the rules ran")
+        for e in trace["expressions"]:
+            out.append(f"  {e['name']:<24} {_v(e['value']):<22} = {e['expression']}")
     for st in trace.get("stages", []):
         if "stage" in st:
             fired = st.get("fired", [])

@@ -96,7 +96,7 @@ def _plan(compiled: CompiledRules, fact: str, extra: tuple[str, ...]) -> list[tu
     key = (id(compiled), fact + "|" + ",".join(extra))
     plan = _PLANS.get(key)
     if plan is None:
-        types = _LEAF_TYPES[fact]
+        types = _LEAF_TYPES[fact] if fact in _LEAF_TYPES else compiled.declared.leaves[fact]
         paths = sorted(set(compiled.paths.get(fact, ())) | set(extra))
         plan = [(p, _getter(_parts(p)), _checker(types[p])) for p in paths]
         if len(_PLANS) > 256:          # one entry per (ruleset version, fact): bounded
@@ -115,17 +115,25 @@ def read_facts(compiled: CompiledRules, facts: Mapping[str, Any],
     """
     view: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
-    for fact in BASE_FACTS:
+    for fact in facts_of(compiled):
         doc = facts.get(fact)
         out: dict[str, Any] = {}
         for path, get, ok in _plan(compiled, fact, extra_paths.get(fact, ()) if extra_paths else ()):
             node = get(doc)
             if node is not None and not ok(node):
-                problems.append(f"{fact}.{path}: expected {_LEAF_TYPES[fact][path]}, got {node!r}; treated as unknown")
+                problems.append(f"{fact}.{path}: expected {(_LEAF_TYPES.get(fact) or compiled.declared.leaves[fact])[path]}, "
+                                f"got {node!r}; treated as unknown")
                 node = None
             out[path] = node
         view[fact] = out
     return view, problems
+
+
+def facts_of(compiled: CompiledRules) -> tuple[str, ...]:
+    """The facts a ruleset reads: the base ones, and its declared indicators / expressions."""
+    if compiled.declared.empty:
+        return BASE_FACTS
+    return BASE_FACTS + tuple(f for f, leaves in compiled.declared.leaves.items() if leaves)
 
 
 class ReferenceSession:
@@ -497,14 +505,34 @@ def _trace(compiled: CompiledRules, facts: Mapping[str, Any], view: dict[str, di
         "ruleset": {"name": compiled.name, "version": compiled.version,
                     "config_values": compiled.config_values},
         "engine": engine_name,
-        "facts": {f: facts.get(f) for f in BASE_FACTS},
+        "facts": {f: facts.get(f) for f in facts_of(compiled)},
         "input_problems": problems,
         "stages": stages_out,
         # (rule id, first failing condition, the value it saw): the "why not".
         "not_fired": not_fired,
         "disagreements": disagreements,
         "result": {k: v for k, v in result.items() if k != "fired"},
+        **_declared_trace(compiled, facts),
     }
+
+
+def _declared_trace(compiled: CompiledRules, facts: Mapping[str, Any]) -> dict[str, Any]:
+    """Each declared indicator and expression with the value this cycle saw (none: nothing)."""
+    d = compiled.declared
+    if d.empty:
+        return {}
+    ind = facts.get("indicators") or {}
+    ex = facts.get("expressions") or {}
+
+    def value(field: str) -> Any:
+        name, _, sub = field.partition(".")
+        v = ind.get(name) if isinstance(ind, Mapping) else None
+        return (v.get(sub) if isinstance(v, Mapping) else None) if sub else v
+    return {"indicators": [{"name": f, "function": s.function, "timeframe": s.timeframe, "params": dict(s.params),
+                            "inputs": dict(s.inputs), "value": value(f)} for s in d.indicators for f in s.fields],
+            "expressions": [{"name": e.name, "expression": e.text, "type": e.type,
+                             "value": ex.get(e.name) if isinstance(ex, Mapping) else None}
+                            for e in d.expressions]}
 
 
 _STEP_AFTER = {"signal": "aggregation", "candidate": "candidate", "risk": "risk", "manage": "manage"}

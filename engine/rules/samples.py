@@ -126,9 +126,26 @@ def random_facts(rng: random.Random, compiled: CompiledRules | None = None, none
                 doc[key] = g.choice(["", "x", "BTCUSDT", "1e-05 text"])
         return doc
 
-    for fact, schema in F.FACTS.items():
+    schemas: dict[str, dict[str, Any]] = dict(F.FACTS)
+    if compiled is not None:           # the ruleset's declared indicators and expressions
+        for fact, leaves in compiled.declared.leaves.items():
+            if leaves:
+                schemas[fact] = _nested(leaves)
+    for fact, schema in schemas.items():
         if rng.random() < none_rate / 5:
             out[fact] = None            # a whole fact missing
         else:
             out[fact] = fill(schema, fact, (base or {}).get(fact))
+    return out
+
+
+def _nested(leaves: dict[str, Any]) -> dict[str, Any]:
+    """{"bb.upperband": "number"} -> {"bb": {"upperband": "number"}}."""
+    out: dict[str, Any] = {}
+    for path, code in leaves.items():
+        node = out
+        *parents, last = path.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = code
     return out

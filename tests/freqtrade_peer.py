@@ -24,9 +24,11 @@ its cause by `explain`):
   the candle gapped through exits at the open. Ours follows the 1m candles (stops before
   targets only within one 1m candle) and fills a gap at the 1m open: counted as
   `intra_candle_path`.
-- Level rounding: both put stops and targets on the 0.1 tick; freqtrade rounds its ROI
-  rate up and its stop on its own rule, ours toward the safe side: up to one tick apart,
-  counted as `tick_rounding`.
+  When the entry prices differ that way, the stop and targets (percents of the entry)
+  differ by as much and may be reached at another candle: `open_vs_close_moved_exit`.
+- Level rounding: both put stops and targets on the 0.1 tick — the ROI rate to the
+  nearest tick, a rule's stop toward the price; a level that still lands one tick apart
+  is counted as `tick_rounding`.
 - Reversal on the exit candle. With can_short, when a trade closes inside a candle and the
   signal points the other way, freqtrade opens the new trade at the open of that same
   candle (before the exit, in time). Ours enters at the next cycle: `reversal_same_candle`.
@@ -185,21 +187,31 @@ def explain(t: dict[str, Any], p: dict[str, Any], diffs: list[str], candles: pd.
         oc = _open_close(candles, t["open_ms"])
         if oc is None or not (p["open_rate"] == oc[0] and t["open_rate"] == oc[1]):
             return None
-        if diffs == ["open_rate"] or (set(diffs) <= {"open_rate", "close_rate"} and _close_explained(t, p, candles)):
+        if "close_ms" in diffs:
+            return "open_vs_close_moved_exit"   # levels from another entry price, reached at another candle
+        if "close_rate" not in diffs or _close_explained(t, p, candles):
             return "open_vs_close"
-        return "open_vs_close" if "close_ms" not in diffs else "intra_candle_path"
-    if diffs == ["close_rate"] or set(diffs) == {"close_rate"}:
+        return None
+    if diffs == ["close_rate"]:
+        oc = _open_close(candles, p["close_ms"])
+        if oc is not None and p["close_rate"] == oc[0] and t["close_rate"] == oc[1]:
+            return "open_vs_close"
         if abs(t["close_rate"] - p["close_rate"]) <= TICK:
             return "tick_rounding"
-        return "open_vs_close" if _close_explained(t, p, candles) else "intra_candle_path"
+        return "intra_candle_path"
     if "close_ms" in diffs:
         return "intra_candle_path"
     return None
 
 
 def _close_explained(t: dict[str, Any], p: dict[str, Any], candles: pd.DataFrame) -> bool:
-    """Our exit at market at the cycle (last close) where freqtrade exited at the open."""
-    if t["close_rate"] == p["close_rate"] or abs(t["close_rate"] - p["close_rate"]) <= TICK:
+    """The exit differs only as the entry does: a target a percent from an entry that was the
+    open on one side and the last close on the other is that far from each (each on its tick),
+    or our exit at market at the cycle (last close) where freqtrade exited at the open."""
+    if t["close_rate"] == p["close_rate"]:
+        return True
+    ratio_ours, ratio_peer = t["close_rate"] / t["open_rate"], p["close_rate"] / p["open_rate"]
+    if abs(ratio_ours - ratio_peer) * t["open_rate"] <= 2 * TICK:
         return True
     oc = _open_close(candles, p["close_ms"])
     return oc is not None and p["close_rate"] == oc[0] and t["close_rate"] == oc[1]

@@ -77,7 +77,10 @@ def plan_trade(side: str, price: float | None, atr: float | None, swing_level: f
     sl_distance = max(settings["sl_atr_k"] * atr, structural) if stop_distance is None else stop_distance
     half_zone = settings["entry_zone_atr"] * atr
     zone = (round_price(float(entry) - half_zone, filters, "down"), round_price(float(entry) + half_zone, filters, "up"))
-    sl = round_price(float(entry) - sign * sl_distance, filters)
+    # A stop the rules set (levels) goes on the tick toward the price, the tighter side (as
+    # freqtrade rounds its stoploss); the config's stop keeps its nearest-tick rounding.
+    sl = round_price(float(entry) - sign * sl_distance, filters,
+                     "nearest" if stop_distance is None else ("up" if sign > 0 else "down"))
     r1 = settings["tp1_r"] if tp_r[0] is None else tp_r[0]
     r2 = settings["tp2_r"] if tp_r[1] is None else tp_r[1]
     d1 = r1 * sl_distance if tp_distances[0] is None else tp_distances[0]

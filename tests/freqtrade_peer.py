@@ -20,10 +20,11 @@ its cause by `explain`):
   same steps at the same times. A step that puts the target behind the price: freqtrade
   exits at the candle's open, ours at market at T (the same open_vs_close caveat).
 - Stop and target inside a candle. freqtrade sees one candle of the strategy's timeframe
-  and, when the stop and the ROI are both in its range, takes the stop; a stop it finds
-  the candle gapped through exits at the open. Ours follows the 1m candles (stops before
-  targets only within one 1m candle) and fills a gap at the 1m open: counted as
-  `intra_candle_path`.
+  and, when the stop and the ROI are both in its range, takes the stop; ours follows the
+  1m candles (stops before targets only within one 1m candle): counted as
+  `stop_and_target_in_one_candle` (the two exit reasons differ). A stop our 1m path
+  finds gapped through fills at that 1m open, freqtrade's at its level when the candle's
+  range holds it: `gap_inside_candle` (our price is a 1m open inside that candle).
   When the entry prices differ that way, the stop and targets (percents of the entry)
   differ by as much and may be reached at another candle: `open_vs_close_moved_exit`.
 - Level rounding: both put stops and targets on the 0.1 tick — the ROI rate to the
@@ -198,9 +199,21 @@ def explain(t: dict[str, Any], p: dict[str, Any], diffs: list[str], candles: pd.
             return "open_vs_close"
         if abs(t["close_rate"] - p["close_rate"]) <= TICK:
             return "tick_rounding"
-        return "intra_candle_path"
-    if "close_ms" in diffs:
-        return "intra_candle_path"
+        return _inside_candle(t, p, candles, tf)
+    return None
+
+
+def _inside_candle(t: dict[str, Any], p: dict[str, Any], candles: pd.DataFrame, tf: int) -> str | None:
+    """Same entry, same exit candle, another exit price: freqtrade took its stop where the
+    candle also reached the target (ours: whichever the 1m path reached first), or our stop
+    filled at the open of a 1m candle that gapped through it (freqtrade: at the level)."""
+    stop_words, roi_words = ("sl", "stop_loss"), ("tp1", "tp2", "roi")
+    if (t["exit_reason"] in stop_words and p["exit_reason"] in roi_words) or (
+            t["exit_reason"] in roi_words and p["exit_reason"] in stop_words):
+        return "stop_and_target_in_one_candle"
+    opens = candles.loc[p["close_ms"]:p["close_ms"] + tf - MINUTE, "open"]
+    if any(Decimal(repr(float(o))).quantize(TICK) == t["close_rate"] for o in opens):
+        return "gap_inside_candle"
     return None
 
 

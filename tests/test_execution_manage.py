@@ -141,3 +141,23 @@ def test_position_facts_age_profit_and_r() -> None:
     short = manage.position_facts(s, D("-0.010"), D("100000"), D("100500"), T0 + 60_000)
     assert short["profit_pct"] == -0.5 and short["r_now"] == -0.25
     assert manage.position_facts(s, D(0), D(0), D("100500"), T0)["age_min"] is None
+
+
+def test_live_position_fact_carries_the_management_facts_from_the_workers_state(db) -> None:
+    """Live, the analysis cycle reads the open position (table positions) and its management
+    facts from the execution worker's heartbeat state (bot_state), at the cycle's time and price."""
+    from connectors.db.models import BotState, Position
+    from connectors.stores.account_state import read_position
+    s = in_position()
+    s.opened_ms = T0
+    manage.track(s, D("101000"), True)
+    manage.track(s, D("99500"), True)
+    Position.create(symbol="BTCUSDT", side="long", status="open", quantity="0.010", entry_price="100000",
+                    opened_ms=T0, details={"decision_id": "1"})
+    BotState.create(symbol="BTCUSDT", component="execution", state="RUNNING", details={"state": s.to_json()})
+    p = read_position("BTCUSDT", T0 + 45 * 60_000, 100600.0)
+    assert p["side"] == "long" and p["entry_price"] == 100000.0
+    assert (p["age_min"], p["profit_pct"], p["r_now"], p["r_best"], p["r_worst"]) == (45.0, 0.6, 0.3, 0.5, -0.25)
+    assert p["tp1_done"] is False and p["stop"] == 98000.0
+    # without the cycle's price (or no worker state) the management facts are unknown, never guessed
+    assert read_position("BTCUSDT")["age_min"] is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from engine.cycle import iso_to_ms
 from engine.exchange.filters import BTCUSDT_PERP, SymbolFilters, round_price
 from engine.risk.levels import LevelRefused, entry_distances, price_manage
 from engine.risk.sizing import SizingRefused, plan_trade
@@ -29,6 +30,8 @@ SIZING_PATHS = {
     "account": ("equity",),
 }
 
+# (A decision made while a position is open may also carry `manage`: what the manage stage
+# asked of that position, priced — engine/execution/manage.py carries it out.)
 DECISION_FIELDS = ("symbol", "timestamp_iso", "action", "reason", "entry_zone", "sl", "tp1", "tp2", "risk_level",
                    "position_size_usdt", "leverage", "confidence", "risk_checks", "risk_mode", "ruleset_version",
                    "trace_id")
@@ -100,7 +103,12 @@ def decide(compiled: CompiledRules, facts: Mapping[str, Any], engine: Any = None
             if "price" in item:        # on the tick grid, as the exchange will hold it
                 item["price"] = float(round_price(item["price"], filters))
         if manage:
-            decision["manage"] = {"side": pos_side, **manage}
+            # which position it was decided for: the execution core carries it out on that one only
+            age = (facts.get("position") or {}).get("age_min")
+            opened = None
+            if isinstance(age, int | float) and not isinstance(age, bool) and isinstance(ts, str):
+                opened = int(iso_to_ms(ts) - age * 60_000)
+            decision["manage"] = {"side": pos_side, "opened_ms": opened, **manage}
     trace["sizing"] = sizing
     trace["errors"] = errors
     trace["decision"] = decision

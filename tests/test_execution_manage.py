@@ -161,3 +161,15 @@ def test_live_position_fact_carries_the_management_facts_from_the_workers_state(
     assert p["tp1_done"] is False and p["stop"] == 98000.0
     # without the cycle's price (or no worker state) the management facts are unknown, never guessed
     assert read_position("BTCUSDT")["age_min"] is None
+
+
+def test_asks_decided_for_a_position_opened_at_another_time_are_refused() -> None:
+    s = in_position()
+    s.opened_ms = T0 + 5_000
+    v = view(last="100300", pos="0.010", entry="100000", orders=OPEN)
+    now = T0 + 10 * 60_000 + 5_000
+    # the facts saw a position 30 minutes old: not this one (opened 10 minutes ago)
+    s1, intents, ev = run(s, asks(2, opened_ms=T0 - 20 * 60_000, close={"rule": "x", "reason": "x"}), v, now=now)
+    assert places(intents, "close") == [] and any("another time" in e.message for e in ev)
+    s2, intents, _ = run(s, asks(3, opened_ms=T0, close={"rule": "x", "reason": "x"}), v, now=now)
+    assert [r.type for r in places(intents, "close")] == ["MARKET"]

@@ -98,6 +98,9 @@ def ask(s: ExecState, decision: Mapping[str, Any] | None, qty: Decimal, entry: D
         return Ask(did, refused=(f"made for a {m.get('side')} position, this one is {side}",))
     if ts < s.opened_ms - 60_000 or now_ms - ts > cfg.decision_max_age_s * 1000:
         return Ask(did, refused=("made before this position opened or stale",))
+    seen = m.get("opened_ms")
+    if isinstance(seen, int) and s.opened_ms and abs(seen - s.opened_ms) > 60_000:
+        return Ask(did, refused=("made for a position opened at another time",))
     rules: list[str] = []
     close = None
     if isinstance(m.get("close"), Mapping):

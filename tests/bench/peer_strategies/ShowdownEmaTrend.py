@@ -1,9 +1,10 @@
-"""A freqtrade strategy of our own (not from freqtrade-strategies) that the current fact
-set can express without declared indicators: long while EMA(20) > EMA(50) on 5m, short
-while below, entered only when flat, freqtrade's ROI table and a 10 % stop. Its YAML twin
-is rules/examples/ema_trend_roi/. It calibrates the cross-check (tests/freqtrade_peer.py):
-the fill model (entries and signal exits at the candle open, ROI targets stepping with the
-trade's age, the stop) is compared here on hundreds of trades, independently of the ports.
+"""A freqtrade strategy of our own (not from freqtrade-strategies) written on a fact the
+product always had (the 5m EMA 20/50 spread): long while EMA(20) > EMA(50) on 5m, never a
+second trade, a short ROI table and a 1 % stop. Its YAML twin is rules/examples/ema_trend_roi/.
+It calibrates the cross-check (tests/freqtrade_peer.py): entries at the candle open, ROI
+targets stepping with the trade's age and the stop are compared on hundreds of short
+trades, independently of the ports. Long only: freqtrade's same-candle reversal (a
+look-ahead ours cannot copy) would shift every trade after it and blunt the comparison.
 Runs only inside freqtrade's virtualenv (tests/bench/freqtrade_driver.py)."""
 
 import talib.abstract as ta
@@ -14,9 +15,9 @@ from pandas import DataFrame
 class ShowdownEmaTrend(IStrategy):
     INTERFACE_VERSION = 3
     timeframe = "5m"
-    can_short = True
-    minimal_roi = {"60": 0.01, "30": 0.03, "20": 0.04, "0": 0.05}
-    stoploss = -0.10
+    can_short = False
+    minimal_roi = {"40": 0.003, "20": 0.006, "0": 0.01}
+    stoploss = -0.01
     use_exit_signal = False
     process_only_new_candles = True
 
@@ -27,7 +28,6 @@ class ShowdownEmaTrend(IStrategy):
 
     def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
         dataframe.loc[dataframe["ema20"] > dataframe["ema50"], "enter_long"] = 1
-        dataframe.loc[dataframe["ema20"] < dataframe["ema50"], "enter_short"] = 1
         return dataframe
 
     def populate_exit_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:

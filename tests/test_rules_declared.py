@@ -274,3 +274,39 @@ def test_rules_check_and_run_show_declarations_and_each_value(tmp_path):
     assert "bb.lowerband" in text and "BBANDS(nbdevdn=2.0, nbdevup=2.0, timeperiod=20, price=typprice) on 1h" in text
     assert "cross_up                 True                   = crosses_above(ema_fast, ema_slow)" in text
     assert "+ long.cross_up" in text and "expressions.band_position_pct lt 3   (was 1.25)" in text
+
+
+def test_json_schema_knows_declarations_from_talib_metadata():
+    """Editors validate and autocomplete `cycle`, `indicators` (TA-Lib's functions and each
+    one's own parameters) and `expressions`, and rules reading them."""
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    from engine.rules.json_schema import build_schema
+    validator = jsonschema.Draft202012Validator(build_schema())
+    yaml = YAML(typ="safe", pure=True)
+    assert not list(validator.iter_errors(yaml.load(EXAMPLE.read_text())))
+    for old, new in [("function: ADX", "function: ADXX"), ("params: {timeperiod: 14}", "params: {period: 14}"),
+                     ("timeframe: 1h, params: {timeperiod: 9}", "timeframe: 2h, params: {timeperiod: 9}"),
+                     ("cycle: 1h", "cycle: 7m"), ("input: typprice", "input: vwap")]:
+        bad = yaml.load(EXAMPLE.read_text().replace(old, new, 1))
+        assert list(validator.iter_errors(bad)), new
+
+
+def test_a_malformed_declaration_leaves_the_active_version_in_force():
+    from engine.rules.registry import RulesRegistry
+    files = {"s.yaml": EXAMPLE.read_text()}
+    reg = RulesRegistry(lambda: (dict(files), {}), config, require_tests=False)
+    try:
+        first = reg.reload("startup")
+        assert first.ok and reg.active is not None
+        active = reg.active.version
+        files["s.yaml"] = EXAMPLE.read_text().replace('"held(adx > 20, 3)"', '"held(adx > 20, three)"')
+        out = reg.reload("watch")
+        assert not out.ok and reg.active.version == active
+        assert any(p.startswith("s.yaml:19:29: expression trending: held: expected a whole number") for p in out.problems), \
+            out.problems
+        files["s.yaml"] = EXAMPLE.read_text() + "\n"
+        assert reg.reload("watch").ok and reg.active.version != active
+    finally:
+        reg.close()

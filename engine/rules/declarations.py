@@ -40,6 +40,8 @@ class Declared:
     cycle_where: str = ""
     history: int = 0                        # earlier cycles the expressions look back
     leaves: dict[str, dict[str, str]] = field(default_factory=dict)   # fact -> field -> type
+    # names whose declaration was refused (already reported: rules reading them say nothing more)
+    refused: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
@@ -62,9 +64,10 @@ def candle_names() -> dict[str, str]:
     return {f"{s}_{tf}": tf for s in D.series_names() for tf in D.TIMEFRAMES}
 
 
-def collect(fc: Any, docs: list[tuple[Any, CommentedMap, str]], config_number: Callable[..., Any]) -> Declared:
-    """Check the declarations of every file (fc_for(name) gives each file's compiler for
-    positions and problems). `docs`: [(file compiler, document, text)] in file order."""
+def collect(docs: list[tuple[Any, CommentedMap, str]], config_number: Callable[..., Any]) -> Declared:
+    """Check the declarations of every file. `docs`: [(that file's compiler — positions and
+    problems —, its document, its text)] in file order; `config_number(fc, raw, pos, what)`
+    resolves a ${config.value} (the compiler's own, so it is recorded with the version)."""
     specs: list[D.IndicatorSpec] = []
     seen: dict[str, str] = {}
     cycle: int | None = None
@@ -103,6 +106,11 @@ def collect(fc: Any, docs: list[tuple[Any, CommentedMap, str]], config_number: C
     for c in candles:
         names.setdefault(c, ("number", 0))
     exprs: list[X.Compiled] = []
+    refused: set[str] = set()
+    for _f, doc, _ in docs:
+        raw = doc.get("indicators")
+        if isinstance(raw, CommentedMap):
+            refused |= {str(n) for n in raw if str(n) not in seen}
     for f, doc, text in docs:
         raw = doc.get("expressions")
         if "expressions" not in doc:
@@ -136,7 +144,10 @@ def collect(fc: Any, docs: list[tuple[Any, CommentedMap, str]], config_number: C
             try:
                 node, typ, hist = X.parse(str(body), names, cfg)
             except X.ExpressionError as exc:
-                f.err((vpos[0], col0 + exc.col - 1), f"expression {name}: {exc}")
+                unknown = getattr(exc, "name", None)
+                if not (unknown and unknown.split(".")[0] in refused):   # else its refused declaration says it all
+                    f.err((vpos[0], col0 + exc.col - 1), f"expression {name}: {exc}")
+                refused.add(name)
                 continue
             names[name] = (typ, hist)
             exprs.append(X.Compiled(name=name, text=str(body).strip(), node=node, type=typ, history=hist,
@@ -147,7 +158,7 @@ def collect(fc: Any, docs: list[tuple[Any, CommentedMap, str]], config_number: C
     return Declared(indicators=tuple(specs), expressions=tuple(exprs),
                     candles=tuple(sorted(c for c in read if c in candles)),
                     cycle_minutes=cycle, cycle_where=cycle_where, history=max((e.history for e in exprs), default=0),
-                    leaves=leaves)
+                    leaves=leaves, refused=frozenset(refused))
 
 
 def _quote_offset(text: str, vpos: tuple[int, int]) -> int:

@@ -81,8 +81,9 @@ MAX_WINDOW = 1000       # cycles of history one expression may look back
 class ExpressionError(Exception):
     """`col` is the column inside the expression text (1-based)."""
 
-    def __init__(self, message: str, col: int = 1):
+    def __init__(self, message: str, col: int = 1, name: str | None = None):
         self.col = col
+        self.name = name        # the unknown name, when that is the problem
         super().__init__(message)
 
 
@@ -166,7 +167,7 @@ def _check(t: Any, names: Mapping[str, tuple[str, int]], config: Callable[[str],
             close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ExpressionError(f"unknown name {name!r}{hint} (expected a declared indicator, a candle series "
-                                  "like close_1h, or an earlier expression)", _col(t))
+                                  "like close_1h, or an earlier expression)", _col(t), name)
         typ, hist = names[name]
         return ("ref", name), typ, hist
     if kind == "neg":

@@ -31,7 +31,7 @@ from connectors.files.rules_files import read_rules_dir
 from connectors.loops.rules_watcher import RulesWatcher
 from connectors.notify.alerts import notify
 from connectors.stores import rules_store
-from connectors.stores.account_state import read_account, read_position
+from connectors.stores.account_state import read_account, read_position, read_protections
 from connectors.stores.analytics_io import load_cycle_inputs, load_declared_frames, record_cycle
 from engine.analytics.flow import build_flow
 from engine.analytics.snapshot import build_snapshot
@@ -177,7 +177,8 @@ class AnalysisLoop:
                 mark_stale(flow, f"the 1m candle closing at {ms_to_iso(t_ms)} was not stored within the max wait")
             facts = {"snapshot": snapshot, "flow": flow,
                      "account": read_account(self.symbol, t_ms, float(cfg.get("paper.starting_equity_usdt") or 0)),
-                     "position": read_position(self.symbol)}
+                     "position": read_position(self.symbol),
+                     "protections": read_protections(self.symbol, t_ms)}
             decision, trace = self.registry.decide(facts, lambda compiled: self.declared_facts(compiled, t_ms))
             rec = record_cycle(snapshot, flow, self.data_dir)
             if decision.get("timestamp_iso") is None:   # no snapshot time in the facts: the cycle's

@@ -55,6 +55,7 @@ from engine.execution.model import (
     client_id,
     parse_client_id,
 )
+from engine.protections import protection_facts
 from engine.rules.series import batch_facts, frames_from_1m
 
 MINUTE = 60_000
@@ -369,8 +370,12 @@ def _decide(run: _Run, cyc: Mapping[str, Any], compiled: Any, engine: Any,
                 "entry_price": float(pos.entry_price) if pos.quantity else None,
                 "unrealized_pnl": float(pos.unrealized_pnl)}
     facts = cycle_facts(cyc, account, position)
-    doc, _ = decide(compiled, facts, engine)
     t = int(cyc["t_ms"])
+    if "protections" in compiled.paths:      # the run's own trades, as live reads the trades table
+        facts["protections"] = protection_facts(
+            ({"closed_ms": tr["exit_ms"], "exit_reason": tr["exit_reason"], "pnl": tr["pnl"], "side": tr["side"]}
+             for tr in reversed(run.trades)), t)
+    doc, _ = decide(compiled, facts, engine)
     did = str(t // 1000)
     doc = {**doc, "id": did}
     if run.params.slippage_kind == "atr":

@@ -310,3 +310,30 @@ def test_a_malformed_declaration_leaves_the_active_version_in_force():
         assert reg.reload("watch").ok and reg.active.version != active
     finally:
         reg.close()
+
+
+def test_durable_rules_and_reference_agree_on_real_cycles_with_declared_facts(shared_data):
+    """Real 1h cycles of the 51-day file (snapshot, flow, declared indicators and
+    expressions as the backtest computes them, protections from a trade history): the
+    two evaluators give the same decisions and why-nots, 0 mismatches."""
+    from engine.protections import protection_facts
+    from tests.rules_realdata import FILE_51D, differential, real_cycles
+    c = compile_texts({"s.yaml": EXAMPLE.read_text()}, config())
+    engine = DurableRules(c)
+    df = pd.read_csv(shared_data / FILE_51D, index_col=0)
+    cycles = [f for f in real_cycles(shared_data, config(), days=10) if f["snapshot"]["timestamp_ms"] % HOUR == 0]
+    times = [f["snapshot"]["timestamp_ms"] for f in cycles]
+    values = batch_facts(c.declared, frames_from_1m(c.declared, df, timeframe_frame), times, HOUR)
+    trades = [{"closed_ms": t - (i % 7) * HOUR, "exit_reason": ("sl", "tp2", "close")[i % 3],
+               "pnl": (-10, 5, -1)[i % 3], "side": "long"} for i, t in enumerate(times)]
+    facts = [{**f, **values[t], "protections": protection_facts(reversed(trades[:i]), t)}
+             for i, (f, t) in enumerate(zip(cycles, times, strict=True))]
+    try:
+        report = differential(c, engine, facts)
+    finally:
+        engine.close()
+    assert report["cycles"] == len(times) >= 200
+    assert report["mismatches"] == 0, report["first_mismatch"]
+    seen = {k for f in facts for k, v in f["expressions"].items() if v is True}
+    assert {"cross_up", "cross_down", "trending"} <= seen
+    assert any(f["protections"]["stop_outs_4h"] for f in facts)

@@ -88,6 +88,8 @@ def test_declarations_compile_into_fact_fields():
     ('"crosses_above(ema_fast, ema_slow)"', '"held(ema_fast > 1, 0)"', "s.yaml:7:27", "whole number of cycles"),
     ('"crosses_above(ema_fast, ema_slow)"', '"ema_fast > ${risk.nope}"', "s.yaml:7:19", "not a configuration value"),
     ("{up: {eq: true}, wide: {eq: false}}", "{up: {eq: 1}}", "s.yaml:13:30", "expected true or false"),
+    ('"pct(bb.upperband, bb.lowerband) > 1"', '"bb > 1"', "s.yaml:8:10",
+     "bb has several outputs (expected one of bb.upperband, bb.middleband, bb.lowerband)"),
 ])
 def test_malformed_indicator_or_expression_is_refused_with_its_position(old, new, where, words):
     assert old in HEAD
@@ -337,3 +339,59 @@ def test_durable_rules_and_reference_agree_on_real_cycles_with_declared_facts(sh
     seen = {k for f in facts for k, v in f["expressions"].items() if v is True}
     assert {"cross_up", "cross_down", "trending"} <= seen
     assert any(f["protections"]["stop_outs_4h"] for f in facts)
+
+
+CASES = """
+fixtures:
+  quiet:
+    snapshot: {price: 100000.0, timestamp_iso: "2025-06-01T12:00:00Z", volatility: {atr: {tf_5m: 150.0}},
+               swings: {tf_5m: {low: 99500.0, high: 100500.0}}}
+    account: {equity: 10000.0}
+    expressions: {cross_up: false, cross_down: false, trending: true, rsi_ok_long: true, rsi_ok_short: true,
+                  band_position_pct: 0.5, atr_pct: 1.0}
+    protections: {stop_outs_4h: 0, losing_streak: 0, minutes_since_last_exit: null}
+cases:
+  - name: a cross up in a trend is a long
+    base: quiet
+    set: {expressions.cross_up: true}
+    expect: {action: long, fired: [long.cross_up]}
+  - name: a cross down in a trend is a short
+    base: quiet
+    set: {expressions.cross_down: true}
+    expect: {action: short, fired: [short.cross_down]}
+  - name: no trend, no trade
+    base: quiet
+    set: {expressions.cross_up: true, expressions.trending: false}
+    expect: {action: flat, not_fired: [long.cross_up]}
+  - name: unknown expression is no trade
+    base: quiet
+    set: {expressions.cross_up: null}
+    expect: {action: flat}
+  - name: too volatile
+    base: quiet
+    set: {expressions.cross_up: true, expressions.atr_pct: 3.5}
+    expect: {action: flat, reason: too_volatile, fired: [risk.too_volatile]}
+  - name: cooldown after a stop-out
+    base: quiet
+    set: {expressions.cross_up: true, protections.stop_outs_4h: 1}
+    expect: {action: flat, reason: cooldown_after_stop}
+  - name: three losses in a row pause for a day
+    base: quiet
+    set: {expressions.cross_down: true, protections.losing_streak: 3, protections.minutes_since_last_exit: 200}
+    expect: {action: flat, reason: losing_streak, fired: [risk.losing_streak]}
+"""
+
+
+def test_rule_test_cases_set_declared_and_protection_facts():
+    """Rule tests (rules/tests style) set `expressions.*`, `indicators.*` and `protections.*`
+    like any fact: the example ruleset, every rule made to fire, on both evaluators."""
+    from engine.rules.testcases import run_tests
+    c = compile_texts({"s.yaml": EXAMPLE.read_text()}, config())
+    engine = DurableRules(c)
+    try:
+        for eng in (engine, "python"):
+            report = run_tests(c, eng, {"cases.yaml": CASES})
+            assert report.ok, [(r.name, r.failures) for r in report.results if not r.ok] + report.problems
+            assert report.uncovered() == []
+    finally:
+        engine.close()

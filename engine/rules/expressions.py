@@ -162,6 +162,9 @@ def _check(t: Any, names: Mapping[str, tuple[str, int]], config: Callable[[str],
         name = str(t.children[0])
         if name in KEYWORDS:
             raise ExpressionError(f"{name!r} is a keyword here (expected a value)", _col(t))
+        outputs = [n for n in names if n.startswith(name + ".")]
+        if name not in names and outputs:
+            raise ExpressionError(f"{name} has several outputs (expected one of {', '.join(outputs)})", _col(t))
         if name not in names:
             import difflib
             close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)

@@ -395,3 +395,52 @@ def test_rule_test_cases_set_declared_and_protection_facts():
             assert report.uncovered() == []
     finally:
         engine.close()
+
+
+FIELDS = HEAD.replace('''  wide: "pct(bb.upperband, bb.lowerband) > 1"''', '''  wide: "pct(bb.upperband, bb.lowerband) > 1"
+  above: "close_1h > snapshot.indicators.tf_1h.ema_200 and flow.derivatives.funding.current < ${risk.max_funding_8h}"
+  spread: "snapshot.price - ema_fast"''').replace("{up: {eq: true}, wide: {eq: false}}",
+                                                "{up: {eq: true}, wide: {eq: false}, above: {eq: true}, spread: {gt: 0}}")
+
+
+def test_expressions_read_snapshot_and_flow_fields_at_their_cycle_only():
+    c = _compile(FIELDS)
+    assert c.declared.fields == ("flow.derivatives.funding.current", "snapshot.indicators.tf_1h.ema_200",
+                                 "snapshot.price")
+    for bad, words in [('"prev(snapshot.price) > 1"', "prev: snapshot.price is read at this cycle only"),
+                       ('"crosses_above(ema_fast, snapshot.indicators.tf_1h.ema_50)"',
+                        "crosses_above: snapshot.indicators.tf_1h.ema_50 is read at this cycle only"),
+                       ('"held(above, 3)"', "held: above is read at this cycle only"),
+                       ('"snapshot.session.current > 1"', "unknown name 'snapshot.session.current'")]:
+        text = FIELDS.replace('"snapshot.price - ema_fast"', '"snapshot.price - ema_fast"\n  extra: ' + bad)
+        problems = _refused(text)
+        assert any(words in p for p in problems), (bad, problems)
+    # live (this cycle's snapshot and flow) == backtest (the cycles' documents), and the field matters
+    d = c.declared
+    candles = _synthetic_1m(10)
+    frames = frames_from_1m(d, candles, timeframe_frame)
+    start = int(candles.index[0]) + 8 * DAY
+    times = list(range(start, start + DAY, 300_000))
+    docs = {t: {"snapshot": {"price": 100_000.0 + (t // 300_000) % 7, "indicators": {"tf_1h": {"ema_200": (
+        1.0 if (t // 300_000) % 2 else 1e9)}}}, "flow": {"derivatives": {"funding": {"current": 0.0001}}}}
+        for t in times}
+    batch = batch_facts(d, frames, times, 300_000, docs)
+    for t in times[::17]:
+        live = cycle_facts(d, {tf: f.loc[:t - 1] for tf, f in frames.items()}, t, 300_000, docs[t])
+        assert live == batch[t]
+        assert live["expressions"]["above"] is ((t // 300_000) % 2 == 1)
+        assert live["expressions"]["spread"] == docs[t]["snapshot"]["price"] - live["indicators"]["ema_fast"]
+    assert cycle_facts(d, frames, times[5], 300_000, {})["expressions"]["spread"] is None   # no snapshot: unknown
+
+
+def test_backtest_cycles_give_expressions_their_own_snapshot_fields():
+    from engine.analytics.batch import build_cycles
+    c = _compile(FIELDS)
+    candles = _synthetic_1m(10)
+    t_from = int(candles.index[0]) + 8 * DAY
+    cycles = with_declared(build_cycles(candles, t_from, t_from + 6 * HOUR, config(), with_flow=True),
+                           c.declared, candles, config())
+    assert len(cycles) == 73
+    for cy in cycles:
+        ind, ex = cy["declared"]["indicators"], cy["declared"]["expressions"]
+        assert ex["spread"] == cy["snapshot"]["price"] - ind["ema_fast"]

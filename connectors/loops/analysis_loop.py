@@ -179,7 +179,7 @@ class AnalysisLoop:
                      "account": read_account(self.symbol, t_ms, float(cfg.get("paper.starting_equity_usdt") or 0)),
                      "position": read_position(self.symbol),
                      "protections": read_protections(self.symbol, t_ms)}
-            decision, trace = self.registry.decide(facts, lambda compiled: self.declared_facts(compiled, t_ms))
+            decision, trace = self.registry.decide(facts, lambda compiled: self.declared_facts(compiled, t_ms, facts))
             rec = record_cycle(snapshot, flow, self.data_dir)
             if decision.get("timestamp_iso") is None:   # no snapshot time in the facts: the cycle's
                 decision["timestamp_iso"] = rec.timestamp_iso
@@ -199,11 +199,11 @@ class AnalysisLoop:
         return CycleOutcome(t_ms, True, stale, decision, stored.decision_id, rec.snapshot_id, rec.flow_id,
                             shadow=shadow, seconds=time.perf_counter() - started)
 
-    def declared_facts(self, compiled: CompiledRules, t_ms: int) -> dict[str, Any]:
+    def declared_facts(self, compiled: CompiledRules, t_ms: int, facts: dict[str, Any]) -> dict[str, Any]:
         """A version's declared indicators and expressions at T (the backtest's code, one cycle)."""
         cycle_ms = self.cycle_minutes(compiled) * 60_000
         frames = load_declared_frames(self.symbol, t_ms, compiled.declared, cycle_ms)
-        return cycle_facts(compiled.declared, frames, t_ms, cycle_ms)
+        return cycle_facts(compiled.declared, frames, t_ms, cycle_ms, facts)
 
     def cycle_minutes(self, compiled: CompiledRules | None = None) -> int:
         """The active ruleset's `cycle:` when it sets one, else engine.cycle_minutes."""

@@ -350,7 +350,8 @@ def with_declared(cycles: list[dict[str, Any]], declared: Any, candles_1m: pd.Da
     computed a UTC day at a time over whole columns (engine/rules/series.py)."""
     minutes = declared.cycle_minutes or int(plain(config).get("engine", {}).get("cycle_minutes", 5))
     frames = frames_from_1m(declared, candles_1m, timeframe_frame)
-    values = batch_facts(declared, frames, [c["t_ms"] for c in cycles], minutes * MINUTE)
+    docs = {c["t_ms"]: {"snapshot": c["snapshot"], "flow": c["flow"]} for c in cycles} if declared.fields else None
+    values = batch_facts(declared, frames, [c["t_ms"] for c in cycles], minutes * MINUTE, docs)
     return [{**c, "declared": values.get(c["t_ms"], {})} for c in cycles]
 
 

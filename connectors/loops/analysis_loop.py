@@ -230,7 +230,8 @@ class AnalysisLoop:
                    "last_cycle_ms": st.last_cycle_ms, "last_decision_id": st.last_decision_id,
                    "last_action": st.last_action, "active_ruleset": reg["active"], "shadow_ruleset": reg["shadow"],
                    "last_refusal": st.last_refusal, "last_error": st.last_error, "cycles": st.cycles,
-                   "failures": st.failures, "pid_started_ms": st.extra.get("started_ms")}
+                   "failures": st.failures, "pid_started_ms": st.extra.get("started_ms"),
+                   "cycle_minutes": self.cycle_minutes()}
         with database_proxy.atomic():
             row = BotState.get_or_none((BotState.symbol == self.symbol) & (BotState.component == COMPONENT))
             if row is None:

@@ -8,7 +8,7 @@ decisions stay the default strategy's and only the cost changes):
 
 Printed per set, at the 5-minute cycle:
 - live: cycle_facts per cycle (the computation; the database read is the loop's), beside
-  today's per-cycle snapshot build (build_snapshot on the same in-memory candles);
+  today's per-cycle snapshot build (build_snapshot on the candles a cycle has read);
 - backtest: batch_facts over every cycle (per UTC day, columnar) per cycle, beside
   today's build_cycles per cycle and the whole default backtest per cycle.
 CPU time (the machine is shared; wall time depends on the load).
@@ -23,8 +23,10 @@ from pathlib import Path
 import _path  # noqa: F401
 import pandas as pd
 
-from engine.analytics.batch import build_cycles, derive_timeframes, per_cycle_frames, timeframe_frame
-from engine.analytics.snapshot import build_snapshot
+from engine.analytics.batch import build_cycles, derive_timeframes, timeframe_frame
+from engine.analytics.params import anchor_ms
+from engine.analytics.snapshot import build_snapshot, closed_rows
+from engine.facts import TIMEFRAMES_ANALYSED
 from engine.paths import shared_data_dir
 from engine.rules.compiler import compile_texts
 from engine.rules.series import batch_facts, cycle_facts, frames_from_1m
@@ -101,7 +103,11 @@ def main() -> None:
 
     # Today's figures --------------------------------------------------------------------
     tfs = derive_timeframes(df)
-    _, snap_cpu = cpu(lambda: [build_snapshot(per_cycle_frames(df, t, cfg), t, cfg) for t in sample])
+    # What a live cycle has after its database read: each timeframe from its anchor up to T.
+    a = cfg.values["analytics"] if hasattr(cfg, "values") else cfg["analytics"]
+    loaded = [{**{tf: closed_rows(tfs[tf], tf, t, anchor_ms(t, tf, a)) for tf in TIMEFRAMES_ANALYSED},
+               "tf_1m": closed_rows(tfs["tf_1m"], "tf_1m", t, t - 240 * 60_000)} for t in sample]
+    _, snap_cpu = cpu(lambda: [build_snapshot(f, t, cfg) for f, t in zip(loaded, sample, strict=True)])
     _, cycles_cpu = cpu(lambda: build_cycles(df, t_from, t_to, cfg, with_flow=True, frames=tfs))
     compiled, _ = default_rules()
     _, bt_cpu = cpu(lambda: run_backtest(df.loc[:t_to - 60_000], t_from, t_to, cfg, compiled, BacktestParams(),

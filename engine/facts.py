@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.protections import SCHEMA as _PROTECTIONS_SCHEMA
+
 TIMEFRAMES_SNAPSHOT = ("tf_1m", "tf_5m", "tf_15m", "tf_1h")
 TIMEFRAMES_ANALYSED = ("tf_5m", "tf_15m", "tf_1h")
 
@@ -152,11 +154,15 @@ POSITION: dict[str, Any] = {
 }
 MANAGE_FIELDS = ("age_min", "profit_pct", "r_now", "r_best", "r_worst", "tp1_done", "stop")
 
+# Recent trades as scalars (engine/protections.py builds it): cooldowns and loss limits.
+PROTECTIONS: dict[str, Any] = dict(_PROTECTIONS_SCHEMA)
+
 FACTS: dict[str, dict[str, Any]] = {
     "snapshot": SNAPSHOT,
     "flow": FLOW,
     "account": ACCOUNT,
     "position": POSITION,
+    "protections": PROTECTIONS,
 }
 
 

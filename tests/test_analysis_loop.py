@@ -219,6 +219,7 @@ def test_declared_ruleset_decides_at_its_own_cycle_with_the_backtest_values(db, 
         lp.run(start_ms=T - 3_600_000 + 300_000, poll_s=0, max_cycles=2)   # floored to T - 1h
         rows = list(Decision.select().order_by(Decision.decided_at_ms))
         assert [r.decided_at_ms for r in rows] == [T - 3_600_000, T]       # 1h closes, not every 5 minutes
+        assert BotState.get(BotState.component == "analytics").details["cycle_minutes"] == 60
         declared = lp.registry.active.compiled.declared
         batch = batch_facts(declared, frames_from_1m(declared, df, timeframe_frame),
                             [T - 3_600_000, T], 3_600_000)

@@ -88,6 +88,8 @@ def test_declarations_compile_into_fact_fields():
     ('"crosses_above(ema_fast, ema_slow)"', '"held(ema_fast > 1, 0)"', "s.yaml:7:27", "whole number of cycles"),
     ('"crosses_above(ema_fast, ema_slow)"', '"ema_fast > ${risk.nope}"', "s.yaml:7:19", "not a configuration value"),
     ("{up: {eq: true}, wide: {eq: false}}", "{up: {eq: 1}}", "s.yaml:13:30", "expected true or false"),
+    ('"pct(bb.upperband, bb.lowerband) > 1"', '"bb > 1"', "s.yaml:8:10",
+     "bb has several outputs (expected one of bb.upperband, bb.middleband, bb.lowerband)"),
 ])
 def test_malformed_indicator_or_expression_is_refused_with_its_position(old, new, where, words):
     assert old in HEAD
@@ -274,3 +276,171 @@ def test_rules_check_and_run_show_declarations_and_each_value(tmp_path):
     assert "bb.lowerband" in text and "BBANDS(nbdevdn=2.0, nbdevup=2.0, timeperiod=20, price=typprice) on 1h" in text
     assert "cross_up                 True                   = crosses_above(ema_fast, ema_slow)" in text
     assert "+ long.cross_up" in text and "expressions.band_position_pct lt 3   (was 1.25)" in text
+
+
+def test_json_schema_knows_declarations_from_talib_metadata():
+    """Editors validate and autocomplete `cycle`, `indicators` (TA-Lib's functions and each
+    one's own parameters) and `expressions`, and rules reading them."""
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    from engine.rules.json_schema import build_schema
+    validator = jsonschema.Draft202012Validator(build_schema())
+    yaml = YAML(typ="safe", pure=True)
+    assert not list(validator.iter_errors(yaml.load(EXAMPLE.read_text())))
+    for old, new in [("function: ADX", "function: ADXX"), ("params: {timeperiod: 14}", "params: {period: 14}"),
+                     ("timeframe: 1h, params: {timeperiod: 9}", "timeframe: 2h, params: {timeperiod: 9}"),
+                     ("cycle: 1h", "cycle: 7m"), ("input: typprice", "input: vwap")]:
+        bad = yaml.load(EXAMPLE.read_text().replace(old, new, 1))
+        assert list(validator.iter_errors(bad)), new
+
+
+def test_a_malformed_declaration_leaves_the_active_version_in_force():
+    from engine.rules.registry import RulesRegistry
+    files = {"s.yaml": EXAMPLE.read_text()}
+    reg = RulesRegistry(lambda: (dict(files), {}), config, require_tests=False)
+    try:
+        first = reg.reload("startup")
+        assert first.ok and reg.active is not None
+        active = reg.active.version
+        files["s.yaml"] = EXAMPLE.read_text().replace('"held(adx > 20, 3)"', '"held(adx > 20, three)"')
+        out = reg.reload("watch")
+        assert not out.ok and reg.active.version == active
+        assert any(p.startswith("s.yaml:19:29: expression trending: held: expected a whole number") for p in out.problems), \
+            out.problems
+        files["s.yaml"] = EXAMPLE.read_text() + "\n"
+        assert reg.reload("watch").ok and reg.active.version != active
+    finally:
+        reg.close()
+
+
+def test_durable_rules_and_reference_agree_on_real_cycles_with_declared_facts(shared_data):
+    """Real 1h cycles of the 51-day file (snapshot, flow, declared indicators and
+    expressions as the backtest computes them, protections from a trade history): the
+    two evaluators give the same decisions and why-nots, 0 mismatches."""
+    from engine.protections import protection_facts
+    from tests.rules_realdata import FILE_51D, differential, real_cycles
+    c = compile_texts({"s.yaml": EXAMPLE.read_text()}, config())
+    engine = DurableRules(c)
+    df = pd.read_csv(shared_data / FILE_51D, index_col=0)
+    cycles = [f for f in real_cycles(shared_data, config(), days=10) if f["snapshot"]["timestamp_ms"] % HOUR == 0]
+    times = [f["snapshot"]["timestamp_ms"] for f in cycles]
+    values = batch_facts(c.declared, frames_from_1m(c.declared, df, timeframe_frame), times, HOUR)
+    trades = [{"closed_ms": t - (i % 7) * HOUR, "exit_reason": ("sl", "tp2", "close")[i % 3],
+               "pnl": (-10, 5, -1)[i % 3], "side": "long"} for i, t in enumerate(times)]
+    facts = [{**f, **values[t], "protections": protection_facts(reversed(trades[:i]), t)}
+             for i, (f, t) in enumerate(zip(cycles, times, strict=True))]
+    try:
+        report = differential(c, engine, facts)
+    finally:
+        engine.close()
+    assert report["cycles"] == len(times) >= 200
+    assert report["mismatches"] == 0, report["first_mismatch"]
+    seen = {k for f in facts for k, v in f["expressions"].items() if v is True}
+    assert {"cross_up", "cross_down", "trending"} <= seen
+    assert any(f["protections"]["stop_outs_4h"] for f in facts)
+
+
+CASES = """
+fixtures:
+  quiet:
+    snapshot: {price: 100000.0, timestamp_iso: "2025-06-01T12:00:00Z", volatility: {atr: {tf_5m: 150.0}},
+               swings: {tf_5m: {low: 99500.0, high: 100500.0}}}
+    account: {equity: 10000.0}
+    expressions: {cross_up: false, cross_down: false, trending: true, rsi_ok_long: true, rsi_ok_short: true,
+                  band_position_pct: 0.5, atr_pct: 1.0}
+    protections: {stop_outs_4h: 0, losing_streak: 0, minutes_since_last_exit: null}
+cases:
+  - name: a cross up in a trend is a long
+    base: quiet
+    set: {expressions.cross_up: true}
+    expect: {action: long, fired: [long.cross_up]}
+  - name: a cross down in a trend is a short
+    base: quiet
+    set: {expressions.cross_down: true}
+    expect: {action: short, fired: [short.cross_down]}
+  - name: no trend, no trade
+    base: quiet
+    set: {expressions.cross_up: true, expressions.trending: false}
+    expect: {action: flat, not_fired: [long.cross_up]}
+  - name: unknown expression is no trade
+    base: quiet
+    set: {expressions.cross_up: null}
+    expect: {action: flat}
+  - name: too volatile
+    base: quiet
+    set: {expressions.cross_up: true, expressions.atr_pct: 3.5}
+    expect: {action: flat, reason: too_volatile, fired: [risk.too_volatile]}
+  - name: cooldown after a stop-out
+    base: quiet
+    set: {expressions.cross_up: true, protections.stop_outs_4h: 1}
+    expect: {action: flat, reason: cooldown_after_stop}
+  - name: three losses in a row pause for a day
+    base: quiet
+    set: {expressions.cross_down: true, protections.losing_streak: 3, protections.minutes_since_last_exit: 200}
+    expect: {action: flat, reason: losing_streak, fired: [risk.losing_streak]}
+"""
+
+
+def test_rule_test_cases_set_declared_and_protection_facts():
+    """Rule tests (rules/tests style) set `expressions.*`, `indicators.*` and `protections.*`
+    like any fact: the example ruleset, every rule made to fire, on both evaluators."""
+    from engine.rules.testcases import run_tests
+    c = compile_texts({"s.yaml": EXAMPLE.read_text()}, config())
+    engine = DurableRules(c)
+    try:
+        for eng in (engine, "python"):
+            report = run_tests(c, eng, {"cases.yaml": CASES})
+            assert report.ok, [(r.name, r.failures) for r in report.results if not r.ok] + report.problems
+            assert report.uncovered() == []
+    finally:
+        engine.close()
+
+
+FIELDS = HEAD.replace('''  wide: "pct(bb.upperband, bb.lowerband) > 1"''', '''  wide: "pct(bb.upperband, bb.lowerband) > 1"
+  above: "close_1h > snapshot.indicators.tf_1h.ema_200 and flow.derivatives.funding.current < ${risk.max_funding_8h}"
+  spread: "snapshot.price - ema_fast"''').replace("{up: {eq: true}, wide: {eq: false}}",
+                                                "{up: {eq: true}, wide: {eq: false}, above: {eq: true}, spread: {gt: 0}}")
+
+
+def test_expressions_read_snapshot_and_flow_fields_at_their_cycle_only():
+    c = _compile(FIELDS)
+    assert c.declared.fields == ("flow.derivatives.funding.current", "snapshot.indicators.tf_1h.ema_200",
+                                 "snapshot.price")
+    for bad, words in [('"prev(snapshot.price) > 1"', "prev: snapshot.price is read at this cycle only"),
+                       ('"crosses_above(ema_fast, snapshot.indicators.tf_1h.ema_50)"',
+                        "crosses_above: snapshot.indicators.tf_1h.ema_50 is read at this cycle only"),
+                       ('"held(above, 3)"', "held: above is read at this cycle only"),
+                       ('"snapshot.session.current > 1"', "unknown name 'snapshot.session.current'")]:
+        text = FIELDS.replace('"snapshot.price - ema_fast"', '"snapshot.price - ema_fast"\n  extra: ' + bad)
+        problems = _refused(text)
+        assert any(words in p for p in problems), (bad, problems)
+    # live (this cycle's snapshot and flow) == backtest (the cycles' documents), and the field matters
+    d = c.declared
+    candles = _synthetic_1m(10)
+    frames = frames_from_1m(d, candles, timeframe_frame)
+    start = int(candles.index[0]) + 8 * DAY
+    times = list(range(start, start + DAY, 300_000))
+    docs = {t: {"snapshot": {"price": 100_000.0 + (t // 300_000) % 7, "indicators": {"tf_1h": {"ema_200": (
+        1.0 if (t // 300_000) % 2 else 1e9)}}}, "flow": {"derivatives": {"funding": {"current": 0.0001}}}}
+        for t in times}
+    batch = batch_facts(d, frames, times, 300_000, docs)
+    for t in times[::17]:
+        live = cycle_facts(d, {tf: f.loc[:t - 1] for tf, f in frames.items()}, t, 300_000, docs[t])
+        assert live == batch[t]
+        assert live["expressions"]["above"] is ((t // 300_000) % 2 == 1)
+        assert live["expressions"]["spread"] == docs[t]["snapshot"]["price"] - live["indicators"]["ema_fast"]
+    assert cycle_facts(d, frames, times[5], 300_000, {})["expressions"]["spread"] is None   # no snapshot: unknown
+
+
+def test_backtest_cycles_give_expressions_their_own_snapshot_fields():
+    from engine.analytics.batch import build_cycles
+    c = _compile(FIELDS)
+    candles = _synthetic_1m(10)
+    t_from = int(candles.index[0]) + 8 * DAY
+    cycles = with_declared(build_cycles(candles, t_from, t_from + 6 * HOUR, config(), with_flow=True),
+                           c.declared, candles, config())
+    assert len(cycles) == 73
+    for cy in cycles:
+        ind, ex = cy["declared"]["indicators"], cy["declared"]["expressions"]
+        assert ex["spread"] == cy["snapshot"]["price"] - ind["ema_fast"]

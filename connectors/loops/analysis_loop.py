@@ -31,7 +31,7 @@ from connectors.files.rules_files import read_rules_dir
 from connectors.loops.rules_watcher import RulesWatcher
 from connectors.notify.alerts import notify
 from connectors.stores import rules_store
-from connectors.stores.account_state import read_account, read_position
+from connectors.stores.account_state import read_account, read_position, read_protections
 from connectors.stores.analytics_io import load_cycle_inputs, load_declared_frames, record_cycle
 from engine.analytics.flow import build_flow
 from engine.analytics.snapshot import build_snapshot
@@ -177,8 +177,9 @@ class AnalysisLoop:
                 mark_stale(flow, f"the 1m candle closing at {ms_to_iso(t_ms)} was not stored within the max wait")
             facts = {"snapshot": snapshot, "flow": flow,
                      "account": read_account(self.symbol, t_ms, float(cfg.get("paper.starting_equity_usdt") or 0)),
-                     "position": read_position(self.symbol, t_ms, snapshot.get("price"))}
-            decision, trace = self.registry.decide(facts, lambda compiled: self.declared_facts(compiled, t_ms))
+                     "position": read_position(self.symbol, t_ms, snapshot.get("price")),
+                     "protections": read_protections(self.symbol, t_ms)}
+            decision, trace = self.registry.decide(facts, lambda compiled: self.declared_facts(compiled, t_ms, facts))
             rec = record_cycle(snapshot, flow, self.data_dir)
             if decision.get("timestamp_iso") is None:   # no snapshot time in the facts: the cycle's
                 decision["timestamp_iso"] = rec.timestamp_iso
@@ -198,11 +199,11 @@ class AnalysisLoop:
         return CycleOutcome(t_ms, True, stale, decision, stored.decision_id, rec.snapshot_id, rec.flow_id,
                             shadow=shadow, seconds=time.perf_counter() - started)
 
-    def declared_facts(self, compiled: CompiledRules, t_ms: int) -> dict[str, Any]:
+    def declared_facts(self, compiled: CompiledRules, t_ms: int, facts: dict[str, Any]) -> dict[str, Any]:
         """A version's declared indicators and expressions at T (the backtest's code, one cycle)."""
         cycle_ms = self.cycle_minutes(compiled) * 60_000
         frames = load_declared_frames(self.symbol, t_ms, compiled.declared, cycle_ms)
-        return cycle_facts(compiled.declared, frames, t_ms, cycle_ms)
+        return cycle_facts(compiled.declared, frames, t_ms, cycle_ms, facts)
 
     def cycle_minutes(self, compiled: CompiledRules | None = None) -> int:
         """The active ruleset's `cycle:` when it sets one, else engine.cycle_minutes."""
@@ -229,7 +230,8 @@ class AnalysisLoop:
                    "last_cycle_ms": st.last_cycle_ms, "last_decision_id": st.last_decision_id,
                    "last_action": st.last_action, "active_ruleset": reg["active"], "shadow_ruleset": reg["shadow"],
                    "last_refusal": st.last_refusal, "last_error": st.last_error, "cycles": st.cycles,
-                   "failures": st.failures, "pid_started_ms": st.extra.get("started_ms")}
+                   "failures": st.failures, "pid_started_ms": st.extra.get("started_ms"),
+                   "cycle_minutes": self.cycle_minutes()}
         with database_proxy.atomic():
             row = BotState.get_or_none((BotState.symbol == self.symbol) & (BotState.component == COMPONENT))
             if row is None:

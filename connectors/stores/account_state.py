@@ -16,10 +16,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from connectors.db.models import BotState, EquityPoint, Position
+from connectors.db.models import BotState, EquityPoint, Position, Trade
 from engine.cycle import account_facts, position_fact, utc_day_start, utc_week_start
 from engine.execution.manage import position_facts
 from engine.execution.model import ExecState
+from engine.protections import HOUR_MS, STREAK_LIMIT, WINDOWS_H, protection_facts
 
 
 def _equity_at(symbol: str, t_ms: int) -> float | None:
@@ -52,6 +53,16 @@ def read_account(symbol: str, t_ms: int, default_equity: float) -> dict[str, Any
     paused = ctl is not None and bool((ctl.details or {}).get("entries_paused"))
     return account_facts(_equity_at(symbol, t_ms), _opening_equity(symbol, day, t_ms),
                          _opening_equity(symbol, week, t_ms), trades, safe, paused, default_equity)
+
+
+def read_protections(symbol: str, t_ms: int) -> dict[str, Any]:
+    """The `protections` fact at T from the trades table (engine/protections.py)."""
+    mine = (Trade.symbol == symbol) & (Trade.closed_ms <= t_ms)
+    in_window = Trade.select().where(mine & (Trade.closed_ms > t_ms - max(WINDOWS_H) * HOUR_MS)).count()
+    rows = (Trade.select(Trade.closed_ms, Trade.exit_reason, Trade.pnl, Trade.side).where(mine)
+            .order_by(Trade.closed_ms.desc()).limit(max(in_window, STREAK_LIMIT + 1)))
+    return protection_facts(({"closed_ms": r.closed_ms, "exit_reason": r.exit_reason, "pnl": r.pnl, "side": r.side}
+                             for r in rows), t_ms)
 
 
 def read_position(symbol: str, t_ms: int | None = None, price: float | None = None) -> dict[str, Any]:

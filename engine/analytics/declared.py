@@ -141,10 +141,11 @@ def _f64(frame: pd.DataFrame, col: str) -> np.ndarray:
     return np.ascontiguousarray(frame[col].to_numpy(dtype=np.float64))
 
 
-def series_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """OHLCV and TA-Lib's price transforms of a timeframe's candles, as float64 columns."""
+def series_columns(frame: pd.DataFrame, derived: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """OHLCV and TA-Lib's price transforms (`derived`: those needed; None: all) of a
+    timeframe's candles, as float64 columns."""
     cols = {c: _f64(frame, c) for c in OHLCV}
-    for name in derived_series():
+    for name in derived_series() if derived is None else derived:
         f = _Function(name.upper())
         cols[name] = np.asarray(f.run({k: cols[k] for k in OHLCV}), dtype=np.float64)
     return cols
@@ -193,7 +194,9 @@ def timeframe_samples(specs: Sequence[IndicatorSpec], tf: str, frame: pd.DataFra
                       times: Sequence[int] | np.ndarray, candle_names: Sequence[str] = ()) -> dict[str, np.ndarray]:
     """Every declared field of timeframe `tf` (and the candle series asked for, like
     close_1h) sampled at `times`, from one pass over `frame` (closed candles from the anchor)."""
-    cols = series_columns(frame)
+    needed = {series for s in specs if s.timeframe == tf for _, series in s.inputs}
+    needed |= {n.rpartition("_")[0] for n in candle_names if n.rpartition("_")[2] == tf}
+    cols = series_columns(frame, sorted(needed & set(derived_series())))
     rows = rows_at(frame.index.to_numpy(dtype=np.int64), tf, times)
     out: dict[str, np.ndarray] = {}
     for s in specs:

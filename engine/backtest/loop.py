@@ -56,6 +56,7 @@ from engine.execution.model import (
     client_id,
     parse_client_id,
 )
+from engine.protections import protection_facts
 from engine.rules.series import batch_facts, frames_from_1m
 
 MINUTE = 60_000
@@ -350,7 +351,8 @@ def with_declared(cycles: list[dict[str, Any]], declared: Any, candles_1m: pd.Da
     computed a UTC day at a time over whole columns (engine/rules/series.py)."""
     minutes = declared.cycle_minutes or int(plain(config).get("engine", {}).get("cycle_minutes", 5))
     frames = frames_from_1m(declared, candles_1m, timeframe_frame)
-    values = batch_facts(declared, frames, [c["t_ms"] for c in cycles], minutes * MINUTE)
+    docs = {c["t_ms"]: {"snapshot": c["snapshot"], "flow": c["flow"]} for c in cycles} if declared.fields else None
+    values = batch_facts(declared, frames, [c["t_ms"] for c in cycles], minutes * MINUTE, docs)
     return [{**c, "declared": values.get(c["t_ms"], {})} for c in cycles]
 
 
@@ -371,8 +373,12 @@ def _decide(run: _Run, cyc: Mapping[str, Any], compiled: Any, engine: Any,
                 "unrealized_pnl": float(pos.unrealized_pnl),
                 **manage.position_facts(run.state, pos.quantity, pos.entry_price, core.last_price, int(cyc["t_ms"]))}
     facts = cycle_facts(cyc, account, position)
-    doc, _ = decide(compiled, facts, engine)
     t = int(cyc["t_ms"])
+    if "protections" in compiled.paths:      # the run's own trades, as live reads the trades table
+        facts["protections"] = protection_facts(
+            ({"closed_ms": tr["exit_ms"], "exit_reason": tr["exit_reason"], "pnl": tr["pnl"], "side": tr["side"]}
+             for tr in reversed(run.trades)), t)
+    doc, _ = decide(compiled, facts, engine)
     did = str(t // 1000)
     doc = {**doc, "id": did}
     if run.params.slippage_kind == "atr":

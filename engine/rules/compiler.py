@@ -166,10 +166,12 @@ class _FileCompiler:
         self.refs = refs
         self.leaves: dict[str, dict[str, Any]] = _LEAVES
         self.groups: dict[str, set[str]] = _GROUPS
+        self.refused: frozenset[str] = frozenset()
 
     def declare(self, declared: Declared) -> None:
         """Make the declared indicators and expressions readable as facts."""
         self.leaves = {**_LEAVES, **declared.leaves}
+        self.refused = declared.refused
         self.groups = {**_GROUPS, **{f: {p.split(".")[0] for p in leaves if "." in p}
                                       for f, leaves in declared.leaves.items()}}
 
@@ -420,6 +422,8 @@ class _FileCompiler:
     def field(self, fact: str, path: str, opmap: Any, ppos: tuple[int, int], vpos: tuple[int, int]) -> list[Condition] | None:
         leaves = self.leaves[fact]
         if path not in leaves:
+            if fact in DECLARED_FACTS and path.split(".")[0] in self.refused:
+                return None         # its declaration was refused, with its own position
             if fact in DECLARED_FACTS and path not in self.groups[fact]:
                 kind = "indicator" if fact == "indicators" else "expression"
                 known = ", ".join(leaves) or "none declared"
@@ -719,7 +723,7 @@ def compile_texts(files: Mapping[str, str], config: Any) -> CompiledRules:
         doc = fc.load(files[fname])
         if doc is not None:
             docs.append((fc, doc, files[fname]))
-    declared = collect(None, docs, lambda f, raw, pos, what: f.number(raw, pos, what))
+    declared = collect(docs, lambda f, raw, pos, what: f.number(raw, pos, what))
     for fc, doc, _ in docs:
         fc.declare(declared)
         out: list[tuple[Rule, tuple[int, int]]] = []

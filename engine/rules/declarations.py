@@ -21,6 +21,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
 
+from engine import facts as F
 from engine.analytics import declared as D
 from engine.candles import TIMEFRAME_MS
 from engine.rules import expressions as X
@@ -36,10 +37,13 @@ class Declared:
     indicators: tuple[D.IndicatorSpec, ...] = ()
     expressions: tuple[X.Compiled, ...] = ()
     candles: tuple[str, ...] = ()           # candle series the expressions read, e.g. close_1h
+    fields: tuple[str, ...] = ()            # snapshot / flow fields they read (this cycle's value only)
     cycle_minutes: int | None = None        # `cycle:`; None = engine.cycle_minutes
     cycle_where: str = ""
     history: int = 0                        # earlier cycles the expressions look back
     leaves: dict[str, dict[str, str]] = field(default_factory=dict)   # fact -> field -> type
+    # names whose declaration was refused (already reported: rules reading them say nothing more)
+    refused: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
@@ -62,9 +66,21 @@ def candle_names() -> dict[str, str]:
     return {f"{s}_{tf}": tf for s in D.series_names() for tf in D.TIMEFRAMES}
 
 
-def collect(fc: Any, docs: list[tuple[Any, CommentedMap, str]], config_number: Callable[..., Any]) -> Declared:
-    """Check the declarations of every file (fc_for(name) gives each file's compiler for
-    positions and problems). `docs`: [(file compiler, document, text)] in file order."""
+def fact_field_types() -> dict[str, str]:
+    """snapshot.* and flow.* fields an expression may read: the numbers and booleans of the
+    fact contract (engine/facts.py). Both are built before the rules run, at every cycle."""
+    out: dict[str, str] = {}
+    for fact in ("snapshot", "flow"):
+        for path, code in F.leaf_types(F.FACTS[fact]).items():
+            if code in ("number", "integer", "boolean"):
+                out[f"{fact}.{path}"] = "boolean" if code == "boolean" else "number"
+    return out
+
+
+def collect(docs: list[tuple[Any, CommentedMap, str]], config_number: Callable[..., Any]) -> Declared:
+    """Check the declarations of every file. `docs`: [(that file's compiler — positions and
+    problems —, its document, its text)] in file order; `config_number(fc, raw, pos, what)`
+    resolves a ${config.value} (the compiler's own, so it is recorded with the version)."""
     specs: list[D.IndicatorSpec] = []
     seen: dict[str, str] = {}
     cycle: int | None = None
@@ -95,14 +111,22 @@ def collect(fc: Any, docs: list[tuple[Any, CommentedMap, str]], config_number: C
                 if cycle is not None and minutes != cycle:
                     f.err(cpos, f"cycle: {v} differs from the cycle set at {cycle_where} (expected one cycle per ruleset)")
                 cycle, cycle_where = minutes, f.where(cpos)
-    names: dict[str, tuple[str, int]] = {}
+    names: dict[str, tuple[Any, ...]] = {}   # name -> (type, history[, read at this cycle only])
     for s in specs:
         for fld in s.fields:
             names[fld] = ("number", 0)
     candles = candle_names()
     for c in candles:
         names.setdefault(c, ("number", 0))
+    fact_fields = fact_field_types()
+    for n, typ in fact_fields.items():
+        names[n] = (typ, 0, True)          # read at this cycle only
     exprs: list[X.Compiled] = []
+    refused: set[str] = set()
+    for _f, doc, _ in docs:
+        raw = doc.get("indicators")
+        if isinstance(raw, CommentedMap):
+            refused |= {str(n) for n in raw if str(n) not in seen}
     for f, doc, text in docs:
         raw = doc.get("expressions")
         if "expressions" not in doc:
@@ -136,9 +160,13 @@ def collect(fc: Any, docs: list[tuple[Any, CommentedMap, str]], config_number: C
             try:
                 node, typ, hist = X.parse(str(body), names, cfg)
             except X.ExpressionError as exc:
-                f.err((vpos[0], col0 + exc.col - 1), f"expression {name}: {exc}")
+                unknown = getattr(exc, "name", None)
+                if not (unknown and unknown.split(".")[0] in refused):   # else its refused declaration says it all
+                    f.err((vpos[0], col0 + exc.col - 1), f"expression {name}: {exc}")
+                refused.add(name)
                 continue
-            names[name] = (typ, hist)
+            now_only = any(len(names.get(r, ())) > 2 and names[r][2] for r in X.references(node))
+            names[name] = (typ, hist, True) if now_only else (typ, hist)
             exprs.append(X.Compiled(name=name, text=str(body).strip(), node=node, type=typ, history=hist,
                                     where=f.where(vpos)))
     read = set().union(*(X.references(e.node) for e in exprs)) if exprs else set()
@@ -146,8 +174,9 @@ def collect(fc: Any, docs: list[tuple[Any, CommentedMap, str]], config_number: C
                                          "expressions": {e.name: e.type for e in exprs}}
     return Declared(indicators=tuple(specs), expressions=tuple(exprs),
                     candles=tuple(sorted(c for c in read if c in candles)),
+                    fields=tuple(sorted(c for c in read if c in fact_fields)),
                     cycle_minutes=cycle, cycle_where=cycle_where, history=max((e.history for e in exprs), default=0),
-                    leaves=leaves)
+                    leaves=leaves, refused=frozenset(refused))
 
 
 def _quote_offset(text: str, vpos: tuple[int, int]) -> int:

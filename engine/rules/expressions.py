@@ -55,7 +55,7 @@ COMP: ">=" | "<=" | "==" | "!=" | ">" | "<"
 ADD_OP: "+" | "-"
 MUL_OP: "*" | "/"
 CONFIG: /-?\$\{[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*\}/
-DOTTED: /[a-z_][a-z0-9_]*(\.[a-z0-9_]+)?/
+DOTTED: /[a-z_][a-z0-9_]*(\.[a-z0-9_]+)*/
 NUMBER: /\d+(\.\d+)?/
 %ignore /[ \t]+/
 """
@@ -76,13 +76,15 @@ FUNCTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "held": (("b", "k"), "boolean"),
 }
 MAX_WINDOW = 1000       # cycles of history one expression may look back
+WINDOWED = ("prev", "crosses_above", "crosses_below", "count_last", "n_of_last", "held")
 
 
 class ExpressionError(Exception):
     """`col` is the column inside the expression text (1-based)."""
 
-    def __init__(self, message: str, col: int = 1):
+    def __init__(self, message: str, col: int = 1, name: str | None = None):
         self.col = col
+        self.name = name        # the unknown name, when that is the problem
         super().__init__(message)
 
 
@@ -102,9 +104,11 @@ class Compiled:
     where: str
 
 
-def parse(text: str, names: Mapping[str, tuple[str, int]], config: Callable[[str], Any]) -> tuple[tuple[Any, ...], str, int]:
-    """Parse and type-check. `names`: name -> (type, history); `config(dotted)` -> a number
-    or raises KeyError / ValueError with the reason. Returns (node, type, history)."""
+def parse(text: str, names: Mapping[str, tuple[Any, ...]], config: Callable[[str], Any]) -> tuple[tuple[Any, ...], str, int]:
+    """Parse and type-check. `names`: name -> (type, history[, now_only]) — now_only: a fact
+    field read at this cycle only (no earlier values: no prev, crossing or window over it);
+    `config(dotted)` -> a number or raises KeyError / ValueError with the reason.
+    Returns (node, type, history)."""
     if len(text) > 2000:
         raise ExpressionError("expression longer than 2000 characters (expected a short formula)")
     try:
@@ -140,7 +144,7 @@ def _col(t: Any) -> int:
     return getattr(meta, "column", 1) if meta is not None and not meta.empty else 1
 
 
-def _check(t: Any, names: Mapping[str, tuple[str, int]], config: Callable[[str], Any]) -> tuple[tuple[Any, ...], str, int]:
+def _check(t: Any, names: Mapping[str, tuple[Any, ...]], config: Callable[[str], Any]) -> tuple[tuple[Any, ...], str, int]:
     if isinstance(t, Token):            # a bare token only reaches here through `?atom`
         raise ExpressionError(f"unexpected {str(t)!r}", _col(t))
     kind = t.data
@@ -161,13 +165,17 @@ def _check(t: Any, names: Mapping[str, tuple[str, int]], config: Callable[[str],
         name = str(t.children[0])
         if name in KEYWORDS:
             raise ExpressionError(f"{name!r} is a keyword here (expected a value)", _col(t))
+        outputs = [n for n in names if n.startswith(name + ".")]
+        if name not in names and outputs:
+            raise ExpressionError(f"{name} has several outputs (expected one of {', '.join(outputs)})", _col(t))
         if name not in names:
             import difflib
             close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ExpressionError(f"unknown name {name!r}{hint} (expected a declared indicator, a candle series "
-                                  "like close_1h, or an earlier expression)", _col(t))
-        typ, hist = names[name]
+                                  "like close_1h, an earlier expression, or a number field of snapshot or flow)",
+                                  _col(t), name)
+        typ, hist = names[name][:2]
         return ("ref", name), typ, hist
     if kind == "neg":
         node, typ, hist = _check(t.children[0], names, config)
@@ -218,7 +226,7 @@ def _want(typ: str, expected: str, at: Any, op: str) -> None:
         raise ExpressionError(f"{op} needs a {expected}, got a {typ}", _col(at))
 
 
-def _call(t: Tree, names: Mapping[str, tuple[str, int]], config: Callable[[str], Any]) -> tuple[tuple[Any, ...], str, int]:
+def _call(t: Tree, names: Mapping[str, tuple[Any, ...]], config: Callable[[str], Any]) -> tuple[tuple[Any, ...], str, int]:
     fname_tok, *args = t.children
     args = [a for a in args if a is not None]
     fname = str(fname_tok)
@@ -251,6 +259,14 @@ def _call(t: Tree, names: Mapping[str, tuple[str, int]], config: Callable[[str],
         nodes.append(node)
         types.append(typ)
         hist = max(hist, h)
+    if fname in WINDOWED:
+        looked_back = references(nodes[0])
+        if fname.startswith("crosses"):
+            looked_back |= references(nodes[1])
+        now_only = sorted(r for r in looked_back if len(names.get(r, ())) > 2 and names[r][2])
+        if now_only:
+            raise ExpressionError(f"{fname}: {now_only[0]} is read at this cycle only, it has no earlier values "
+                                  "(expected a declared indicator or a candle series like close_5m)", _col(args[0]))
     if fname == "prev":
         back = int(nodes[1]) if len(nodes) > 1 else 1
         return ("prev", nodes[0], back), types[0], _bounded(hist + back, fname_tok)

@@ -199,6 +199,7 @@ class RulesRegistry:
                 self._config_key = key
             self._retire(old)
             warnings = [f"rule never fired in the rule tests: {r}" for r in report.uncovered()]
+            warnings += [str(w) for w in new.compiled.warnings]     # e.g. a declared indicator nobody reads
             self.history.append({"version": new.version, "at": new.activated_at, "source": source,
                                  "files": dict(new.compiled.files)})
             self._event("activated", {"version": new.version, "previous": old.version if old else None,

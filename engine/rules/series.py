@@ -15,6 +15,7 @@ same in both (tests/test_rules_declared.py holds it to that).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 from engine.analytics import declared as D
 from engine.rules import expressions as X
+from engine.rules.conditions import get_path
 from engine.rules.declarations import Declared
 
 Frames = Mapping[str, pd.DataFrame]   # timeframe ("1h") -> candles indexed by open_time_ms
@@ -36,9 +38,11 @@ def _closed_from(frame: pd.DataFrame, tf: str, last_t: int, start: int) -> pd.Da
 
 
 def _day(declared: Declared, frames: Frames, times: Sequence[int], anchor_t: int, cycle_ms: int,
+         docs: Mapping[int, Mapping[str, Any]] | None = None,
          ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Columns of every declared field and expression at `times` (oldest first), every
-    timeframe computed from the anchor of `anchor_t`'s day."""
+    timeframe computed from the anchor of `anchor_t`'s day. `docs`: {T: {"snapshot", "flow"}}
+    for the fact fields the expressions read (read at their own cycle only)."""
     anchors = declared.anchor_days(cycle_ms)
     cols: dict[str, np.ndarray] = {}
     for tf in declared.timeframes():
@@ -47,11 +51,27 @@ def _day(declared: Declared, frames: Frames, times: Sequence[int], anchor_t: int
             frame = pd.DataFrame(columns=list(D.OHLCV), index=pd.Index([], dtype=np.int64))
         rows = _closed_from(frame, tf, int(times[-1]), D.anchor_ms(anchor_t, anchors[tf]))
         cols.update(D.timeframe_samples(declared.indicators, tf, rows, times, declared.candles))
+    for name in declared.fields:
+        cols[name] = _field_column(name, times, docs or {})
     exprs: dict[str, np.ndarray] = {}
     size = len(times)
     for e in declared.expressions:
         exprs[e.name] = X.evaluate(e.node, {**cols, **exprs}, size)
     return cols, exprs
+
+
+def _field_column(name: str, times: Sequence[int], docs: Mapping[int, Mapping[str, Any]]) -> np.ndarray:
+    """A snapshot / flow field at each time (NaN where unknown, not a number, or no document)."""
+    fact, _, path = name.partition(".")
+    out = np.full(len(times), np.nan)
+    for i, t in enumerate(times):
+        doc = (docs.get(int(t)) or {}).get(fact)
+        v = get_path(doc, path) if isinstance(doc, Mapping) else None
+        if isinstance(v, bool):
+            out[i] = 1.0 if v else 0.0
+        elif isinstance(v, int | float) and math.isfinite(v):
+            out[i] = float(v)
+    return out
 
 
 def _facts_at(declared: Declared, cols: Mapping[str, np.ndarray], exprs: Mapping[str, np.ndarray],
@@ -75,19 +95,22 @@ def _facts_at(declared: Declared, cols: Mapping[str, np.ndarray], exprs: Mapping
     return out
 
 
-def cycle_facts(declared: Declared, frames: Frames, t_ms: int, cycle_ms: int) -> dict[str, Any]:
+def cycle_facts(declared: Declared, frames: Frames, t_ms: int, cycle_ms: int,
+                facts: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The live cycle at T: {"indicators", "expressions"} ({} when nothing is declared).
-    `frames`: per declared timeframe, candles covering [anchor, T) (more is fine)."""
+    `frames`: per declared timeframe, candles covering [anchor, T) (more is fine);
+    `facts`: this cycle's snapshot and flow (for expressions reading their fields)."""
     if declared.empty:
         return {}
     times = [int(t_ms) - k * cycle_ms for k in range(declared.history, -1, -1)]
-    cols, exprs = _day(declared, frames, times, int(t_ms), cycle_ms)
+    cols, exprs = _day(declared, frames, times, int(t_ms), cycle_ms, {int(t_ms): facts or {}})
     return _facts_at(declared, cols, exprs, [len(times) - 1])[0]
 
 
 def batch_facts(declared: Declared, frames: Frames, times: Sequence[int], cycle_ms: int,
-                ) -> dict[int, dict[str, Any]]:
-    """Every cycle of a backtest: {T: {"indicators", "expressions"}}, one pass per UTC day."""
+                docs: Mapping[int, Mapping[str, Any]] | None = None) -> dict[int, dict[str, Any]]:
+    """Every cycle of a backtest: {T: {"indicators", "expressions"}}, one pass per UTC day.
+    `docs`: {T: {"snapshot", "flow"}} of the cycles (for expressions reading their fields)."""
     if declared.empty or not times:
         return {}
     days: dict[int, list[int]] = {}
@@ -99,7 +122,9 @@ def batch_facts(declared: Declared, frames: Frames, times: Sequence[int], cycle_
         lead = [day_times[0] - k * cycle_ms for k in range(h, 0, -1)]
         # Lead-in and day times on the cycle grid (the day's times are consecutive cycles).
         grid = lead + day_times
-        cols, exprs = _day(declared, frames, grid, day_times[0], cycle_ms)
+        # The lead-in cycles' fields stay unknown, as live (a field is read at its cycle only).
+        day_docs = {t: docs[t] for t in day_times if t in docs} if docs else None
+        cols, exprs = _day(declared, frames, grid, day_times[0], cycle_ms, day_docs)
         for t, facts in zip(day_times, _facts_at(declared, cols, exprs, list(range(h, len(grid)))), strict=True):
             out[t] = facts
     return out

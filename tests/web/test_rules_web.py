@@ -203,3 +203,28 @@ def test_api_validates_management_rules_and_refuses_a_widening_shape_with_its_po
     assert any(p["file"] == "strategy.yaml" and p["line"] == line and "both given" in p["message"] for p in probs), probs
     r = operator.post("/api/rules/save", json={"file": "strategy.yaml", "text": bad}, headers=h)
     assert r.status_code == 422 and (home.rules_dir / "strategy.yaml").read_text() == original
+
+
+def test_declared_indicators_and_expressions_are_checked_by_the_editor(operator, home):
+    """A malformed indicator or expression is refused with file:line:col and nothing is
+    written; a valid declaration compiles, and an unused one comes back as a warning."""
+    h = {"X-CSRFToken": api_token(operator)}
+    original = (home.rules_dir / "strategy.yaml").read_text()
+    assert "\nrules:\n" in original
+    head, tail = original.split("\nrules:\n", 1)
+    lines = head.count("\n") + 1
+    decl = ("\nindicators:\n  rsi_7: {function: RSII, timeframe: 1h, params: {timeperiod: 7}}\n"
+            "expressions:\n  turn: \"crosses_above(rsi_7 30)\"\n")
+    bad = head + decl + "rules:\n" + tail
+    r = operator.post("/api/rules/validate", json={"file": "strategy.yaml", "text": bad}, headers=h)
+    assert r.status_code == 422
+    got = {(p["line"], p["col"]): p["message"] for p in r.get_json()["problems"]}
+    assert "not a TA-Lib function; did you mean 'RSI'?" in got[(lines + 2, 21)]
+    assert got[(lines + 4, 30)].startswith("expression turn: unexpected '30'")
+    r = _post(operator, "save", bad)
+    assert r.status_code == 422 and "Not saved" in r.get_data(as_text=True)
+    assert (home.rules_dir / "strategy.yaml").read_text() == original
+    good = head + decl.replace("RSII", "RSI").replace("rsi_7 30", "rsi_7, 30") + "rules:\n" + tail
+    r = operator.post("/api/rules/validate", json={"file": "strategy.yaml", "text": good}, headers=h)
+    assert r.status_code == 200, r.get_json()
+    assert [w["message"] for w in r.get_json()["warnings"]] == ["expression turn is declared but no rule reads it"]

@@ -71,7 +71,7 @@ def decide(compiled: CompiledRules, facts: Mapping[str, Any], engine: Any = None
         swing = snap.get("swings.tf_5m.low" if side == "long" else "swings.tf_5m.high")
         mp = compiled.modes[mode]
         try:
-            stop_d, tps, tp_r = _rule_levels(result.get("levels"), side, snap.get("price"), facts.get("snapshot"))
+            stop_d, tps, tp_r = _rule_levels(result.get("levels"), side, snap.get("price"), facts)
             plan = plan_trade(side, snap.get("price"), snap.get("volatility.atr.tf_5m"), swing, acct.get("equity"),
                               compiled.settings, result["size_mult"], result["leverage_cap"], filters,
                               stop_distance=stop_d, tp_distances=tps, tp_r=tp_r)
@@ -97,7 +97,7 @@ def decide(compiled: CompiledRules, facts: Mapping[str, Any], engine: Any = None
         sizing["levels"] = result["levels"]
     if result.get("manage"):
         pos_side = view["position"].get("side") or (facts.get("position") or {}).get("side")
-        manage, problems = price_manage(result["manage"], str(pos_side), snap.get("price"), facts.get("snapshot"))
+        manage, problems = price_manage(result["manage"], str(pos_side), snap.get("price"), facts)
         errors.extend(problems)
         for item in (*manage.get("stops", ()), *manage.get("targets", ())):
             if "price" in item:        # on the tick grid, as the exchange will hold it
@@ -115,7 +115,7 @@ def decide(compiled: CompiledRules, facts: Mapping[str, Any], engine: Any = None
     return decision, trace
 
 
-def _rule_levels(levels: Any, side: str, price: Any, snapshot: Any
+def _rule_levels(levels: Any, side: str, price: Any, facts: Any
                  ) -> tuple[float | None, tuple[float | None, float | None], tuple[float | None, float | None]]:
     """The stop and target distances the rules set (None: the config's)."""
     if not levels:
@@ -123,6 +123,6 @@ def _rule_levels(levels: Any, side: str, price: Any, snapshot: Any
     if not isinstance(price, int | float) or isinstance(price, bool) or price <= 0:
         raise SizingRefused("missing_sizing_inputs", f"price is {price!r} (expected a positive number)")
     try:
-        return entry_distances(levels, side, float(price), snapshot)
+        return entry_distances(levels, side, float(price), facts)
     except LevelRefused as exc:
         raise SizingRefused("levels_unknown", str(exc)) from exc

@@ -197,3 +197,38 @@ def test_decision_prices_the_trailing_stop_and_keeps_relative_asks_relative() ->
         assert any("volatility.atr.tf_15m is unknown" in e for e in trace2["errors"])
     finally:
         engine.close()
+
+
+DECLARED = """ruleset: t
+indicators:
+  bb: {function: BBANDS, timeframe: 5m, params: {timeperiod: 20}}
+rules:
+  - id: long.any
+    stage: candidate
+    when:
+      snapshot:
+        price: {gt: 0}
+    then:
+      candidate: {side: long, reason: test}
+    why: test
+  - id: levels.band
+    stage: decision
+    when:
+      outcome:
+        side: {eq: long}
+    then:
+      levels: {stop_field: STOP, tp1_r: 2, tp2_r: 2}
+    why: the stop below the lower Bollinger band
+"""
+
+
+def test_a_declared_indicator_can_be_the_stop_level() -> None:
+    compiled = compile_texts({"t.yaml": DECLARED.replace("STOP", "indicators.bb.lowerband")}, config())
+    assert not compiled.warnings            # the level reads bb: not "declared but unused"
+    f = typical_long()
+    f["indicators"] = {"bb": {"upperband": 60400.0, "middleband": 60000.0, "lowerband": 59600.0}}
+    d, _ = decide(compiled, f, "python")
+    assert d["action"] == "long" and d["sl"] == 59600.0 and d["tp1"] == 60800.0
+    problems = refused(DECLARED.replace("STOP", "indicators.bb.lowband"))
+    assert any("x.yaml:19:28:" in p and "'indicators.bb.lowband' is not a declared numeric indicator; "
+               "did you mean 'indicators.bb.lowerband'?" in p for p in problems), problems

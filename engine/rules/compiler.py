@@ -602,18 +602,30 @@ class _FileCompiler:
 
 
     def field_ref(self, raw: Any, pos: tuple[int, int], what: str) -> Any:
-        """A snapshot field holding a price level, e.g. swings.tf_5m.low (optionally snapshot.-prefixed)."""
-        leaves = _LEAVES["snapshot"]
-        numbers = [p for p, t in leaves.items() if t == "number"]
+        """A price level to read: a numeric snapshot field (swings.tf_5m.low, optionally
+        snapshot.-prefixed) or a declared indicator / expression (indicators.bb.lowerband,
+        expressions.stop_level). Returned as fact.path."""
+        numbers = [p for p, t in _LEAVES["snapshot"].items() if t == "number"]
+        declared = [f"{fact}.{p}" for fact in ("indicators", "expressions")
+                    for p, t in self.leaves.get(fact, {}).items() if t == "number"]
         if not isinstance(raw, str):
             self.err(pos, f"{what}: got {_show(raw)} (expected a snapshot field path such as swings.tf_5m.low)")
             return _MISSING
-        path = str(raw).removeprefix("snapshot.")
-        if leaves.get(path) != "number":
-            self.err(pos, f"{what}: {raw!r} is not a numeric snapshot field{_hint(path, numbers)} "
-                          "(expected a snapshot field path such as swings.tf_5m.low)")
+        text = str(raw)
+        fact, _, path = text.partition(".")
+        if fact in ("indicators", "expressions"):
+            if self.leaves.get(fact, {}).get(path) != "number":
+                self.err(pos, f"{what}: {text!r} is not a declared numeric {fact[:-1]}{_hint(text, declared)} "
+                              f"(expected one of {', '.join(declared) or 'none declared'})")
+                return _MISSING
+            return text
+        path = text.removeprefix("snapshot.")
+        if _LEAVES["snapshot"].get(path) != "number":
+            self.err(pos, f"{what}: {text!r} is not a numeric snapshot field{_hint(path, numbers + declared)} "
+                          "(expected a snapshot field path such as swings.tf_5m.low, or a declared "
+                          "indicators.name / expressions.name)")
             return _MISSING
-        return path
+        return f"snapshot.{path}"
 
 
 def _candidates(type_code: Any, conds: list[Condition]) -> list[Any]:
@@ -781,6 +793,11 @@ def _unused(declared: Declared, rules: list[Rule]) -> list[Problem]:
     """Declared indicators and expressions that no rule and no expression reads."""
     from engine.rules.expressions import references
     read = {(c.fact, c.path) for r in rules for c in r.conditions}
+    for r in rules:                    # a level an action reads (levels / stop / target: fact.path)
+        for params in r.actions.values():
+            for k, v in params.items():
+                if isinstance(v, str) and (k == "field" or k.endswith("_field")):
+                    read.add(tuple(v.split(".", 1)))  # type: ignore[arg-type]
     by_expr = set().union(*(references(e.node) for e in declared.expressions)) if declared.expressions else set()
     out = []
     for s in declared.indicators:

@@ -347,7 +347,6 @@ def _apply_manage(st: _Step, decision: Mapping[str, Any] | None) -> None:
         frac, reason = a.reduce
         qty = round_quantity(abs(v.position_qty) * frac, v.filters)
         if qty >= v.filters.min_qty and abs(v.position_qty) - qty >= v.filters.min_qty and "close" not in s.live:
-            s.exit_reason = reason
             side = "SELL" if v.position_qty > 0 else "BUY"
             st.place("close", OrderRequest(st.symbol, side, "MARKET", qty, reduce_only=True,  # type: ignore[arg-type]
                                            client_order_id=st.next_cid("close")))

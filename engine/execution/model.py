@@ -159,7 +159,7 @@ class ExecState:
     trades_today: int = 0
     # Position management (engine/execution/manage.py): the extremes of the price since the
     # position opened (best and worst R), the last decision whose manage part was carried
-    # out, the take-profit a rule moved, and the reason of a rule's close or reduce.
+    # out, the take-profit a rule moved, and the reason of a rule's close (the trade's exit reason).
     best_price: str | None = None
     worst_price: str | None = None
     managed: str | None = None

@@ -41,7 +41,7 @@ def run_loop(config: Any, where: Home, once: bool, at: str | None, stale: bool, 
         loop.start_rules(watch=not once and not no_watch)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
-    minutes = int(config.get("engine.cycle_minutes") or 5)
+    minutes = loop.cycle_minutes()      # the active ruleset's `cycle:`, else engine.cycle_minutes
     try:
         if once:
             if not at:

@@ -16,11 +16,19 @@ from tqdm import tqdm
 from cli.config_cmd import load_or_exit
 from connectors.db import database_key, open_database
 from connectors.files.backtest_report import write_exports
-from connectors.loops.backtest_run import prepare, rule_texts, run_from_db, with_overrides
+from connectors.loops.backtest_run import (
+    prepare,
+    rule_texts,
+    run_from_db,
+    warmup_days,
+    warmup_days_of,
+    with_overrides,
+)
 from connectors.stores.backtest_inputs import inputs_at
 from connectors.stores.backtest_store import load_history, recorded_decisions, save_run
 from engine.analytics.batch import build_cycles
 from engine.backtest.compare import compare_runs, parity
+from engine.backtest.loop import with_declared
 from engine.backtest.params import FILLS, BacktestParams, parse_fees, parse_slippage
 from engine.config import Config
 from engine.paths import home
@@ -93,11 +101,15 @@ def register(group: click.Group) -> None:
             rebuilt = None
             if recs:  # the snapshots and flows the backtest would have built at the same times
                 first, last = min(r["t_ms"] for r in recs), max(r["t_ms"] for r in recs)
-                candles, derivatives, _ = load_history(symbol, first, last, config)
+                candles, derivatives, _ = load_history(symbol, first, last, config,
+                                                       warmup_days(prep.compiled, config))
                 etf_params = (config.get("analytics") or {}).get("etf")
-                rebuilt = {c["t_ms"]: c for c in build_cycles(
-                    candles, first, last, config, derivatives=derivatives,
-                    inputs=inputs_at(symbol, last, etf_params), with_flow=True)}
+                built = build_cycles(candles, first, last, config, derivatives=derivatives,
+                                     inputs=inputs_at(symbol, last, etf_params), with_flow=True,
+                                     cycle_minutes=prep.compiled.declared.cycle_minutes)
+                if not prep.compiled.declared.empty:     # the declared indicators and expressions too
+                    built = with_declared(built, prep.compiled.declared, candles, config)
+                rebuilt = {c["t_ms"]: c for c in built}
             rep = parity(recs, prep.compiled, prep.engine, rebuilt)
             click.echo(f"parity: {rep['cycles']} recorded decisions replayed, {rep['differences']} differ "
                        f"({rep['analytics_differences']} with a different snapshot or flow; the order book "
@@ -108,7 +120,8 @@ def register(group: click.Group) -> None:
         if not (date_from and date_to):
             raise click.UsageError("--from and --to are required (or --parity FROM TO)")
         t_from, t_to = _ms(date_from), _ms(date_to)
-        history = load_history(symbol, t_from, t_to, config)
+        specs = [files] + ([rule_texts(compare_spec, where.rules_dir)] if compare_spec else [])
+        history = load_history(symbol, t_from, t_to, config, warmup_days_of(specs, config))
         bar, update = _bar((t_to - t_from) // 60_000, "backtest")
         try:
             result, metrics, prep, cycles = run_from_db(symbol, t_from, t_to, config, files, params, update,

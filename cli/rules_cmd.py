@@ -53,7 +53,13 @@ def register(group: click.Group) -> None:
             for p in exc.problems:
                 click.echo(str(p), err=True)
             raise click.ClickException(f"{len(exc.problems)} problem(s): the rules were refused") from exc
+        for w in compiled.warnings:
+            click.echo(f"warning: {w}", err=True)
         per_stage = ", ".join(f"{s} {len(r)}" for s, r in compiled.by_stage.items())
+        d = compiled.declared
+        if not d.empty or d.cycle_minutes:
+            click.echo(f"declared: {len(d.indicators)} indicator(s), {len(d.expressions)} expression(s), "
+                       f"looking back {d.history} cycle(s); cycle {d.cycle_minutes or 'engine.cycle_minutes'} min")
         click.echo(f"ok: ruleset {compiled.name} version {compiled.version}, {len(compiled.rules)} rules ({per_stage})")
 
     @rules.command("test")
@@ -93,7 +99,8 @@ def register(group: click.Group) -> None:
     @click.option("--rules-dir", default=None, help="Rules directory (default: the project's).")
     @click.option("--json", "as_json", is_flag=True, help="Print the decision and trace as JSON.")
     def run(facts_file: str, rules_dir: str | None, as_json: bool) -> None:
-        """Decide once on FACTS_FILE ({snapshot, flow, account, position}) and explain."""
+        """Decide once on FACTS_FILE ({snapshot, flow, account, position}, plus `indicators` and
+        `expressions` for a ruleset that declares them, as a trace's facts show them) and explain."""
         facts = json.loads(Path(facts_file).read_text(encoding="utf-8"))
         files, _ = read_rules_dir(_dir(rules_dir))
         try:

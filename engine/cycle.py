@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine.facts import MANAGE_FIELDS
+
 MINUTE_MS = 60_000
 
 
@@ -80,11 +82,15 @@ def account_facts(equity: float | None, day_open_equity: float | None, week_open
             "entries_paused": bool(entries_paused)}
 
 
-def position_fact(row: Mapping[str, Any] | None) -> dict[str, Any]:
+def position_fact(row: Mapping[str, Any] | None, managed: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The `position` fact; `managed`: its management fields (engine/execution/manage.py
+    position_facts), unknown when not given."""
+    extra = {k: (managed or {}).get(k) for k in MANAGE_FIELDS}
     if not row:
-        return {"side": "flat", "quantity": 0.0, "entry_price": None, "unrealized_pnl": None}
+        return {"side": "flat", "quantity": 0.0, "entry_price": None, "unrealized_pnl": None,
+                **dict.fromkeys(MANAGE_FIELDS)}
     return {"side": row["side"], "quantity": float(row["quantity"]), "entry_price": float(row["entry_price"]),
-            "unrealized_pnl": None if row.get("unrealized_pnl") is None else float(row["unrealized_pnl"])}
+            "unrealized_pnl": None if row.get("unrealized_pnl") is None else float(row["unrealized_pnl"]), **extra}
 
 
 def iso_to_ms(text: str) -> int:

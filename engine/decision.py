@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.exchange.filters import BTCUSDT_PERP, SymbolFilters
+from engine.cycle import iso_to_ms
+from engine.exchange.filters import BTCUSDT_PERP, SymbolFilters, round_price
+from engine.risk.levels import LevelRefused, entry_distances, price_manage
 from engine.risk.sizing import SizingRefused, plan_trade
 from engine.rules import language as L
 from engine.rules.compiler import CompiledRules
@@ -28,6 +30,8 @@ SIZING_PATHS = {
     "account": ("equity",),
 }
 
+# (A decision made while a position is open may also carry `manage`: what the manage stage
+# asked of that position, priced — engine/execution/manage.py carries it out.)
 DECISION_FIELDS = ("symbol", "timestamp_iso", "action", "reason", "entry_zone", "sl", "tp1", "tp2", "risk_level",
                    "position_size_usdt", "leverage", "confidence", "risk_checks", "risk_mode", "ruleset_version",
                    "trace_id")
@@ -67,8 +71,10 @@ def decide(compiled: CompiledRules, facts: Mapping[str, Any], engine: Any = None
         swing = snap.get("swings.tf_5m.low" if side == "long" else "swings.tf_5m.high")
         mp = compiled.modes[mode]
         try:
+            stop_d, tps, tp_r = _rule_levels(result.get("levels"), side, snap.get("price"), facts)
             plan = plan_trade(side, snap.get("price"), snap.get("volatility.atr.tf_5m"), swing, acct.get("equity"),
-                              compiled.settings, result["size_mult"], result["leverage_cap"], filters)
+                              compiled.settings, result["size_mult"], result["leverage_cap"], filters,
+                              stop_distance=stop_d, tp_distances=tps, tp_r=tp_r)
         except SizingRefused as exc:
             sizing = {"refused": exc.reason, "detail": exc.detail}
             if exc.reason == "missing_sizing_inputs":
@@ -87,7 +93,36 @@ def decide(compiled: CompiledRules, facts: Mapping[str, Any], engine: Any = None
                         "risk_level": RISK_LEVEL[mode], "position_size_usdt": float(plan.notional),
                         "leverage": plan.leverage, "confidence": conf, "risk_checks": checks, "risk_mode": mode,
                         "ruleset_version": compiled.version, "trace_id": None}
+    if result.get("levels"):
+        sizing["levels"] = result["levels"]
+    if result.get("manage"):
+        pos_side = view["position"].get("side") or (facts.get("position") or {}).get("side")
+        manage, problems = price_manage(result["manage"], str(pos_side), snap.get("price"), facts)
+        errors.extend(problems)
+        for item in (*manage.get("stops", ()), *manage.get("targets", ())):
+            if "price" in item:        # on the tick grid, as the exchange will hold it
+                item["price"] = float(round_price(item["price"], filters))
+        if manage:
+            # which position it was decided for: the execution core carries it out on that one only
+            age = (facts.get("position") or {}).get("age_min")
+            opened = None
+            if isinstance(age, int | float) and not isinstance(age, bool) and isinstance(ts, str):
+                opened = int(iso_to_ms(ts) - age * 60_000)
+            decision["manage"] = {"side": pos_side, "opened_ms": opened, **manage}
     trace["sizing"] = sizing
     trace["errors"] = errors
     trace["decision"] = decision
     return decision, trace
+
+
+def _rule_levels(levels: Any, side: str, price: Any, facts: Any
+                 ) -> tuple[float | None, tuple[float | None, float | None], tuple[float | None, float | None]]:
+    """The stop and target distances the rules set (None: the config's)."""
+    if not levels:
+        return None, (None, None), (None, None)
+    if not isinstance(price, int | float) or isinstance(price, bool) or price <= 0:
+        raise SizingRefused("missing_sizing_inputs", f"price is {price!r} (expected a positive number)")
+    try:
+        return entry_distances(levels, side, float(price), facts)
+    except LevelRefused as exc:
+        raise SizingRefused("levels_unknown", str(exc)) from exc

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.protections import SCHEMA as _PROTECTIONS_SCHEMA
+
 TIMEFRAMES_SNAPSHOT = ("tf_1m", "tf_5m", "tf_15m", "tf_1h")
 TIMEFRAMES_ANALYSED = ("tf_5m", "tf_15m", "tf_1h")
 
@@ -138,13 +140,29 @@ POSITION: dict[str, Any] = {
     "quantity": "number",
     "entry_price": "number",
     "unrealized_pnl": "number",
+    # Management facts (engine/execution/manage.py), unknown while flat: minutes since the
+    # position opened; the price move since entry in the position's favour, % of entry;
+    # that move in units of the initial stop distance (R) now, at its best and at its worst
+    # so far; whether TP1 has filled; the stop price on the exchange now.
+    "age_min": "number",
+    "profit_pct": "number",
+    "r_now": "number",
+    "r_best": "number",
+    "r_worst": "number",
+    "tp1_done": "boolean",
+    "stop": "number",
 }
+MANAGE_FIELDS = ("age_min", "profit_pct", "r_now", "r_best", "r_worst", "tp1_done", "stop")
+
+# Recent trades as scalars (engine/protections.py builds it): cooldowns and loss limits.
+PROTECTIONS: dict[str, Any] = dict(_PROTECTIONS_SCHEMA)
 
 FACTS: dict[str, dict[str, Any]] = {
     "snapshot": SNAPSHOT,
     "flow": FLOW,
     "account": ACCOUNT,
     "position": POSITION,
+    "protections": PROTECTIONS,
 }
 
 

@@ -36,6 +36,10 @@ def account_variant(i: int) -> tuple[dict[str, Any], dict[str, Any]]:
     pos = {"side": "flat", "quantity": 0.0, "entry_price": None, "unrealized_pnl": None}
     if i % 5 == 1:
         pos = {"side": "long" if i % 2 else "short", "quantity": 0.01, "entry_price": 100_000.0, "unrealized_pnl": 3.5}
+        # the manage stage's facts, spread over its thresholds (age, R, TP1)
+        r = ((i * 37) % 41) / 10 - 1.0
+        pos.update(age_min=float((i * 7) % 300), profit_pct=round(r * 0.4, 6), r_now=r, r_best=max(r, 0.0) + 0.5,
+                   r_worst=min(r, 0.0) - 0.2, tp1_done=i % 3 == 0, stop=99_000.0 if i % 2 else 101_000.0)
     return acct, pos
 
 

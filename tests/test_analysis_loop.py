@@ -210,3 +210,37 @@ def test_mark_stale_counts_once():
     mark_stale(f, "x")
     mark_stale(f, "y")
     assert f["warnings"]["market_data_stale"] == "high" and f["warning_counts"]["high"] == 1
+
+
+def test_declared_ruleset_decides_at_its_own_cycle_with_the_backtest_values(db, tmp_path):
+    """A ruleset with `cycle: 1h`, declared indicators and expressions: the live loop runs at
+    each 1h close, and each cycle's `indicators` / `expressions` facts (in the trace) equal
+    what the backtest computes for that cycle from the same candles."""
+    from engine.analytics.batch import timeframe_frame
+    from engine.rules.series import batch_facts, frames_from_1m
+    df = synthetic_1m(days=4, start_ms=START)
+    df = df[df.index < T + 3 * 300_000]
+    upsert_candles(df, symbol="BTCUSDT", timeframe="1m")
+    for tf in ("5m", "15m", "1h"):
+        upsert_candles(aggregate(df, tf), symbol="BTCUSDT", timeframe=tf)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(RULES_DIR / "examples" / "declared_ema_cross.yaml", rules / "strategy.yaml")
+    lp = AnalysisLoop(config, rules, data_dir=tmp_path / "data", var_dir=tmp_path / "var",
+                      clock=lambda: (T + 3600_000) / 1000)
+    lp.start_rules(watch=False)
+    try:
+        lp.run(start_ms=T - 3_600_000 + 300_000, poll_s=0, max_cycles=2)   # floored to T - 1h
+        rows = list(Decision.select().order_by(Decision.decided_at_ms))
+        assert [r.decided_at_ms for r in rows] == [T - 3_600_000, T]       # 1h closes, not every 5 minutes
+        assert BotState.get(BotState.component == "analytics").details["cycle_minutes"] == 60
+        declared = lp.registry.active.compiled.declared
+        batch = batch_facts(declared, frames_from_1m(declared, df, timeframe_frame),
+                            [T - 3_600_000, T], 3_600_000)
+        for r in rows:
+            facts = DecisionTrace.get_by_id(r.trace_id).trace["facts"]
+            assert facts["indicators"] == batch[r.decided_at_ms]["indicators"]
+            assert facts["expressions"] == batch[r.decided_at_ms]["expressions"]
+            assert isinstance(facts["indicators"]["ema_fast"], float) and "bb" in facts["indicators"]
+    finally:
+        lp.close()

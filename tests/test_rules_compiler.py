@@ -158,7 +158,7 @@ def test_default_rules_compile_with_config_values_resolved() -> None:
     assert compiled.config_values["risk.max_funding_8h"] == config().get("risk.max_funding_8h")
     neg = [c for c in compiled.rule("short.funding_ok").conditions if c.op == "gte"][0]
     assert neg.value == -config().get("risk.max_funding_8h")
-    assert set(compiled.by_stage) == {"signal", "candidate", "risk", "decision"}
+    assert set(compiled.by_stage) == {"signal", "candidate", "risk", "decision", "manage"}
 
 
 def test_version_is_a_content_hash_of_the_rule_files() -> None:

@@ -150,7 +150,7 @@ def validate(name: str, text: str) -> dict[str, Any]:
             return _refused(files, [Problem(name, 1, 1, f"durable_rules refused the ruleset: {exc}")])
     per_stage = {s: len(r) for s, r in compiled.by_stage.items() if r}
     return {"ok": True, "version": compiled.version, "ruleset": compiled.name, "rules": len(compiled.rules),
-            "per_stage": per_stage, "problems": []}
+            "per_stage": per_stage, "problems": [], "warnings": [problem_dict(w) for w in compiled.warnings]}
 
 
 def report_dict(report: TestReport) -> dict[str, Any]:

@@ -32,14 +32,16 @@ from connectors.files.rules_files import VERSION_PREFIX, read_confined, read_rul
 from connectors.loops.rules_watcher import RulesWatcher
 from connectors.notify.alerts import notify
 from connectors.stores import rules_store
-from connectors.stores.account_state import read_account, read_position
-from connectors.stores.analytics_io import load_cycle_inputs, record_cycle
+from connectors.stores.account_state import read_account, read_position, read_protections
+from connectors.stores.analytics_io import load_cycle_inputs, load_declared_frames, record_cycle
 from engine.analytics.flow import build_flow
 from engine.analytics.snapshot import build_snapshot
 from engine.candles import ms_to_iso
 from engine.cycle import due, floor_cycle, mark_stale
 from engine.paths import home
+from engine.rules.compiler import CompiledRules
 from engine.rules.registry import RulesRegistry
+from engine.rules.series import cycle_facts
 
 log = logging.getLogger("showdown.analytics")
 COMPONENT = "analytics"
@@ -181,8 +183,9 @@ class AnalysisLoop:
                 mark_stale(flow, f"the 1m candle closing at {ms_to_iso(t_ms)} was not stored within the max wait")
             facts = {"snapshot": snapshot, "flow": flow,
                      "account": read_account(self.symbol, t_ms, float(cfg.get("paper.starting_equity_usdt") or 0)),
-                     "position": read_position(self.symbol)}
-            decision, trace = self.registry.decide(facts)
+                     "position": read_position(self.symbol, t_ms, snapshot.get("price")),
+                     "protections": read_protections(self.symbol, t_ms)}
+            decision, trace = self.registry.decide(facts, lambda compiled: self.declared_facts(compiled, t_ms, facts))
             rec = record_cycle(snapshot, flow, self.data_dir)
             if decision.get("timestamp_iso") is None:   # no snapshot time in the facts: the cycle's
                 decision["timestamp_iso"] = rec.timestamp_iso
@@ -202,6 +205,19 @@ class AnalysisLoop:
         return CycleOutcome(t_ms, True, stale, decision, stored.decision_id, rec.snapshot_id, rec.flow_id,
                             shadow=shadow, seconds=time.perf_counter() - started)
 
+    def declared_facts(self, compiled: CompiledRules, t_ms: int, facts: dict[str, Any]) -> dict[str, Any]:
+        """A version's declared indicators and expressions at T (the backtest's code, one cycle)."""
+        cycle_ms = self.cycle_minutes(compiled) * 60_000
+        frames = load_declared_frames(self.symbol, t_ms, compiled.declared, cycle_ms)
+        return cycle_facts(compiled.declared, frames, t_ms, cycle_ms, facts)
+
+    def cycle_minutes(self, compiled: CompiledRules | None = None) -> int:
+        """The active ruleset's `cycle:` when it sets one, else engine.cycle_minutes."""
+        if compiled is None and self.registry.active is not None:
+            compiled = self.registry.active.compiled
+        own = compiled.declared.cycle_minutes if compiled is not None else None
+        return int(own or self.config.get("engine.cycle_minutes") or 5)
+
     def _failed(self, t_ms: int, exc: Exception, started: float) -> CycleOutcome:
         msg = f"{type(exc).__name__}: {exc}"
         self.state.failures += 1
@@ -220,7 +236,8 @@ class AnalysisLoop:
                    "last_cycle_ms": st.last_cycle_ms, "last_decision_id": st.last_decision_id,
                    "last_action": st.last_action, "active_ruleset": reg["active"], "shadow_ruleset": reg["shadow"],
                    "last_refusal": st.last_refusal, "last_error": st.last_error, "cycles": st.cycles,
-                   "failures": st.failures, "pid_started_ms": st.extra.get("started_ms")}
+                   "failures": st.failures, "pid_started_ms": st.extra.get("started_ms"),
+                   "cycle_minutes": self.cycle_minutes()}
         with database_proxy.atomic():
             row = BotState.get_or_none((BotState.symbol == self.symbol) & (BotState.component == COMPONENT))
             if row is None:
@@ -232,8 +249,7 @@ class AnalysisLoop:
 
     # -- the loop ----------------------------------------------------------------------
     def run(self, start_ms: int | None = None, poll_s: float = 1.0, max_cycles: int | None = None) -> None:
-        minutes = int(self.config.get("engine.cycle_minutes") or 5)
-        step = minutes * 60_000
+        minutes = self.cycle_minutes()
         t = floor_cycle(int(start_ms if start_ms is not None else self.clock() * 1000), minutes)
         self.state.extra["started_ms"] = now_ms()
         self._heartbeat("RUNNING")
@@ -258,7 +274,9 @@ class AnalysisLoop:
             done += 1
             if max_cycles is not None and done >= max_cycles:
                 return
-            t += step
+            # The next close of the active ruleset's cycle (a reload may have changed it).
+            minutes = self.cycle_minutes()
+            t = floor_cycle(t, minutes) + minutes * 60_000
 
     def stop(self) -> None:
         self._stop.set()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from collections.abc import Callable, Mapping
@@ -17,11 +18,12 @@ from connectors.files.rules_files import read_rules_dir
 from connectors.stores.backtest_inputs import inputs_at
 from connectors.stores.backtest_store import load_history
 from engine.analytics.batch import build_cycles
+from engine.analytics.params import plain
 from engine.backtest.loop import BacktestResult, run_backtest
 from engine.backtest.metrics import compute_metrics
 from engine.backtest.params import BacktestParams
 from engine.config import Config
-from engine.rules.compiler import CompiledRules, compile_texts
+from engine.rules.compiler import CompiledRules, RulesRefused, compile_texts
 from engine.rules.durable_backend import DurableRules
 
 
@@ -69,18 +71,37 @@ def prepare(files: Mapping[str, str], config: Any, params: BacktestParams) -> Pr
     return Prepared(compiled, DurableRules(compiled) if params.engine == "durable" else "python")
 
 
+def warmup_days(compiled: CompiledRules, config: Any) -> int:
+    """Days before the first cycle's day that the ruleset's declared indicators need."""
+    declared = compiled.declared
+    minutes = declared.cycle_minutes or int(plain(config).get("engine", {}).get("cycle_minutes", 5))
+    return max(declared.anchor_days(minutes * 60_000).values(), default=0)
+
+
+def warmup_days_of(specs: list[Mapping[str, str]], config: Any) -> int:
+    """warmup_days of rule files (0 for files that do not compile: running them says why)."""
+    days = 0
+    for files in specs:
+        with contextlib.suppress(RulesRefused):
+            days = max(days, warmup_days(compile_texts(dict(files), config), config))
+    return days
+
+
 def run_from_db(symbol: str, t_from: int, t_to: int, config: Any, files: Mapping[str, str],
                 params: BacktestParams, progress: Callable[[int], None] | None = None,
                 history: tuple[Any, Any, Any] | None = None, cycles: list[dict[str, Any]] | None = None,
                 ) -> tuple[BacktestResult, dict[str, Any], Prepared, list[dict[str, Any]]]:
     prep = prepare(files, config, params)
-    candles, derivatives, funding = history or load_history(symbol, t_from, t_to, config)
+    declared = prep.compiled.declared
+    candles, derivatives, funding = history or load_history(symbol, t_from, t_to, config,
+                                                            warmup_days(prep.compiled, config))
     if candles.empty:
         raise ValueError("no 1m candles stored for this period: run `showdown import klines FILE` first")
     if cycles is None:
         etf_params = (config.get("analytics") or {}).get("etf")
         cycles = build_cycles(candles, t_from, t_to, config, derivatives=derivatives,
-                              inputs=inputs_at(symbol, t_to, etf_params), with_flow=True)
+                              inputs=inputs_at(symbol, t_to, etf_params), with_flow=True,
+                              cycle_minutes=declared.cycle_minutes)
     result = run_backtest(candles, t_from, t_to, config, prep.compiled, params, prep.engine,
                           funding=funding, cycles=cycles, progress=progress)
     metrics = compute_metrics(result.trades, result.equity, result.initial_equity, result.final_equity)

@@ -13,10 +13,14 @@ Only rows at or before T are read, so a replayed cycle sees what a live one saw.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from connectors.db.models import BotState, EquityPoint, Position
+from connectors.db.models import BotState, EquityPoint, Position, Trade
 from engine.cycle import account_facts, position_fact, utc_day_start, utc_week_start
+from engine.execution.manage import position_facts
+from engine.execution.model import ExecState
+from engine.protections import HOUR_MS, STREAK_LIMIT, WINDOWS_H, protection_facts
 
 
 def _equity_at(symbol: str, t_ms: int) -> float | None:
@@ -51,10 +55,29 @@ def read_account(symbol: str, t_ms: int, default_equity: float) -> dict[str, Any
                          _opening_equity(symbol, week, t_ms), trades, safe, paused, default_equity)
 
 
-def read_position(symbol: str) -> dict[str, Any]:
+def read_protections(symbol: str, t_ms: int) -> dict[str, Any]:
+    """The `protections` fact at T from the trades table (engine/protections.py)."""
+    mine = (Trade.symbol == symbol) & (Trade.closed_ms <= t_ms)
+    in_window = Trade.select().where(mine & (Trade.closed_ms > t_ms - max(WINDOWS_H) * HOUR_MS)).count()
+    rows = (Trade.select(Trade.closed_ms, Trade.exit_reason, Trade.pnl, Trade.side).where(mine)
+            .order_by(Trade.closed_ms.desc()).limit(max(in_window, STREAK_LIMIT + 1)))
+    return protection_facts(({"closed_ms": r.closed_ms, "exit_reason": r.exit_reason, "pnl": r.pnl, "side": r.side}
+                             for r in rows), t_ms)
+
+
+def read_position(symbol: str, t_ms: int | None = None, price: float | None = None) -> dict[str, Any]:
+    """The open position; with the cycle's time and price, its management facts (age, R,
+    TP1 done, stop) from the execution worker's state in its heartbeat."""
     p = (Position.select().where((Position.symbol == symbol) & (Position.status == "open"))
          .order_by(Position.opened_ms.desc()).first())
     if p is None:
         return position_fact(None)
+    managed = None
+    ex = _state(symbol, "execution")
+    state = (ex.details or {}).get("state") if ex is not None else None
+    if t_ms is not None and price is not None and isinstance(state, dict):
+        qty = Decimal(str(p.quantity)) * (1 if p.side == "long" else -1)
+        managed = position_facts(ExecState.from_json(state), qty, Decimal(str(p.entry_price)),
+                                 Decimal(repr(float(price))), t_ms)
     return position_fact({"side": p.side, "quantity": p.quantity, "entry_price": p.entry_price,
-                          "unrealized_pnl": (p.details or {}).get("unrealized_pnl")})
+                          "unrealized_pnl": (p.details or {}).get("unrealized_pnl")}, managed)

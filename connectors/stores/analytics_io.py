@@ -35,10 +35,11 @@ from connectors.db import database_proxy
 from connectors.db.models import Flow, Snapshot
 from connectors.files import json_files
 from connectors.stores.input_history import latest
-from engine.analytics.params import TF_MS, anchor_ms, section
+from engine.analytics.params import DAY_MS, TF_MS, anchor_ms, section
 from engine.candles import aggregate, timeframe_ms
 from engine.facts import TIMEFRAMES_ANALYSED
 from engine.paths import home
+from engine.rules.declarations import Declared
 
 HOUR_MS = 3_600_000
 CVD_MINUTES = 240  # the longest CVD window (4 h) of build_flow
@@ -108,8 +109,8 @@ def _packed_candles(where: str, params: tuple[Any, ...], columns: tuple[str, ...
 
 def _timeframe(symbol: str, tf: str, t_ms: int, start_ms: int) -> pd.DataFrame:
     """Closed `tf` candles from start_ms; a missing tail is derived from stored 1m."""
-    step = TF_MS[tf]
     name = tf.removeprefix("tf_")
+    step = TF_MS[tf] if tf in TF_MS else timeframe_ms(name)
     last_open = t_ms // step * step - step  # the last bucket closed at T
     stored = _candles(symbol, name, start_ms, last_open + 1, PRICE_COLUMNS)
     have = int(stored.index[-1]) if len(stored) else start_ms - step
@@ -168,6 +169,19 @@ def load_cycle_inputs(symbol: str, t_ms: int, config: Any) -> tuple[dict[str, pd
               "liquidations": latest("liquidations", t_ms, symbol),
               "sentiment": latest("sentiment", t_ms, symbol)}
     return frames, derivatives, inputs
+
+
+def load_declared_frames(symbol: str, t_ms: int, declared: Declared, cycle_ms: int) -> dict[str, pd.DataFrame]:
+    """The candles a ruleset's declared indicators and expressions read at T: per declared
+    timeframe, the closed candles from its anchor (engine/rules/series.py cuts the rest)."""
+    out: dict[str, pd.DataFrame] = {}
+    for tf, days in declared.anchor_days(cycle_ms).items():
+        start = (int(t_ms) // DAY_MS - days) * DAY_MS
+        if tf == "1m":
+            out[tf] = _candles(symbol, "1m", start, t_ms, PRICE_COLUMNS)
+        else:
+            out[tf] = _timeframe(symbol, tf, t_ms, start)
+    return out
 
 
 @dataclass(frozen=True)

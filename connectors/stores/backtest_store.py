@@ -24,11 +24,14 @@ from engine.facts import TIMEFRAMES_ANALYSED
 COLUMNS = ("open", "high", "low", "close", "volume", "taker_buy_volume")
 
 
-def load_history(symbol: str, t_from: int, t_to: int, config: Any) -> tuple[pd.DataFrame, dict[str, Any],
-                                                                            list[tuple[int, str]]]:
-    """(1m candles from the earliest anchor to t_to, derivatives for build_flow, funding schedule)."""
+def load_history(symbol: str, t_from: int, t_to: int, config: Any, warmup_days: int = 0,
+                 ) -> tuple[pd.DataFrame, dict[str, Any], list[tuple[int, str]]]:
+    """(1m candles from the earliest anchor to t_to, derivatives for build_flow, funding schedule).
+    `warmup_days`: days before t_from's day the ruleset's declared indicators start from."""
     a = section(config, "analytics")
     start = min(anchor_ms(t_from, tf, a) for tf in TIMEFRAMES_ANALYSED)
+    if warmup_days:
+        start = min(start, (t_from // 86_400_000 - int(warmup_days)) * 86_400_000)
     candles = _candles(symbol, "1m", start, t_to, COLUMNS)
     if candles["taker_buy_volume"].isna().all():
         candles = candles.drop(columns=["taker_buy_volume"])

@@ -46,7 +46,8 @@ def build_cycles(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any,
                  derivatives: Mapping[str, Any] | None = None,
                  inputs: Mapping[str, Any] | Callable[[int], Mapping[str, Any]] | None = None,
                  with_flow: bool = False,
-                 frames: Mapping[str, pd.DataFrame] | None = None) -> list[dict[str, Any]]:
+                 frames: Mapping[str, pd.DataFrame] | None = None,
+                 cycle_minutes: int | None = None) -> list[dict[str, Any]]:
     """Snapshots (and flows when `with_flow`) of every cycle in [t_from, t_to].
 
     Returns [{"t_ms", "snapshot", "flow"}] in time order. `derivatives` and `inputs`
@@ -54,11 +55,13 @@ def build_cycles(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any,
     `inputs` may also be a function of T giving the versions in force at T (a backtest
     over a period in which the operator sent new ones).
     `frames` may pass already-derived timeframes (derive_timeframes) to skip that step.
+    `cycle_minutes`: the ruleset's own cadence (its `cycle:`), else engine.cycle_minutes.
     """
     from engine.analytics.flow import build_flow  # flow imports snapshot helpers
 
     a = section(config, "analytics")
-    cycle_ms = int(plain(config).get("engine", {}).get("cycle_minutes", 5)) * 60_000
+    minutes = cycle_minutes or int(plain(config).get("engine", {}).get("cycle_minutes", 5))
+    cycle_ms = int(minutes) * 60_000
     tfs = dict(frames) if frames is not None else derive_timeframes(candles_1m)
     times = cycle_times(t_from, t_to, cycle_ms)
     out: list[dict[str, Any]] = []

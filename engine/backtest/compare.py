@@ -47,7 +47,7 @@ def compare_runs(a: BacktestResult, b: BacktestResult, compiled_a: Any, compiled
             cyc = by_t[da["t_ms"]]
             for side, d, comp, eng in (("a", da, compiled_a, engine_a), ("b", dbb, compiled_b, engine_b)):
                 facts = {"snapshot": cyc["snapshot"], "flow": cyc["flow"], "account": d["account"],
-                         "position": d["position"]}
+                         "position": d["position"], **(cyc.get("declared") or {})}
                 item[f"trace_{side}"] = decide(comp, facts, eng)[1]
         diffs.append(item)
     keys = sorted(set(metrics_a or {}) | set(metrics_b or {}))
@@ -92,6 +92,8 @@ def parity(records: Iterable[Mapping[str, Any]], compiled: Any, engine: Any = "p
                 seen = rec["facts"].get(name) or {}
                 facts_keys += [f"{name}.{p}" for p in fact_differences(
                     seen, (built or {}).get(name) or {}, LIVE_ONLY[name])] if built else [f"{name} (not rebuilt)"]
+            for name, rebuilt in ((built or {}).get("declared") or {}).items():   # indicators, expressions
+                facts_keys += [f"{name}.{p}" for p in fact_differences(rec["facts"].get(name) or {}, rebuilt)]
             analytics += bool(facts_keys)
         if keys or facts_keys:
             out.append({"id": rec.get("id"), "timestamp_iso": rec["decision"].get("timestamp_iso"), "fields": keys,

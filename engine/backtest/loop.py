@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.analytics.batch import build_cycles
+from engine.analytics.batch import build_cycles, timeframe_frame
+from engine.analytics.params import plain
 from engine.backtest.params import BacktestParams
 from engine.clock import SimClock
 from engine.decision import decide
@@ -41,6 +42,7 @@ from engine.exchange.errors import (
 from engine.exchange.sim.core import SimConfig
 from engine.exchange.sim.exchange import CandleFeed, SimExchange
 from engine.exchange.types import OrderRequest, Side
+from engine.execution import manage
 from engine.execution.core import daily_weekly, step
 from engine.execution.model import (
     NO_POSITION,
@@ -55,6 +57,8 @@ from engine.execution.model import (
     client_id,
     parse_client_id,
 )
+from engine.protections import protection_facts
+from engine.rules.series import batch_facts, frames_from_1m
 
 MINUTE = 60_000
 DAY_MS = 86_400_000
@@ -290,9 +294,16 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
     `cycles` may pass build_cycles' output (to share it between two runs of a compare).
     `progress(minutes_done)` is called now and then.
     """
+    declared = getattr(compiled, "declared", None)
+    cycle_minutes = declared.cycle_minutes if declared is not None else None
+    if cycles is not None and cycle_minutes and len(cycles) > 1 and (
+            cycles[1]["t_ms"] - cycles[0]["t_ms"] != cycle_minutes * MINUTE):
+        cycles = None      # shared cycles of another cadence (a compare): this ruleset decides at its own
     if cycles is None:
         cycles = build_cycles(candles_1m, t_from, t_to, config, derivatives=derivatives, inputs=inputs,
-                              with_flow=True)
+                              with_flow=True, cycle_minutes=cycle_minutes)
+    if declared is not None and not declared.empty and cycles:
+        cycles = with_declared(cycles, declared, candles_1m, config)
     rows = _rows(candles_1m.loc[:t_to - MINUTE] if len(candles_1m) else candles_1m)
     start = cycles[0]["t_ms"] if cycles else t_from
     run = _Run(rows, config, params, start, funding)
@@ -343,8 +354,20 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
                           candles=len(minutes))
 
 
+def with_declared(cycles: list[dict[str, Any]], declared: Any, candles_1m: pd.DataFrame,
+                  config: Any) -> list[dict[str, Any]]:
+    """The cycles with the ruleset's declared indicators and expressions (`declared` key),
+    computed a UTC day at a time over whole columns (engine/rules/series.py)."""
+    minutes = declared.cycle_minutes or int(plain(config).get("engine", {}).get("cycle_minutes", 5))
+    frames = frames_from_1m(declared, candles_1m, timeframe_frame)
+    docs = {c["t_ms"]: {"snapshot": c["snapshot"], "flow": c["flow"]} for c in cycles} if declared.fields else None
+    values = batch_facts(declared, frames, [c["t_ms"] for c in cycles], minutes * MINUTE, docs)
+    return [{**c, "declared": values.get(c["t_ms"], {})} for c in cycles]
+
+
 def cycle_facts(cyc: Mapping[str, Any], account: Mapping[str, Any], position: Mapping[str, Any]) -> dict[str, Any]:
-    return {"snapshot": cyc["snapshot"], "flow": cyc["flow"], "account": dict(account), "position": dict(position)}
+    return {"snapshot": cyc["snapshot"], "flow": cyc["flow"], "account": dict(account), "position": dict(position),
+            **(cyc.get("declared") or {})}
 
 
 def _decide(run: _Run, cyc: Mapping[str, Any], compiled: Any, engine: Any,
@@ -356,10 +379,15 @@ def _decide(run: _Run, cyc: Mapping[str, Any], compiled: Any, engine: Any,
     position = {"side": "flat" if pos.quantity == 0 else ("long" if pos.quantity > 0 else "short"),
                 "quantity": float(abs(pos.quantity)),
                 "entry_price": float(pos.entry_price) if pos.quantity else None,
-                "unrealized_pnl": float(pos.unrealized_pnl)}
+                "unrealized_pnl": float(pos.unrealized_pnl),
+                **manage.position_facts(run.state, pos.quantity, pos.entry_price, core.last_price, int(cyc["t_ms"]))}
     facts = cycle_facts(cyc, account, position)
-    doc, _ = decide(compiled, facts, engine)
     t = int(cyc["t_ms"])
+    if "protections" in compiled.paths:      # the run's own trades, as live reads the trades table
+        facts["protections"] = protection_facts(
+            ({"closed_ms": tr["exit_ms"], "exit_reason": tr["exit_reason"], "pnl": tr["pnl"], "side": tr["side"]}
+             for tr in reversed(run.trades)), t)
+    doc, _ = decide(compiled, facts, engine)
     did = str(t // 1000)
     doc = {**doc, "id": did}
     if run.params.slippage_kind == "atr":

@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.exchange.filters import SymbolFilters, round_price, round_quantity
 from engine.exchange.types import Order, OrderRequest, Side
+from engine.execution import manage
 from engine.execution.decision import Malformed, Plan, market_refusal, parse_plan, pnl_pct, refusal
 from engine.execution.model import (
     CLOSING,
@@ -118,6 +119,9 @@ def step(state: ExecState, decision: Mapping[str, Any] | None, view: View, cfg: 
     if s.phase == CLOSING and pos != 0 and "close" not in s.live:
         s.phase = IN_POSITION  # the market close expired without closing: protect and retry
     if pos != 0:
+        manage.track(s, view.last, pos > 0)
+        if s.phase == IN_POSITION and s.plan is not None:
+            _apply_manage(st, decision)
         _protect(st)
         if force_exit:
             _market_close(st, f"force exit: {force_exit}")
@@ -250,6 +254,7 @@ def _position_closed(st: _Step) -> None:
     s.entry_fills, s.exit_fills, s.tp1_done, s.sl_price, s.sl_refused = [], [], False, None, None
     s.replace_entry, s.chases, s.entry_limit, s.chasing_stopped = None, 0, None, None
     s.plan = None
+    manage.reset(s)
 
 
 def _vwap(rows: list[tuple[Decimal, Decimal]]) -> tuple[Decimal, Decimal]:
@@ -270,6 +275,8 @@ def trade_summary(s: ExecState, v: View) -> dict[str, Any]:
     roles = [r for r, _, _ in s.exit_fills]
     last_role = roles[-1] if roles else "unknown"
     reason = "sl_breakeven" if last_role == "sl" and s.tp1_done else last_role
+    if last_role == "close" and s.exit_reason:
+        reason = s.exit_reason  # a rule's close (manage stage): its reason
     risk = abs(e_px - plan.sl) * e_qty if plan and e_qty else ZERO
     return {"decision_id": s.decision_id, "side": "long" if long else "short", "quantity": str(e_qty),
             "entry_price": str(e_px), "exit_price": str(x_px), "exit_quantity": str(x_qty),
@@ -330,7 +337,8 @@ def _protect(st: _Step) -> None:
                                     working_type=st.cfg.working_type,  # type: ignore[arg-type]
                                     client_order_id=st.next_cid("sl")), after_cancel=old)
     tp1_qty, tp2_qty = _split_targets(qty, st)
-    for role, want_qty, level in (("tp1", tp1_qty, plan.tp1), ("tp2", tp2_qty, plan.tp2)):
+    tp1, tp2 = (plan.tp1, plan.tp2) if s.target_price is None else (Decimal(s.target_price),) * 2
+    for role, want_qty, level in (("tp1", tp1_qty, tp1), ("tp2", tp2_qty, tp2)):
         _target(st, role, want_qty, level, close_side, long, ref)
     for role in PROTECTIVE:
         st.cancel_extras(role)
@@ -345,8 +353,8 @@ def _target(st: _Step, role: str, qty: Decimal, level: Decimal | None, side: Sid
         return
     if role in s.live and current is None:
         return  # sent, not confirmed open yet (or just filled): the next step knows
-    if current is not None and current.quantity == qty:
-        return
+    if current is not None and current.quantity == qty and (current.stop_price is None or current.stop_price == level):
+        return  # (a level moved by a rule, engine/execution/manage.py, replaces the order)
     old = current.client_order_id if current is not None else None
     if old:
         st.cancel(role, old)
@@ -358,6 +366,43 @@ def _target(st: _Step, role: str, qty: Decimal, level: Decimal | None, side: Sid
         req = OrderRequest(st.symbol, side, "TAKE_PROFIT_MARKET", qty, stop_price=level, reduce_only=True,  # type: ignore[arg-type]
                            working_type=st.cfg.working_type, client_order_id=cid)  # type: ignore[arg-type]
     st.place(role, req, after_cancel=old)
+
+
+def _apply_manage(st: _Step, decision: Mapping[str, Any] | None) -> None:
+    """Carry out the decision's manage part once (engine/execution/manage.py checks it)."""
+    s, v = st.s, st.v
+    ref = v.mark if st.cfg.working_type == "MARK_PRICE" else v.last
+    a = manage.ask(s, decision, v.position_qty, v.entry_price, ref, v.filters, st.cfg, st.now)
+    if a is None:
+        return
+    s.managed = a.decision_id
+    for why in a.refused:
+        st.event("manage_refused", "WARNING", f"decision {a.decision_id}: {why}", reason=why)
+    if a.close is not None:
+        s.exit_reason = a.close
+        _market_close(st, f"rules ({', '.join(a.rules)}): {a.close}")
+        return
+    if a.reduce is not None:
+        frac, reason = a.reduce
+        qty = round_quantity(abs(v.position_qty) * frac, v.filters)
+        if qty >= v.filters.min_qty and abs(v.position_qty) - qty >= v.filters.min_qty and "close" not in s.live:
+            side = "SELL" if v.position_qty > 0 else "BUY"
+            st.place("close", OrderRequest(st.symbol, side, "MARKET", qty, reduce_only=True,  # type: ignore[arg-type]
+                                           client_order_id=st.next_cid("close")))
+            st.event("position_reduced", "INFO", f"reducing {qty} of {abs(v.position_qty)} at market: {reason}",
+                     quantity=str(qty), reason=reason)
+        else:
+            st.event("manage_refused", "WARNING", f"reduce by {frac} of {abs(v.position_qty)} is below the "
+                     "exchange's minimum quantity: not reduced", reason="reduce_below_min_qty")
+    if a.stop is not None:
+        cur = Decimal(s.sl_price) if s.sl_price is not None else Plan.from_dict(s.plan or {}).sl
+        long = v.position_qty > 0
+        if (long and a.stop > cur) or (not long and a.stop < cur):
+            st.event("sl_moved", "INFO", f"SL {cur} -> {a.stop} ({', '.join(a.rules)})", old=str(cur), new=str(a.stop))
+            s.sl_price = str(a.stop)  # _protect moves the exchange's stop
+    if a.target is not None and a.target != (Decimal(s.target_price) if s.target_price else None):
+        st.event("target_moved", "INFO", f"take-profit -> {a.target} ({', '.join(a.rules)})", new=str(a.target))
+        s.target_price = str(a.target)
 
 
 def _market_close(st: _Step, why: str) -> None:

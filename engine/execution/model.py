@@ -173,6 +173,14 @@ class ExecState:
     week_key: int = -1
     week_start_equity: str | None = None
     trades_today: int = 0
+    # Position management (engine/execution/manage.py): the extremes of the price since the
+    # position opened (best and worst R), the last decision whose manage part was carried
+    # out, the take-profit a rule moved, and the reason of a rule's close (the trade's exit reason).
+    best_price: str | None = None
+    worst_price: str | None = None
+    managed: str | None = None
+    target_price: str | None = None
+    exit_reason: str | None = None
 
     def copy(self) -> ExecState:
         return copy.deepcopy(self)

@@ -51,7 +51,12 @@ class SizingRefused(ValueError):
 
 def plan_trade(side: str, price: float | None, atr: float | None, swing_level: float | None, equity: float | None,
                settings: dict[str, Any], size_mult: float, max_leverage: int,
-               filters: SymbolFilters = BTCUSDT_PERP) -> TradePlan:
+               filters: SymbolFilters = BTCUSDT_PERP, stop_distance: float | None = None,
+               tp_distances: tuple[float | None, float | None] = (None, None),
+               tp_r: tuple[float | None, float | None] = (None, None)) -> TradePlan:
+    """`stop_distance`, `tp_distances` (price distances) and `tp_r` (R multiples): set by the
+    rules (action `levels`, engine/risk/levels.py) in place of the config's k x ATR / swing
+    stop and tp1_r / tp2_r."""
     if side not in ("long", "short"):
         raise ValueError(f"side must be long or short, got {side!r}")
     for name, v in (("price", price), ("atr", atr), ("equity", equity)):
@@ -69,12 +74,19 @@ def plan_trade(side: str, price: float | None, atr: float | None, swing_level: f
     # sl_structure false: a fixed k × ATR stop (simple strategies, the backtesting.py cross-check).
     if settings.get("sl_structure", True) and swing_level is not None and math.isfinite(swing_level) and sign * (float(entry) - swing_level) > 0:
         structural = abs(float(entry) - swing_level)
-    sl_distance = max(settings["sl_atr_k"] * atr, structural)
+    sl_distance = max(settings["sl_atr_k"] * atr, structural) if stop_distance is None else stop_distance
     half_zone = settings["entry_zone_atr"] * atr
     zone = (round_price(float(entry) - half_zone, filters, "down"), round_price(float(entry) + half_zone, filters, "up"))
-    sl = round_price(float(entry) - sign * sl_distance, filters)
-    tp1 = round_price(float(entry) + sign * settings["tp1_r"] * sl_distance, filters)
-    tp2 = round_price(float(entry) + sign * settings["tp2_r"] * sl_distance, filters)
+    # A stop the rules set (levels) goes on the tick toward the price, the tighter side (as
+    # freqtrade rounds its stoploss); the config's stop keeps its nearest-tick rounding.
+    sl = round_price(float(entry) - sign * sl_distance, filters,
+                     "nearest" if stop_distance is None else ("up" if sign > 0 else "down"))
+    r1 = settings["tp1_r"] if tp_r[0] is None else tp_r[0]
+    r2 = settings["tp2_r"] if tp_r[1] is None else tp_r[1]
+    d1 = r1 * sl_distance if tp_distances[0] is None else tp_distances[0]
+    d2 = r2 * sl_distance if tp_distances[1] is None else tp_distances[1]
+    tp1 = round_price(float(entry) + sign * d1, filters)
+    tp2 = round_price(float(entry) + sign * d2, filters)
     if sl <= 0 or tp1 <= 0 or tp2 <= 0:
         raise SizingRefused("invalid_levels", f"stop {sl} / targets {tp1}, {tp2} not positive")
     risk_usdt = equity * settings["risk_percent"] / 100.0 * size_mult

@@ -25,6 +25,8 @@ from engine import facts as F
 from engine import yaml_bounded
 from engine.rules import language as L
 from engine.rules.conditions import Condition, holds
+from engine.rules.declarations import FACTS as DECLARED_FACTS
+from engine.rules.declarations import Declared, collect
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ class CompiledRules:
     by_id: dict[str, Rule] = field(default_factory=dict)
     # per rule: its conditions as (fact, path, test, label) — what every trace walks
     checks: tuple[tuple[Rule, tuple[tuple[str, str, Any, str], ...]], ...] = ()
+    # indicators, expressions and cycle the files declare (engine/rules/declarations.py)
+    declared: Declared = field(default_factory=Declared)
+    warnings: list[Problem] = field(default_factory=list)   # accepted, but worth a look (unused declarations)
 
     def __post_init__(self) -> None:
         self.by_stage = {s: tuple(r for r in self.rules if r.stage == s) for s in L.STAGES}
@@ -168,6 +173,16 @@ class _FileCompiler:
         self.problems = problems
         self.refs = refs
         self.deadline = deadline
+        self.leaves: dict[str, dict[str, Any]] = _LEAVES
+        self.groups: dict[str, set[str]] = _GROUPS
+        self.refused: frozenset[str] = frozenset()
+
+    def declare(self, declared: Declared) -> None:
+        """Make the declared indicators and expressions readable as facts."""
+        self.leaves = {**_LEAVES, **declared.leaves}
+        self.refused = declared.refused
+        self.groups = {**_GROUPS, **{f: {p.split(".")[0] for p in leaves if "." in p}
+                                      for f, leaves in declared.leaves.items()}}
 
     # -- positions -------------------------------------------------------------------
     def err(self, pos: tuple[int, int], msg: str) -> None:
@@ -277,7 +292,8 @@ class _FileCompiler:
         return str(raw)
 
     # -- file ------------------------------------------------------------------------
-    def compile(self, text: str, rules_out: list[tuple[Rule, tuple[int, int]]]) -> str | None:
+    def load(self, text: str) -> CommentedMap | None:
+        """Parse the file and check its top level; None when it cannot be read at all."""
         try:
             doc = parse_yaml(text)
         except yaml_bounded.YamlTooComplex as exc:
@@ -310,6 +326,9 @@ class _FileCompiler:
             if k not in L.FILE_KEYS:
                 self.err(self.key_pos(doc, k, (1, 1)),
                          f"unknown top-level key {_q(k)}{_hint(str(k), L.FILE_KEYS)} (expected one of {', '.join(L.FILE_KEYS)})")
+        return doc
+
+    def compile(self, doc: CommentedMap, rules_out: list[tuple[Rule, tuple[int, int]]]) -> str | None:
         name = doc.get("ruleset")
         if name is None:
             self.err((1, 1), "missing `ruleset:` (expected the ruleset name, e.g. ruleset: btc_default)")
@@ -398,7 +417,7 @@ class _FileCompiler:
     def when(self, raw: CommentedMap, pos: tuple[int, int], stage: str | None) -> list[Condition] | None:
         when = raw["when"]
         wpos = self.val_pos(raw, "when", pos)
-        facts_allowed = list(L.FACT_SCHEMAS)
+        facts_allowed = [*L.FACT_SCHEMAS, *DECLARED_FACTS]
         if not isinstance(when, CommentedMap) or not when:
             self.err(wpos, f"`when:` is {_show(when)} (expected a mapping of facts ({', '.join(facts_allowed)}) to conditions)")
             return None
@@ -406,11 +425,11 @@ class _FileCompiler:
         ok = True
         for fact, conds in when.items():
             fpos = self.key_pos(when, fact, wpos)
-            if fact not in L.FACT_SCHEMAS:
+            if fact not in L.FACT_SCHEMAS and fact not in DECLARED_FACTS:
                 self.err(fpos, f"unknown fact {_q(fact)}{_hint(str(fact), facts_allowed)} (expected one of {', '.join(facts_allowed)})")
                 ok = False
                 continue
-            first = L.fact_first_stage(fact)
+            first = L.fact_first_stage(fact) if fact in L.FACT_SCHEMAS else L.STAGES[0]
             if stage is not None and L.STAGES.index(first) > L.STAGES.index(stage):
                 self.err(fpos, f"`{fact}` does not exist yet in stage {stage}: it is decided before stage {first}, "
                                f"so this rule could never fire (expected stage {first} or later)")
@@ -432,9 +451,17 @@ class _FileCompiler:
         return out if ok else None
 
     def field(self, fact: str, path: str, opmap: Any, ppos: tuple[int, int], vpos: tuple[int, int]) -> list[Condition] | None:
-        leaves = _LEAVES[fact]
+        leaves = self.leaves[fact]
         if path not in leaves:
-            if path in _GROUPS[fact]:
+            if fact in DECLARED_FACTS and path.split(".")[0] in self.refused:
+                return None         # its declaration was refused, with its own position
+            if fact in DECLARED_FACTS and path not in self.groups[fact]:
+                kind = "indicator" if fact == "indicators" else "expression"
+                known = ", ".join(leaves) or "none declared"
+                self.err(ppos, f"{fact}.{path}: no {kind} {path!r} is declared{_hint(path, list(leaves))} "
+                               f"(expected one declared under `{fact}:` in a rule file: {known})")
+                return None
+            if path in self.groups[fact]:
                 subs = sorted({p[len(path) + 1:].split(".")[0] for p in leaves if p.startswith(path + ".")})
                 self.err(ppos, f"{fact}.{path} is a group of fields, not a value (expected one of {path}.{', {path}.'.join(subs)})".replace("{path}", path))
             else:
@@ -542,10 +569,39 @@ class _FileCompiler:
             if ok and action in ("multiplier", "cap") and not vals:
                 self.err(ppos, f"{action}: no parameter given (expected at least one of {', '.join(spec)})")
                 ok = False
+            if ok and not self.one_way(str(action), vals, params, ppos):
+                ok = False
             out[str(action)] = vals
         return out if ok else None
 
+    def one_way(self, action: str, vals: dict[str, Any], params: CommentedMap, ppos: tuple[int, int]) -> bool:
+        """levels / stop / target: one way per group, the companions they need, something set."""
+        ok = True
+        for i, group in enumerate(L.ONE_OF.get(action, ())):
+            given = [k for k in group if k in vals]
+            if len(given) > 1:
+                self.err(self.key_pos(params, given[1], ppos),
+                         f"{action}: {' and '.join(given)} both given (expected one of {', '.join(group)})")
+                ok = False
+            elif not given and L.ONE_REQUIRED.get(action) == i:
+                self.err(ppos, f"{action}: nothing to do (expected one of {', '.join(group)})")
+                ok = False
+        for (act, key), needs in L.NEEDS.items():
+            if act == action and key in vals and needs not in vals:
+                self.err(self.key_pos(params, key, ppos), f"{action}.{key} means nothing without {needs} "
+                                                          f"(expected {needs} beside it, or remove {key})")
+                ok = False
+        if action == "levels" and not vals:
+            self.err(ppos, "levels: no parameter given (expected a stop and/or targets)")
+            ok = False
+        if vals.get("break_even") is False:
+            self.err(self.key_pos(params, "break_even", ppos), "stop.break_even: false does nothing (expected true)")
+            ok = False
+        return ok
+
     def param(self, raw: Any, kind: Any, pos: tuple[int, int], what: str) -> Any:
+        if kind == "field":
+            return self.field_ref(raw, pos, what)
         if isinstance(kind, tuple) and kind and kind[0] in ("number", "integer") and len(kind) == 3:
             return self.number(raw, pos, what, integer=kind[0] == "integer", lo=kind[1], hi=kind[2])
         if kind == "name":
@@ -563,7 +619,7 @@ class _FileCompiler:
         for (fact, path), conds in groups.items():
             if len(conds) < 2:
                 continue
-            type_code = _LEAVES[fact][path]
+            type_code = self.leaves[fact][path]
             if any(c.op == "is_unknown" for c in conds):
                 ok = False
             else:
@@ -574,6 +630,33 @@ class _FileCompiler:
                 self.problems.append(Problem(self.name, *_parse_pos(conds[0].where),
                                              f"rule {rule.id} can never fire: {text} cannot all be true "
                                              "(expected conditions on one field that can hold together)"))
+
+
+    def field_ref(self, raw: Any, pos: tuple[int, int], what: str) -> Any:
+        """A price level to read: a numeric snapshot field (swings.tf_5m.low, optionally
+        snapshot.-prefixed) or a declared indicator / expression (indicators.bb.lowerband,
+        expressions.stop_level). Returned as fact.path."""
+        numbers = [p for p, t in _LEAVES["snapshot"].items() if t == "number"]
+        declared = [f"{fact}.{p}" for fact in ("indicators", "expressions")
+                    for p, t in self.leaves.get(fact, {}).items() if t == "number"]
+        if not isinstance(raw, str):
+            self.err(pos, f"{what}: got {_show(raw)} (expected a snapshot field path such as swings.tf_5m.low)")
+            return _MISSING
+        text = str(raw)
+        fact, _, path = text.partition(".")
+        if fact in ("indicators", "expressions"):
+            if self.leaves.get(fact, {}).get(path) != "number":
+                self.err(pos, f"{what}: {text!r} is not a declared numeric {fact[:-1]}{_hint(text, declared)} "
+                              f"(expected one of {', '.join(declared) or 'none declared'})")
+                return _MISSING
+            return text
+        path = text.removeprefix("snapshot.")
+        if _LEAVES["snapshot"].get(path) != "number":
+            self.err(pos, f"{what}: {text!r} is not a numeric snapshot field{_hint(path, numbers + declared)} "
+                          "(expected a snapshot field path such as swings.tf_5m.low, or a declared "
+                          "indicators.name / expressions.name)")
+            return _MISSING
+        return f"snapshot.{path}"
 
 
 def _candidates(type_code: Any, conds: list[Condition]) -> list[Any]:
@@ -658,6 +741,8 @@ def _example(fact: str) -> str:
 def _kind_help(kind: Any) -> str:
     if kind == "name":
         return "a snake_case label"
+    if kind == "field":
+        return "a snapshot field path"
     if isinstance(kind, tuple) and len(kind) == 3 and kind[0] in ("number", "integer"):
         return f"{'an integer' if kind[0] == 'integer' else 'a number'} in [{kind[1]}, {kind[2]}]"
     return L.describe_type(kind)
@@ -682,13 +767,20 @@ def compile_texts(files: Mapping[str, str], config: Any, budget_s: float = COMPI
     if not files:
         raise RulesRefused([Problem("rules", 1, 1, "no rule files found (expected *.yaml files with `ruleset:` and `rules:`)")])
     deadline = time.thread_time() + budget_s
+    docs: list[tuple[_FileCompiler, CommentedMap, str]] = []
     for fname in sorted(files):
         fc = _FileCompiler(fname, config, problems, refs, deadline)
+        doc = fc.load(files[fname])
+        if doc is not None:
+            docs.append((fc, doc, files[fname]))
+    declared = collect(docs, lambda f, raw, pos, what: f.number(raw, pos, what))
+    for fc, doc, _ in docs:
+        fc.declare(declared)
         out: list[tuple[Rule, tuple[int, int]]] = []
-        name = fc.compile(files[fname], out)
+        name = fc.compile(doc, out)
         if name:
-            names.append((fname, name))
-        rules.extend((r, p, fname) for r, p in out)
+            names.append((fc.name, name))
+        rules.extend((r, p, fc.name) for r, p in out)
     if names:
         first_file, first = names[0]
         for fname, name in names[1:]:
@@ -736,7 +828,35 @@ def compile_texts(files: Mapping[str, str], config: Any, budget_s: float = COMPI
             problems[MAX_PROBLEMS:] = [Problem(last.file, last.line, last.col,
                                                f"... and {len(problems) - MAX_PROBLEMS} more problem(s) not listed")]
         raise RulesRefused(problems)
+    warnings = _unused(declared, [r for r, _, _ in rules])
     ordered = tuple(Rule(**{**r.__dict__, "order": i}) for i, (r, _, _) in enumerate(rules))
     return CompiledRules(name=names[0][1], version=content_hash(files), rules=ordered, files=dict(files),
                          config_values=dict(sorted(refs.items())),
-                         modes={m: dict(modes[m]) for m in F.RISK_MODE}, settings=settings)
+                         modes={m: dict(modes[m]) for m in F.RISK_MODE}, settings=settings,
+                         declared=declared, warnings=warnings)
+
+
+def _unused(declared: Declared, rules: list[Rule]) -> list[Problem]:
+    """Declared indicators and expressions that no rule and no expression reads."""
+    from engine.rules.expressions import references
+    read = {(c.fact, c.path) for r in rules for c in r.conditions}
+    for r in rules:                    # a level an action reads (levels / stop / target: fact.path)
+        for params in r.actions.values():
+            for k, v in params.items():
+                if isinstance(v, str) and (k == "field" or k.endswith("_field")):
+                    read.add(tuple(v.split(".", 1)))  # type: ignore[arg-type]
+    by_expr = set().union(*(references(e.node) for e in declared.expressions)) if declared.expressions else set()
+    out = []
+    for s in declared.indicators:
+        if not any(("indicators", f) in read or f in by_expr for f in s.fields):
+            out.append(Problem(*_split_where(s.where), f"indicator {s.name} is declared but no rule or expression "
+                                                       "reads it (computed every cycle for nothing)"))
+    for e in declared.expressions:
+        if ("expressions", e.name) not in read and e.name not in by_expr:
+            out.append(Problem(*_split_where(e.where), f"expression {e.name} is declared but no rule reads it"))
+    return out
+
+
+def _split_where(where: str) -> tuple[str, int, int]:
+    f, line, col = where.rsplit(":", 2)
+    return f, int(line), int(col)

@@ -14,7 +14,11 @@ from engine import facts as F
 # Stages run in this order. Between `signal` and `candidate` the runtime sums the score
 # contributions per side (the aggregation step); after `candidate` and after `risk` it
 # asserts what was decided so far as a derived fact the next stages can read.
-STAGES: tuple[str, ...] = ("signal", "candidate", "risk", "decision")
+# `manage` runs last and only while a position is open: it reads the position's facts
+# (age, R, TP1 done ...) and everything decided before it, and acts on the open position.
+STAGES: tuple[str, ...] = ("signal", "candidate", "risk", "decision", "manage")
+ENTRY_STAGES: tuple[str, ...] = ("candidate", "risk", "decision")
+ATR_TIMEFRAMES = F.TIMEFRAMES_ANALYSED
 
 RISK_CHECKS = ("daily_dd_ok", "weekly_dd_ok", "max_trades_per_day_ok", "session_ok", "no_major_news")
 FLAGS = ("no_market_entry", "market_fallback_allowed")
@@ -99,10 +103,50 @@ ACTIONS: dict[str, tuple[tuple[str, ...], dict[str, tuple[bool, Any]]]] = {
                                           "sentiment": (False, ("number", 0.0, 2.0))}),
     "cap": (("risk", "decision"), {"leverage": (False, ("integer", 0, 125))}),
     "flag": (("risk", "decision"), {"set": (True, FLAGS)}),
+    # Entry levels in place of the config defaults (risk.sl_atr_k, tp1_r, tp2_r): one way
+    # for the stop (k x ATR of a timeframe, a percent of the entry, or a snapshot field's
+    # level), targets as R multiples, percents or a field's level.
+    "levels": (ENTRY_STAGES, {"stop_atr": (False, ("number", 0.05, 50.0)),
+                              "atr_timeframe": (False, ATR_TIMEFRAMES),
+                              "stop_percent": (False, ("number", 0.01, 50.0)),
+                              "stop_field": (False, "field"),
+                              "tp1_r": (False, ("number", 0.05, 100.0)),
+                              "tp2_r": (False, ("number", 0.05, 100.0)),
+                              "tp1_percent": (False, ("number", 0.01, 100.0)),
+                              "tp2_percent": (False, ("number", 0.01, 100.0)),
+                              "tp1_field": (False, "field"),
+                              "tp2_field": (False, "field")}),
+    # Position management (stage manage). A time stop is `close` on position.age_min.
+    "close": (("manage",), {"reason": (True, "name")}),
+    "reduce": (("manage",), {"fraction": (True, ("number", 0.01, 0.99)), "reason": (True, "name")}),
+    # Move the stop, never wider: to the entry (break-even), k x ATR or a percent behind
+    # the price, or to a snapshot field's level. Several rules: the tightest stop wins.
+    "stop": (("manage",), {"break_even": (False, "boolean"),
+                           "trail_atr": (False, ("number", 0.05, 50.0)),
+                           "atr_timeframe": (False, ATR_TIMEFRAMES),
+                           "trail_percent": (False, ("number", 0.01, 50.0)),
+                           "field": (False, "field")}),
+    # Move the take-profit (the whole remaining position): a percent or R multiple from
+    # the entry, or a field's level. Several rules: the nearest target wins.
+    "target": (("manage",), {"percent": (False, ("number", 0.01, 100.0)),
+                             "r": (False, ("number", 0.05, 100.0)),
+                             "field": (False, "field")}),
 }
 
+# Actions whose parameters name one way among several: exactly one of each group.
+ONE_OF: dict[str, tuple[tuple[str, ...], ...]] = {
+    "levels": (("stop_atr", "stop_percent", "stop_field"), ("tp1_r", "tp1_percent", "tp1_field"),
+               ("tp2_r", "tp2_percent", "tp2_field")),
+    "stop": (("break_even", "trail_atr", "trail_percent", "field"),),
+    "target": (("percent", "r", "field"),),
+}
+# Groups where one parameter is required (levels may set only a stop, or only targets).
+ONE_REQUIRED = {"stop": 0, "target": 0}
+# A parameter that only means something beside another one.
+NEEDS = {("levels", "atr_timeframe"): "stop_atr", ("stop", "atr_timeframe"): "trail_atr"}
+
 RULE_KEYS = ("id", "stage", "when", "then", "why")
-FILE_KEYS = ("ruleset", "rules", "description")
+FILE_KEYS = ("ruleset", "rules", "description", "cycle", "indicators", "expressions")
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # Ids and explanations travel into every trace, page and notification: keep them bounded.

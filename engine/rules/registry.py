@@ -66,6 +66,13 @@ class ReloadOutcome:
     seconds: float = 0.0
 
 
+def _with_declared(facts: Mapping[str, Any], compiled: CompiledRules,
+                   declared: Callable[[CompiledRules], Mapping[str, Any]] | None) -> Mapping[str, Any]:
+    if declared is None or compiled.declared.empty:
+        return facts
+    return {**facts, **declared(compiled)}
+
+
 def _config_key(config: Any) -> str:
     values = getattr(config, "values", config)
     return json.dumps({"symbol": values.get("symbol"), "risk": values.get("risk")}, sort_keys=True, default=str)
@@ -140,19 +147,23 @@ class RulesRegistry:
         if close:
             v.engine.close()
 
-    def decide(self, facts: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """One cycle on the active version (taken once, at the start of the cycle)."""
+    def decide(self, facts: Mapping[str, Any],
+               declared: Callable[[CompiledRules], Mapping[str, Any]] | None = None,
+               ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One cycle on the active version (taken once, at the start of the cycle).
+        `declared(compiled)` gives that version's declared indicators and expressions
+        (each version, the shadow too, reads its own)."""
         v = self._acquire("active")
         if v is None:
             raise RuntimeError("no active ruleset: the rules have never compiled")
         try:
-            decision, trace = decide(v.compiled, facts, v.engine)
+            decision, trace = decide(v.compiled, _with_declared(facts, v.compiled, declared), v.engine)
         finally:
             self._release(v)
         s = self._acquire("shadow")
         if s is not None:
             try:
-                sd, _ = decide(s.compiled, facts, s.engine)
+                sd, _ = decide(s.compiled, _with_declared(facts, s.compiled, declared), s.engine)
             finally:
                 self._release(s)
             keys = ("action", "reason", "confidence", "risk_mode", "sl", "position_size_usdt")
@@ -197,6 +208,7 @@ class RulesRegistry:
                 self._config_key = key
             self._retire(old)
             warnings = [f"rule never fired in the rule tests: {r}" for r in report.uncovered()]
+            warnings += [str(w) for w in new.compiled.warnings]     # e.g. a declared indicator nobody reads
             self.history.append({"version": new.version, "at": new.activated_at, "source": source,
                                  "files": dict(new.compiled.files)})
             self._event("activated", {"version": new.version, "previous": old.version if old else None,

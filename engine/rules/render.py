@@ -27,6 +27,18 @@ def _asserted(a: Any) -> str:
     return "; ".join(parts)
 
 
+def _manage_text(m: dict[str, Any]) -> str:
+    """The manage stage's asks in words: close / reduce / stop and target moves."""
+    parts = [f"close ({m['close']['reason']}, {m['close']['rule']})"] if m.get("close") else []
+    if m.get("reduce"):
+        parts.append(f"reduce by {m['reduce']['fraction']:.0%} ({m['reduce']['reason']}, {m['reduce']['rule']})")
+    for key, word in (("stops", "stop"), ("targets", "target")):
+        for it in m.get(key) or ():
+            how = ", ".join(f"{k}={v}" for k, v in it.items() if k != "rule")
+            parts.append(f"{word} {how} ({it['rule']})")
+    return "; ".join(parts)
+
+
 def render_trace(trace: dict[str, Any], show_not_fired: bool = True) -> str:
     rs = trace.get("ruleset", {})
     d = trace.get("decision") or {}
@@ -45,6 +57,15 @@ def render_trace(trace: dict[str, Any], show_not_fired: bool = True) -> str:
         out.append(f"  ERROR: {e}")
     for p in trace.get("input_problems") or []:
         out.append(f"  input problem: {p}")
+    if trace.get("indicators"):
+        out.append("\n[indicators] declared, at this cycle")
+        for i in trace["indicators"]:
+            params = ", ".join(f"{k}={v}" for k, v in {**i.get("params", {}), **i.get("inputs", {})}.items())
+            out.append(f"  {i['name']:<24} {_v(i['value']):<22} {i['function']}({params}) on {i['timeframe']}")
+    if trace.get("expressions"):
+        out.append("\n[expressions] computed before the rules ran")
+        for e in trace["expressions"]:
+            out.append(f"  {e['name']:<24} {_v(e['value']):<22} = {e['expression']}")
     for st in trace.get("stages", []):
         if "stage" in st:
             fired = st.get("fired", [])
@@ -68,6 +89,10 @@ def render_trace(trace: dict[str, Any], show_not_fired: bool = True) -> str:
             out.append(f"  -> after risk: side={o['side']} mode={o['mode']} confidence={_s(o['confidence'])} "
                        f"size x{_s(o['size_mult'])} leverage cap {o['leverage_cap']} "
                        f"(sentiment x{_s(st['sentiment_modifier'])}, warning penalty {_s(st['warning_penalty'])})")
+        elif st.get("step") == "manage":
+            out.append("  -> manage the open position: " + (_manage_text(st) or "nothing"))
+    if d.get("manage"):
+        out.append(f"\n[manage] asked of the open {d['manage'].get('side')} position: {_manage_text(d['manage'])}")
     sizing = trace.get("sizing") or {}
     if sizing:
         out.append("\n[sizing] " + ", ".join(f"{k}={fmt.field(k, v)}" for k, v in sizing.items()))

@@ -96,7 +96,7 @@ def _plan(compiled: CompiledRules, fact: str, extra: tuple[str, ...]) -> list[tu
     key = (id(compiled), fact + "|" + ",".join(extra))
     plan = _PLANS.get(key)
     if plan is None:
-        types = _LEAF_TYPES[fact]
+        types = _LEAF_TYPES[fact] if fact in _LEAF_TYPES else compiled.declared.leaves[fact]
         paths = sorted(set(compiled.paths.get(fact, ())) | set(extra))
         plan = [(p, _getter(_parts(p)), _checker(types[p])) for p in paths]
         if len(_PLANS) > 256:          # one entry per (ruleset version, fact): bounded
@@ -115,17 +115,25 @@ def read_facts(compiled: CompiledRules, facts: Mapping[str, Any],
     """
     view: dict[str, dict[str, Any]] = {}
     problems: list[str] = []
-    for fact in BASE_FACTS:
+    for fact in facts_of(compiled):
         doc = facts.get(fact)
         out: dict[str, Any] = {}
         for path, get, ok in _plan(compiled, fact, extra_paths.get(fact, ()) if extra_paths else ()):
             node = get(doc)
             if node is not None and not ok(node):
-                problems.append(f"{fact}.{path}: expected {_LEAF_TYPES[fact][path]}, got {node!r}; treated as unknown")
+                problems.append(f"{fact}.{path}: expected {(_LEAF_TYPES.get(fact) or compiled.declared.leaves[fact])[path]}, "
+                                f"got {node!r}; treated as unknown")
                 node = None
             out[path] = node
         view[fact] = out
     return view, problems
+
+
+def facts_of(compiled: CompiledRules) -> tuple[str, ...]:
+    """The facts a ruleset reads: the base ones, and its declared indicators / expressions."""
+    if compiled.declared.empty:
+        return BASE_FACTS
+    return BASE_FACTS + tuple(f for f, leaves in compiled.declared.leaves.items() if leaves)
 
 
 class ReferenceSession:
@@ -389,16 +397,68 @@ def evaluate(compiled: CompiledRules, facts: Mapping[str, Any], engine: Any = No
         if any(v["zero_confidence"] for v in cyc.vetoes):
             confidence = 0.0
         leverage_cap = int(min([mp["max_leverage"], *cyc.caps]))
+        levels = _levels(fired)
+
+        # manage (only while a position is open) -------------------------------------
+        manage: dict[str, Any] = {}
+        if view["position"].get("side") in ("long", "short") and compiled.by_stage.get("manage"):
+            fired["manage"] = cyc.ordered(session.run_stage("manage", view))
+            manage = _manage(fired["manage"])
+            steps.append({"step": "manage", **manage})
         result = {"action": side, "reason": reason, "risk_mode": mode, "confidence": confidence,
                   "score_long": long_, "score_short": short, "risk_checks": checks,
                   "size_mult": _r9(mp["size_mult"] * cyc.size_mult), "leverage_cap": leverage_cap,
                   "flags": sorted(cyc.flags), "error": error, "warnings": cyc.warnings,
                   "vetoes": cyc.vetoes,
                   "fired": {s: [r.id for r in rs] for s, rs in fired.items()}}
+        if levels:
+            result["levels"] = levels
+        if manage:
+            result["manage"] = manage
     finally:
         session.close()
     trace = _trace(compiled, facts, view, problems, fired, steps, result, engine_name)
     return result, trace
+
+
+def _levels(fired: Mapping[str, list[Rule]]) -> dict[str, Any]:
+    """The entry levels the fired entry rules set: per group (stop, tp1, tp2) the first rule
+    in file order that sets it wins, whatever order durable_rules fired them in."""
+    rules = sorted((r for st in L.ENTRY_STAGES for r in fired.get(st, ()) if "levels" in r.actions), key=_order)
+    out: dict[str, Any] = {}
+    for group in L.ONE_OF["levels"]:
+        for r in rules:
+            params = r.actions["levels"]
+            key = next((k for k in group if k in params), None)
+            if key is not None:
+                out[key] = params[key]
+                if key == "stop_atr":
+                    out["atr_timeframe"] = params.get("atr_timeframe", "tf_5m")
+                out.setdefault("rules", []).append(r.id)
+                break
+    if "rules" in out:
+        out["rules"] = sorted(set(out["rules"]), key=out["rules"].index)
+    return out
+
+
+def _manage(rules: list[Rule]) -> dict[str, Any]:
+    """What the manage stage asks of the open position (rules in file order): the first
+    close; else the largest reduce; every stop and target move (the execution side keeps
+    the tightest stop and the nearest target, priced from the facts)."""
+    out: dict[str, Any] = {}
+    for r in rules:
+        a = r.actions
+        if "close" in a and "close" not in out:
+            out["close"] = {"rule": r.id, "reason": a["close"]["reason"]}
+        if "reduce" in a and a["reduce"]["fraction"] > out.get("reduce", {}).get("fraction", 0):
+            out["reduce"] = {"rule": r.id, **a["reduce"]}
+        if "stop" in a:
+            out.setdefault("stops", []).append({"rule": r.id, **a["stop"]})
+        if "target" in a:
+            out.setdefault("targets", []).append({"rule": r.id, **a["target"]})
+    if "close" in out:
+        out.pop("reduce", None)        # closing the whole position makes a reduce moot
+    return out
 
 
 def _trace(compiled: CompiledRules, facts: Mapping[str, Any], view: dict[str, dict[str, Any]],
@@ -409,6 +469,8 @@ def _trace(compiled: CompiledRules, facts: Mapping[str, Any], view: dict[str, di
     disagreements: list[dict[str, Any]] = []
     by_step = {s["step"]: s for s in steps}
     for stage in L.STAGES:
+        if stage == "manage" and "manage" not in fired:
+            continue                   # no position open (or no manage rules): the stage did not run
         entries = []
         for r in fired.get(stage, ()):
             fired_ids.add(r.id)
@@ -428,6 +490,9 @@ def _trace(compiled: CompiledRules, facts: Mapping[str, Any], view: dict[str, di
     for r, checks in compiled.checks:
         if r.id in fired_ids:
             continue
+        if r.stage == "manage" and "manage" not in fired:
+            not_fired.append((r.id, "a position is open (stage manage runs only then)", view["position"].get("side")))
+            continue
         for fact, path, test, label in checks:
             v = view[fact].get(path)
             if not test(v):
@@ -440,14 +505,34 @@ def _trace(compiled: CompiledRules, facts: Mapping[str, Any], view: dict[str, di
         "ruleset": {"name": compiled.name, "version": compiled.version,
                     "config_values": compiled.config_values},
         "engine": engine_name,
-        "facts": {f: facts.get(f) for f in BASE_FACTS},
+        "facts": {f: facts.get(f) for f in facts_of(compiled)},
         "input_problems": problems,
         "stages": stages_out,
         # (rule id, first failing condition, the value it saw): the "why not".
         "not_fired": not_fired,
         "disagreements": disagreements,
         "result": {k: v for k, v in result.items() if k != "fired"},
+        **_declared_trace(compiled, facts),
     }
 
 
-_STEP_AFTER = {"signal": "aggregation", "candidate": "candidate", "risk": "risk"}
+def _declared_trace(compiled: CompiledRules, facts: Mapping[str, Any]) -> dict[str, Any]:
+    """Each declared indicator and expression with the value this cycle saw (none: nothing)."""
+    d = compiled.declared
+    if d.empty:
+        return {}
+    ind = facts.get("indicators") or {}
+    ex = facts.get("expressions") or {}
+
+    def value(field: str) -> Any:
+        name, _, sub = field.partition(".")
+        v = ind.get(name) if isinstance(ind, Mapping) else None
+        return (v.get(sub) if isinstance(v, Mapping) else None) if sub else v
+    return {"indicators": [{"name": f, "function": s.function, "timeframe": s.timeframe, "params": dict(s.params),
+                            "inputs": dict(s.inputs), "value": value(f)} for s in d.indicators for f in s.fields],
+            "expressions": [{"name": e.name, "expression": e.text, "type": e.type,
+                             "value": ex.get(e.name) if isinstance(ex, Mapping) else None}
+                            for e in d.expressions]}
+
+
+_STEP_AFTER = {"signal": "aggregation", "candidate": "candidate", "risk": "risk", "manage": "manage"}

@@ -98,6 +98,11 @@ def random_facts(rng: random.Random, compiled: CompiledRules | None = None, none
     consts = _constants(compiled)
     out: dict[str, Any] = {}
 
+    # The position's management fields draw from their own generator (seeded from the main
+    # one's state without consuming it): fact sets of the other fields stay what they were
+    # before these fields existed, so earlier seeds keep reaching the same outcomes.
+    side_rng = random.Random(str(rng.getstate()[1][:4]))
+
     def fill(schema: dict[str, Any], prefix: str, base_node: Any) -> dict[str, Any]:
         doc: dict[str, Any] = {}
         for key, sub in schema.items():
@@ -106,23 +111,41 @@ def random_facts(rng: random.Random, compiled: CompiledRules | None = None, none
             if isinstance(sub, dict):
                 doc[key] = fill(sub, path, b)
                 continue
-            if rng.random() < none_rate:
+            g = side_rng if prefix == "position" and key in F.MANAGE_FIELDS else rng
+            if g.random() < none_rate:
                 doc[key] = None
-            elif b is not None and rng.random() < keep:
+            elif b is not None and g.random() < keep:
                 doc[key] = b
             elif isinstance(sub, tuple):
-                doc[key] = rng.choice(sub)
+                doc[key] = g.choice(sub)
             elif sub == "boolean":
-                doc[key] = rng.random() < 0.5
+                doc[key] = g.random() < 0.5
             elif sub in ("number", "integer"):
-                doc[key] = _number(rng, consts.get(path, []), sub == "integer")
+                doc[key] = _number(g, consts.get(path, []), sub == "integer")
             else:
-                doc[key] = rng.choice(["", "x", "BTCUSDT", "1e-05 text"])
+                doc[key] = g.choice(["", "x", "BTCUSDT", "1e-05 text"])
         return doc
 
-    for fact, schema in F.FACTS.items():
+    schemas: dict[str, dict[str, Any]] = dict(F.FACTS)
+    if compiled is not None:           # the ruleset's declared indicators and expressions
+        for fact, leaves in compiled.declared.leaves.items():
+            if leaves:
+                schemas[fact] = _nested(leaves)
+    for fact, schema in schemas.items():
         if rng.random() < none_rate / 5:
             out[fact] = None            # a whole fact missing
         else:
             out[fact] = fill(schema, fact, (base or {}).get(fact))
+    return out
+
+
+def _nested(leaves: dict[str, Any]) -> dict[str, Any]:
+    """{"bb.upperband": "number"} -> {"bb": {"upperband": "number"}}."""
+    out: dict[str, Any] = {}
+    for path, code in leaves.items():
+        node = out
+        *parents, last = path.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = code
     return out

@@ -164,3 +164,67 @@ def test_trace_of_a_real_decision_is_rendered(viewer, app, home):
     html = viewer.get(f"/decisions/{d.id}").get_data(as_text=True)
     assert 'id="trace-text"' in html and "DECISION LONG" in html
     assert "long.structure" in html and "[why not]" in html and trace["ruleset"]["version"] in html
+
+
+MANAGE_RULES = """
+  - id: manage.break_even
+    stage: manage
+    when:
+      position:
+        r_now: {gte: 1}
+    then:
+      stop: {break_even: true}
+    why: once 1 R in profit the trade may not turn into a loss
+
+  - id: manage.time_stop
+    stage: manage
+    when:
+      position:
+        age_min: {gte: 240}
+    then:
+      close: {reason: time_stop}
+    why: four hours is long enough
+"""
+
+
+def test_api_validates_management_rules_and_refuses_a_widening_shape_with_its_position(operator, home):
+    """The editor judges the manage stage like any other: a valid one passes, a stop with two
+    ways at once is refused at its line and column and nothing is written."""
+    h = {"X-CSRFToken": api_token(operator)}
+    original = (home.rules_dir / "strategy.yaml").read_text()
+    good = original.rstrip("\n") + "\n" + MANAGE_RULES
+    r = operator.post("/api/rules/validate", json={"file": "strategy.yaml", "text": good}, headers=h)
+    assert r.status_code == 200, r.get_json()
+    bad = good.replace("stop: {break_even: true}", "stop: {break_even: true, trail_percent: 1}")
+    line = bad.splitlines().index("      stop: {break_even: true, trail_percent: 1}") + 1
+    r = operator.post("/api/rules/validate", json={"file": "strategy.yaml", "text": bad}, headers=h)
+    assert r.status_code == 422
+    probs = r.get_json()["problems"]
+    assert any(p["file"] == "strategy.yaml" and p["line"] == line and "both given" in p["message"] for p in probs), probs
+    r = operator.post("/api/rules/save", json={"file": "strategy.yaml", "text": bad}, headers=h)
+    assert r.status_code == 422 and (home.rules_dir / "strategy.yaml").read_text() == original
+
+
+def test_declared_indicators_and_expressions_are_checked_by_the_editor(operator, home):
+    """A malformed indicator or expression is refused with file:line:col and nothing is
+    written; a valid declaration compiles, and an unused one comes back as a warning."""
+    h = {"X-CSRFToken": api_token(operator)}
+    original = (home.rules_dir / "strategy.yaml").read_text()
+    assert "\nrules:\n" in original
+    head, tail = original.split("\nrules:\n", 1)
+    lines = head.count("\n") + 1
+    decl = ("\nindicators:\n  rsi_7: {function: RSII, timeframe: 1h, params: {timeperiod: 7}}\n"
+            "expressions:\n  turn: \"crosses_above(rsi_7 30)\"\n")
+    bad = head + decl + "rules:\n" + tail
+    r = operator.post("/api/rules/validate", json={"file": "strategy.yaml", "text": bad}, headers=h)
+    assert r.status_code == 422
+    got = {(p["line"], p["col"]): p["message"] for p in r.get_json()["problems"]}
+    assert "not a TA-Lib function; did you mean 'RSI'?" in got[(lines + 2, 21)]
+    assert got[(lines + 4, 30)].startswith("expression turn: unexpected '30'")
+    r = _post(operator, "save", bad)
+    assert r.status_code == 422 and "Not saved" in r.get_data(as_text=True)
+    assert (home.rules_dir / "strategy.yaml").read_text() == original
+    good = head + decl.replace("RSII", "RSI").replace("rsi_7 30", "rsi_7, 30") + "rules:\n" + tail
+    r = operator.post("/api/rules/validate", json={"file": "strategy.yaml", "text": good}, headers=h)
+    assert r.status_code == 200, r.get_json()
+    assert [w["message"] for w in r.get_json()["warnings"]] == ["expression turn is declared but no rule reads it"]

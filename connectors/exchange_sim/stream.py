@@ -152,31 +152,47 @@ class UserDataHub:
         fills_by_cid: dict[str, list[Any]] = {}
         for f in core.fills[seen.fills:]:
             fills_by_cid.setdefault(f.client_order_id, []).append(f)
+        # A core that places a separate MARKET order when an algo order triggers (Binance's
+        # actualOrderId) keeps it in `triggered[algo client id]`; older cores fill the algo
+        # order itself. Both stream as Binance does: TRIGGERED, the fill, FINISHED.
+        triggered: dict[str, Order] = dict(getattr(core, "triggered", None) or {})
+        inline = {a.client_order_id for a in triggered.values()}
         for cid, o in core.orders.items():
-            before = seen.orders.get(cid)
-            now_state = (o.status, o.filled_qty)
-            if before == now_state:
-                continue
-            algo = o.type in TRIGGERED_TYPES
-            if before is None:  # a new order: its acceptance first, whatever happened next
-                out.append(self._algo(o, "NEW", now) if algo else self._order(o, "NEW", "NEW", now))
-            fills = fills_by_cid.get(cid, [])
-            if fills and algo and (before is None or before[0] == "NEW"):
-                out.append(self._algo(o, "TRIGGERED", now, filled=False))  # placed in the matching engine
-            if fills:
-                cum = before[1] if before else Decimal(0)
-                for f in fills:
-                    cum += f.quantity
-                    status = "FILLED" if cum >= o.quantity else "PARTIALLY_FILLED"
-                    out.append(self._order(o, "TRADE", status, now, fill=f, cum=cum))
-            if algo and o.status != "NEW":
-                out.append(self._algo(o, ALGO_X.get(o.status, o.status), now))
-            elif not algo and o.status in ("CANCELED", "EXPIRED", "REJECTED") and not fills:
-                out.append(self._order(o, o.status, o.status, now))
+            if cid not in inline:
+                out += self._order_events(o, seen, fills_by_cid, triggered, now)
         led = core.ledger
         if (led.qty, led.entry) != seen.position or led.wallet != seen.wallet:
             reason = "ORDER" if core.fills[seen.fills:] else "FUNDING_FEE"
             out.append(self._account(core, reason, now))
+        return out
+
+    def _order_events(self, o: Order, seen: _Seen, fills_by_cid: dict[str, list[Any]],
+                      triggered: dict[str, Order], now: int) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        cid = o.client_order_id
+        before = seen.orders.get(cid)
+        algo = o.type in TRIGGERED_TYPES
+        actual = triggered.get(cid) if algo else None
+        if before == (o.status, o.filled_qty) and (actual is None or seen.orders.get(actual.client_order_id) ==
+                                                   (actual.status, actual.filled_qty)):
+            return out
+        if before is None:  # a new order: its acceptance first, whatever happened next
+            out.append(self._algo(o, "NEW", now) if algo else self._order(o, "NEW", "NEW", now))
+        fills = fills_by_cid.get(cid, [])
+        if algo and (before is None or before[0] == "NEW") and (fills or actual is not None):
+            out.append(self._algo(o, "TRIGGERED", now, filled=False, actual=actual))  # in the matching engine
+        if actual is not None:  # the separate MARKET order's own events, between TRIGGERED and FINISHED
+            out += self._order_events(actual, seen, fills_by_cid, {}, now)
+        if fills:
+            cum = before[1] if before else Decimal(0)
+            for f in fills:
+                cum += f.quantity
+                status = "FILLED" if cum >= o.quantity else "PARTIALLY_FILLED"
+                out.append(self._order(o, "TRADE", status, now, fill=f, cum=cum))
+        if algo and o.status != "NEW" and (before is None or before[0] != o.status):
+            out.append(self._algo(o, ALGO_X.get(o.status, o.status), now, actual=actual))
+        elif not algo and o.status in ("CANCELED", "EXPIRED", "REJECTED") and not fills:
+            out.append(self._order(o, o.status, o.status, now))
         return out
 
     def _order(self, o: Order, x: str, status: str, now: int, fill: Any = None,
@@ -201,13 +217,15 @@ class UserDataHub:
         return {"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": body}
 
     @staticmethod
-    def _algo(o: Order, status: str, now: int, filled: bool = True) -> dict[str, Any]:
+    def _algo(o: Order, status: str, now: int, filled: bool = True, actual: Order | None = None) -> dict[str, Any]:
+        done = actual or o  # where the fill lives: the triggered order, or (older cores) the algo order
+        shown = status in ("TRIGGERED", "FINISHED")
         body: dict[str, Any] = {
             "caid": o.client_order_id, "aid": o.order_id, "at": "CONDITIONAL", "o": o.type, "s": o.symbol,
             "S": o.side, "ps": "BOTH", "f": o.time_in_force, "q": _s(o.quantity), "X": status,
-            "ai": str(o.order_id) if status in ("TRIGGERED", "FINISHED") else ""}
-        if status in ("TRIGGERED", "FINISHED"):  # "only display when order is triggered"
-            body |= {"ap": _s(o.avg_price if filled else None), "aq": _s(o.filled_qty if filled else None),
+            "ai": str(done.order_id) if shown else ""}
+        if shown:  # "only display when order is triggered and placed in matching engine"
+            body |= {"ap": _s(done.avg_price if filled else None), "aq": _s(done.filled_qty if filled else None),
                      "act": "MARKET"}
         body |= {"tp": _s(o.stop_price), "p": "0", "V": "EXPIRE_MAKER", "wt": o.working_type, "pm": "NONE",
                  "cp": o.close_position, "pP": False, "R": o.reduce_only,

@@ -279,11 +279,11 @@ class ExecutionWorker:
         decision = None if control.get("entries_paused") else self.decisions.latest()
         force = self.store.force_exit_request()
         self.state, intents, events = step(self.state, decision, view, self.cfg, now, self.symbol, force_exit=force)
-        if force is not None:
-            self.store.force_exit_done("market close sent" if view.position_qty else "no position open")
         self.save_state()
         cpu = time.process_time() - cpu0
         events += self.execute(intents)
+        if force is not None:  # after the close went out: a failed send leaves the request for the next loop
+            self.store.force_exit_done("market close sent" if view.position_qty else "no position open")
         cpu0 = time.process_time()
         self.book(view, events, now)
         self.last_cpu_s = cpu + time.process_time() - cpu0

@@ -367,11 +367,11 @@ class ExecutionWorker:
         force = self.store.force_exit_request()
         self.state, intents, events = step(self.state, decision, view, self.cfg, now, self.symbol, force_exit=force)
         events = asked + events
-        if force is not None:
-            self.store.force_exit_done("market close sent" if view.position_qty else "no position open")
         self.save_state()
         cpu = time.process_time() - cpu0
         events += self.execute(intents, view)
+        if force is not None:  # after the close went out: a failed send leaves the request for the next loop
+            self.store.force_exit_done("market close sent" if view.position_qty else "no position open")
         cpu0 = time.process_time()
         self.book(view, events, now)
         self.last_cpu_s = cpu + time.process_time() - cpu0

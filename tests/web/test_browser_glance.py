@@ -107,3 +107,16 @@ def test_position_page(site, logged_in):
     assert "89,234.6" in wait_for(b, "#mark-price").text
     wait_for(b, "#chart canvas")
     shot(b, "13-position")
+    # the worker sees a new mark: the open trade's figures follow within a refresh
+    script = ("from engine.config import load_config; from engine.paths import home; "
+              "from connectors.db import open_database; from connectors.db import models as m; "
+              "open_database(load_config(), home().ensure()); "
+              "r = m.BotState.get(m.BotState.component == 'execution'); d = dict(r.details); "
+              "d['position'] = dict(d['position'], mark_price='89300.00000000'); "
+              "m.BotState.update(details=d).where(m.BotState.id == r.id).execute()")
+    subprocess.run([sys.executable, "-c", script], env=site.env(), cwd=ROOT, check=True)
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(b, 15).until(lambda d: "89,300.0" in d.find_element(By.ID, "mark-price").text)
+    assert "+2.79 USDT" in b.find_element(By.ID, "unrealized-pnl").text  # (89300 - 89160.4) x 0.02

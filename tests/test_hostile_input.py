@@ -90,12 +90,13 @@ def hostile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("case", RULE_CASES, ids=IDS)
 def test_cli_rules_check_refuses_within_the_bound(case: Case, hostile_dir: Path) -> None:
     (hostile_dir / HOSTILE_FILE).write_text(case.text, encoding="utf-8")
-    started = time.perf_counter()
+    # CPU time: what the input costs, whatever else the machine runs (the suite shares 2 cores)
+    started = time.process_time()
     out = CliRunner().invoke(showdown, ["rules", "check", str(hostile_dir)])
-    seconds = time.perf_counter() - started
+    seconds = time.process_time() - started
     assert out.exit_code == 1, out.output
     assert out.exception is None or isinstance(out.exception, SystemExit), repr(out.exception)
-    assert seconds < TIME_BOUND_S, f"{case.name}: {seconds:.2f} s"
+    assert seconds < TIME_BOUND_S, f"{case.name}: {seconds:.2f} s of CPU"
     assert f"{HOSTILE_FILE}:" in out.output and case.expect in out.output, out.output[-800:]
 
 

@@ -272,10 +272,11 @@ def test_rules_check_and_run_show_declarations_and_each_value(tmp_path):
     assert out.exit_code == 0, out.output
     text = out.output
     assert "[indicators] declared, at this cycle" in text and "[expressions] computed before the rules ran" in text
-    assert f"ema_fast                 {facts['indicators']['ema_fast']}" in text
+    # values read as the site shows them (engine/format.py): a plain number to the cent above 100
+    assert f"ema_fast                 {facts['indicators']['ema_fast']:,.2f}" in text
     assert "bb.lowerband" in text and "BBANDS(nbdevdn=2.0, nbdevup=2.0, timeperiod=20, price=typprice) on 1h" in text
-    assert "cross_up                 True                   = crosses_above(ema_fast, ema_slow)" in text
-    assert "+ long.cross_up" in text and "expressions.band_position_pct lt 3   (was 1.25)" in text
+    assert "cross_up                 yes                    = crosses_above(ema_fast, ema_slow)" in text
+    assert "+ long.cross_up" in text and "expressions.band_position_pct < 3.00 %   (was 1.25 %)" in text
 
 
 def test_json_schema_knows_declarations_from_talib_metadata():

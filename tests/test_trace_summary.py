@@ -96,10 +96,12 @@ def test_rules_trace_and_why_not_commands(db, backend, traces):
     run = CliRunner()
     out = run.invoke(showdown, ["rules", "trace", str(ids[-1])], env=env)
     assert out.exit_code == 0, out.output
-    assert out.output.startswith("SUMMARY  FLAT") and "nearest misses:" in out.output
+    # every command names its database first, on stderr, so stdout stays the trace alone
+    assert out.stderr.startswith("database: LIVE")
+    assert out.stdout.startswith("SUMMARY  FLAT") and "nearest misses:" in out.stdout
     assert out.output.index("SUMMARY") < out.output.index("[why not]")
     raw = run.invoke(showdown, ["rules", "trace", str(ids[-1]), "--json"], env=env)
-    assert json.loads(raw.output)["result"]["action"] == "flat"
+    assert json.loads(raw.stdout)["result"]["action"] == "flat"
     why = run.invoke(showdown, ["rules", "why-not", "--since", "24h"], env=env)
     assert why.exit_code == 0, why.output
     assert "window: the 24h up to the newest decision, 2025-12-07T12:00:00Z UTC" in why.output

@@ -150,3 +150,22 @@ def test_backtests_of_the_two_databases_export_to_their_own_directories(where: H
     assert outs == [str(where.var / "backtests" / "sqlite-showdown-1"),
                     str(where.var / "backtests" / "sqlite-replay-showdown-1")]
     assert all((Path(o) / "report.html").exists() for o in outs)
+
+
+def test_input_from_the_cli_is_judged_by_the_replay_clock(where: Home) -> None:
+    """`showdown input sentiment` in a replay: an as-of dated by the wall clock lies in the
+    replay's future (never used there): refused, saying so; dated by the replay clock: taken."""
+    from connectors.stores.market_state import record_market_source
+
+    _replay_db_with_bot_data(where)
+    open_database(load_config(where, REPLAY_ENV), where)
+    record_market_source("replay", ["REPLAY"])
+    recorded_by_run(where)
+    run = CliRunner()
+    wall = json.dumps({"as_of": "2026-12-02T07:00:00Z", "score": 1, "label": "bullish", "comment": "typed today"})
+    refused = run.invoke(showdown, ["input", "sentiment", "-"], input=wall)
+    assert refused.exit_code == 1
+    assert "2026-12-02T07:00:00Z is after the market clock 2025-12-07T00:03:00Z" in refused.output
+    replayed = json.dumps({"as_of": "2025-12-07T00:03:00Z", "score": 1, "label": "bullish", "comment": "replay"})
+    taken = run.invoke(showdown, ["input", "sentiment", "-"], input=replayed)
+    assert taken.exit_code == 0 and "accepted: sentiment input recorded" in taken.output, taken.output

@@ -449,14 +449,14 @@ def test_cli_notify_test_and_list(db: peewee.Database, backend: Backend, stub: T
         assert out.exit_code == 1 and "delivery failed" in out.output and "HTTP 500" in out.output
         assert TOKEN not in out.output
         out = runner.invoke(showdown, ["notify", "list"], env=env)
-        lines = out.output.splitlines()
+        lines = out.stdout.splitlines()  # stderr's first line says which database
         assert out.exit_code == 0 and len(lines) == 3
         assert "CRITICAL" in lines[0] and "failed(2)" in lines[0] and "cli/TEST" in lines[0]
         assert "INFO" in lines[1] and "suppressed(0)" in lines[1] and "sent(2)" in lines[2]
         out = runner.invoke(showdown, ["notify", "list", "--level", "WARNING", "--since", "1h"], env=env)
-        assert len(out.output.splitlines()) == 2 and "INFO" not in out.output
+        assert len(out.stdout.splitlines()) == 2 and "INFO" not in out.stdout
         out = runner.invoke(showdown, ["notify", "list", "--since", "2999-01-01"], env=env)
-        assert out.output.strip() == "no notifications"
+        assert out.stdout.strip() == "no notifications"
         out = runner.invoke(showdown, ["notify", "list", "--since", "yesterday"], env=env)
         assert out.exit_code == 2 and "expected a duration like 30m" in out.output
     finally:

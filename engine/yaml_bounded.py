@@ -44,6 +44,7 @@ class YamlLimits:
     max_depth: int = 48            # rule files nest ~8 deep; fixtures in rule tests ~10
     max_aliases: int = 200
     max_nodes: int = 6_000         # after expanding aliases (the largest shipped file: ~1,500)
+    max_scalar: int = 10_000       # characters of one value (a rule's `why:` may have 500)
     max_seconds: float = 1.5       # CPU seconds reading one file (a 13 KB rule file: ~0.1)
 
 
@@ -149,6 +150,9 @@ def _prescan(text: str, limits: YamlLimits) -> None:
                 count(size, ev.start_mark)
                 add(size, depth, ev.start_mark)
             elif isinstance(ev, pyyaml.ScalarEvent):
+                if len(ev.value) > limits.max_scalar:
+                    raise YamlTooComplex(f"a value of {len(ev.value)} characters (at most {limits.max_scalar})",
+                                         _mark(ev.start_mark))
                 if ev.anchor:
                     sizes[ev.anchor] = (1, 1)
                 count(1, ev.start_mark)

@@ -757,6 +757,21 @@ _RULE_KEY_HELP = {
 }
 
 
+def _bounds_problems(files: Mapping[str, str]) -> list[Problem]:
+    """Every file through the bounded parser first (unchanged files come from the cache)."""
+    out = []
+    for fname in sorted(files):
+        try:
+            parse_yaml(files[fname])
+        except yaml_bounded.YamlTooComplex as exc:
+            mark = exc.problem_mark
+            out.append(Problem(fname, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1,
+                               yaml_bounded.describe(exc) + " (expected a plain rule file: see README, Rules)"))
+        except (YAMLError, RecursionError):
+            continue     # reported with its position by the file's own compile below
+    return out
+
+
 def compile_texts(files: Mapping[str, str], config: Any, budget_s: float = COMPILE_BUDGET_S) -> CompiledRules:
     """Validate and compile rule files {relative name: YAML text}; raise RulesRefused.
     Refused too when it takes more than `budget_s` of CPU (no input may hold a lock long)."""
@@ -767,6 +782,9 @@ def compile_texts(files: Mapping[str, str], config: Any, budget_s: float = COMPI
     if not files:
         raise RulesRefused([Problem("rules", 1, 1, "no rule files found (expected *.yaml files with `ruleset:` and `rules:`)")])
     deadline = time.thread_time() + budget_s
+    bounds = _bounds_problems(files)
+    if bounds:   # a bomb or an oversize file: refused before any file is walked
+        raise RulesRefused(bounds)
     docs: list[tuple[_FileCompiler, CommentedMap, str]] = []
     for fname in sorted(files):
         fc = _FileCompiler(fname, config, problems, refs, deadline)

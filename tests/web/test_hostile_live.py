@@ -21,6 +21,7 @@ from tests.web.live import NGINX, ROOT, LiveSite, free_port, tools_missing
 
 BURST = 50
 STATUS_P99_MS = 100.0
+QUIET_P99_MAX_MS = 20.0    # above this with no burst at all, the machine is too busy to judge
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -90,16 +91,23 @@ def site(tmp_path_factory: pytest.TempPathFactory):
         yield s
 
 
-def burst_through_nginx(site: LiveSite, drafts: int = BURST, in_flight: int | None = None) -> dict[str, float]:
+def burst_through_nginx(site: LiveSite, drafts: int = BURST, in_flight: int | None = None,
+                        rounds: int = 1) -> dict[str, float]:
     """`drafts` hostile drafts in parallel (validate and save alternately, sent from another
-    process) while this one polls /api/status; returns the status latencies and the
-    slowest refusal."""
+    process, `rounds` bursts one after the other) while this one polls /api/status;
+    returns the status latencies and the slowest refusal."""
     poller = site.session()
     for _ in range(5):
         poller.get(site.base + "/api/status", timeout=10)               # warm: connections, caches
     latencies: list[float] = []
-    cmd = [sys.executable, "-m", "tests.web.hostile_burst", site.base, site.password, str(drafts)]
-    sender = subprocess.Popen(cmd + ([str(in_flight)] if in_flight else []), cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    cmd = [sys.executable, "-m", "tests.web.hostile_burst", site.base, site.password, str(drafts), str(in_flight or 0), str(rounds)]
+    sender = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert sender.stdin is not None and sender.stdout is not None
+    assert sender.stdout.readline().strip() == "ready"          # signed in: the burst itself starts now
+    for _ in range(5):
+        poller.get(site.base + "/api/status", timeout=10)
+    sender.stdin.write("go\n")
+    sender.stdin.flush()
     deadline = time.time() + 120
     while sender.poll() is None and time.time() < deadline:
         t = time.perf_counter()
@@ -107,10 +115,11 @@ def burst_through_nginx(site: LiveSite, drafts: int = BURST, in_flight: int | No
         latencies.append((time.perf_counter() - t) * 1000)
         assert r.status_code == 200
         time.sleep(0.01)
-    out, _ = sender.communicate(timeout=30)
+    out = sender.stdout.read()
+    sender.wait(30)
     refusals = [tuple(x) for x in json.loads(out)]
     codes = sorted({c for c, _ in refusals})
-    assert len(refusals) == drafts and set(codes) <= {413, 422, 429, 503}, codes
+    assert len(refusals) == drafts * rounds and set(codes) <= {413, 422, 429, 503}, codes
     assert any(c == 422 for c, _ in refusals), "some drafts must reach the compiler and be refused by it"
     lat = sorted(latencies)
     return {"status_n": len(lat), "status_p50_ms": statistics.median(lat),
@@ -119,15 +128,37 @@ def burst_through_nginx(site: LiveSite, drafts: int = BURST, in_flight: int | No
             "turned_away_429": sum(1 for c, _ in refusals if c == 429)}
 
 
+def quiet_p99(site: LiveSite, n: int = 80) -> float:
+    """/api/status p99 with no burst at all: what this machine gives right now."""
+    s = site.session()
+    lat = []
+    for _ in range(n):
+        t = time.perf_counter()
+        s.get(site.base + "/api/status", timeout=10)
+        lat.append((time.perf_counter() - t) * 1000)
+        time.sleep(0.01)
+    lat.sort()
+    return lat[min(n - 1, int(n * 0.99))]
+
+
 @pytest.mark.parametrize("in_flight", [None, 2], ids=["all-at-once", "two-in-flight"])
 def test_burst_of_hostile_drafts_leaves_status_fast(site: LiveSite, in_flight: int | None) -> None:
-    """All 50 at once: Nginx lets 2 reach gunicorn and turns the rest away (429). Two in
-    flight: every draft is compiled and refused, and /api/status stays fast meanwhile."""
+    """All 50 at once (five such bursts in a row): Nginx lets 2 reach gunicorn and turns the
+    rest away (429). Two in flight: every draft is compiled and refused. /api/status stays
+    fast meanwhile."""
     before = {p.name: p.read_text() for p in site.home.rules_dir.glob("*.yaml")}
-    figures = burst_through_nginx(site, BURST, in_flight)
-    print("burst:", in_flight, {k: round(v, 1) for k, v in figures.items()})
+    quiet = quiet_p99(site)
+    # all at once, one burst is over in well under a second: five in a row give >= 100 samples
+    figures = burst_through_nginx(site, BURST, in_flight, rounds=2 if in_flight else 5)
+    print("burst:", in_flight, f"quiet p99 {quiet:.1f} ms", {k: round(v, 1) for k, v in figures.items()})
+    if quiet > QUIET_P99_MAX_MS:
+        # Other work on this machine already takes a fifth of the budget without any burst
+        # (here, quiet p99 is ~5-10 ms): the figure would measure that work, not the site.
+        # Say so rather than pass or fail.
+        pytest.skip(f"machine too loaded to judge: /api/status p99 {quiet:.0f} ms with no burst at all "
+                    f"(burst figures: {figures})")
     if in_flight:
-        assert figures["compiled_and_refused"] == BURST, figures
-    assert figures["status_n"] >= 10
+        assert figures["compiled_and_refused"] == 2 * BURST, figures
+    assert figures["status_n"] >= 100, figures
     assert figures["status_p99_ms"] <= STATUS_P99_MS, figures
     assert {p.name: p.read_text() for p in site.home.rules_dir.glob("*.yaml")} == before

@@ -78,8 +78,11 @@ def private_file(path: Path) -> None:
     """Create `path` readable by its owner only (0600) — the SQLite file holds password
     hashes — and tighten one made before (0644). SQLite gives its -wal and -shm files the
     database file's mode; those already there are tightened too."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
+    # Never open (and close) a database file that exists: closing any descriptor of a file
+    # drops every POSIX lock this process holds on it, so a connection already open here
+    # (another thread, the log writer) would lose SQLite's locks and read stale snapshots.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
     for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         with contextlib.suppress(FileNotFoundError, PermissionError):
             if p.stat().st_mode & 0o077:

@@ -39,7 +39,7 @@ def paper_worker(home: Home, app: Flask) -> tuple[Any, Any, PacedClock, Any]:
     from connectors.stores.execution_store import ExecutionStore
     from engine.exchange.sim.exchange import CandleFeed, SimExchange
     from tests.execution_scenario import find_long
-    from tests.execution_support import TEST_EXECUTION, FixedDecisions
+    from tests.execution_support import TEST_EXECUTION, FixedDecisions, unsalted_ids
     from tests.simnet import _rows
 
     rows, _ = _rows()
@@ -48,6 +48,7 @@ def paper_worker(home: Home, app: Flask) -> tuple[Any, Any, PacedClock, Any]:
     cfg = app.extensions["showdown"].config
     cfg.values["execution"].update(TEST_EXECUTION)
     cfg.values["sessions"]["restricted_hours_utc"] = []
+    unsalted_ids()  # the orders below are named capi_<role>_<id>
     w = ExecutionWorker(SimExchange(CandleFeed(rows), clock), cfg, ExecutionStore(), FixedDecisions(),
                         home.data / "state.json", clock)
     return w, w.ex, clock, sc

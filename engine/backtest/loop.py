@@ -268,12 +268,17 @@ class _Run:
         entry, sl = Decimal(s["entry_price"]), Decimal(s["sl"]) if s.get("sl") else None
         plan = rec.get("plan") or {}
         tp = plan.get("tp2") or plan.get("tp1")
+        # Net R: the trade's wallet change (after fees and funding) over the risk the plan took;
+        # gross R (r_multiple) is the price move alone: fees larger than a loss hide behind R = -1.
+        gross_r = s.get("r_multiple")
+        risk = abs(entry - sl) * Decimal(s["quantity"]) if sl is not None else Decimal(0)
+        net_r = float(Decimal(s["pnl"]) / risk) if gross_r is not None and risk else None
         return {"decision_id": did, "side": s["side"], "quantity": s["quantity"],
                 "entry_ms": int(rec.get("entry_ms", s.get("opened_ms") or now)), "entry_price": s["entry_price"],
                 "exit_ms": int(rec.get("exit_ms", now)), "exit_price": s["exit_price"],
                 "exit_reason": s["exit_reason"], "gross_pnl": s["gross_pnl"], "pnl": s["pnl"],
                 "fees": str(rec.get("fees", Decimal(0))), "funding": str(rec.get("funding", Decimal(0))),
-                "r_multiple": s["r_multiple"], "sl": s.get("sl"), "tp": None if tp is None else str(tp),
+                "r_multiple": gross_r, "r_multiple_net": net_r, "sl": s.get("sl"), "tp": None if tp is None else str(tp),
                 "sl_distance_pct": float(abs(entry - sl) / entry * 100) if sl is not None and entry else None,
                 "tp_distance_pct": float(abs(Decimal(str(tp)) - entry) / entry * 100) if tp and entry else None,
                 **rec.get("tags", {})}
@@ -375,7 +380,7 @@ def _decide(run: _Run, cyc: Mapping[str, Any], compiled: Any, engine: Any,
     core = run.ex.core
     pos = core.position()
     equity = core.ledger.wallet + pos.unrealized_pnl
-    account = daily_weekly(run.state, equity)
+    account = daily_weekly(run.state, equity, int(cyc["t_ms"]))
     position = {"side": "flat" if pos.quantity == 0 else ("long" if pos.quantity > 0 else "short"),
                 "quantity": float(abs(pos.quantity)),
                 "entry_price": float(pos.entry_price) if pos.quantity else None,

@@ -209,6 +209,7 @@ def _tp1_by_position(st: _Step, o: Order) -> None:
 def _position_appeared(st: _Step) -> None:
     s, v = st.s, st.v
     s.opened_ms = st.now
+    s.trades_today += 1  # the daily limit counts entries: a trade opened today is today's, whenever it closes
     if s.wallet_before is None:
         s.wallet_before = str(v.wallet)
     if s.plan is None:  # a position we did not open: adopt it, protect it, stop trading
@@ -247,7 +248,6 @@ def _position_closed(st: _Step) -> None:
     summary = trade_summary(s, v)
     st.event("trade_closed", "INFO", f"{summary['side']} {summary['quantity']} closed by {summary['exit_reason']}: "
              f"pnl {summary['pnl']} USDT", **summary)
-    s.trades_today += 1
     s.last_exit_ms = st.now
     s.phase = NO_POSITION
     s.live, s.opened_ms, s.wallet_before = {}, 0, None
@@ -617,10 +617,19 @@ def _replace_entry(st: _Step, plan: Plan) -> None:
              f"entry re-placed at {price} for {qty} ({why} #{s.chases})", limit=str(price), quantity=str(qty))
 
 
-def daily_weekly(state: ExecState, equity: Decimal) -> dict[str, Any]:
-    """The account facts the risk manager reads (rules: account.*)."""
-    return {"equity": float(equity), "start_of_day_equity": float(state.day_start_equity or equity),
-            "daily_pnl_pct": round(pnl_pct(equity, state.day_start_equity), 6),
-            "weekly_pnl_pct": round(pnl_pct(equity, state.week_start_equity), 6),
-            "trades_today": state.trades_today, "safe_mode": bool(state.safe_mode),
+def daily_weekly(state: ExecState, equity: Decimal, now_ms: int | None = None) -> dict[str, Any]:
+    """The account facts the risk manager reads (rules: account.*). With `now_ms`, as of that
+    time: the first cycle of a new UTC day (or week) sees the new day's counters (no trade
+    yet, the day starting at the current equity) even before the core has rolled them."""
+    day_start, week_start, trades = state.day_start_equity, state.week_start_equity, state.trades_today
+    if now_ms is not None:
+        day = now_ms // DAY_MS
+        if day != state.day_key:
+            day_start, trades = str(equity), 0
+        if (day + 3) // 7 != state.week_key:
+            week_start = str(equity)
+    return {"equity": float(equity), "start_of_day_equity": float(day_start or equity),
+            "daily_pnl_pct": round(pnl_pct(equity, day_start), 6),
+            "weekly_pnl_pct": round(pnl_pct(equity, week_start), 6),
+            "trades_today": trades, "safe_mode": bool(state.safe_mode),
             "entries_paused": bool(state.safe_mode)}

@@ -204,3 +204,75 @@ def test_backtest_cli_errors_without_traceback(db, backend, tmp_path) -> None:
     res = CliRunner().invoke(showdown, ["backtest", *period, "--rules", str(two)], env=env)
     assert res.exit_code != 0 and isinstance(res.exception, SystemExit), res.exception
     assert "Traceback" not in res.output and "differs from" in res.output and "b.yaml" in res.output
+
+
+# -- item 3: the execution loop without waste ----------------------------------------------
+
+def test_exec_state_copy_equals_deepcopy_and_is_independent() -> None:
+    import copy
+
+    s = ExecState(phase="IN_POSITION", decision_id="1", plan={"id": "1", "sl": "98000", "risk_checks": [["a", True]]},
+                  seq={"sl": 2}, live={"sl": "capi_sl_1_2"}, watch={"capi_sl_1_2": ["sl", "0", "0"]},
+                  entry_fills=[["0.010", "100000"]], exit_fills=[["tp1", "0.005", "101000"]], entered=["1"],
+                  refused={"decision_id": "0", "reason": "x"}, best_price="101000")
+    c = s.copy()
+    assert c == copy.deepcopy(s)
+    c.seq["sl"] = 3
+    c.live["tp1"] = "x"
+    c.watch["capi_sl_1_2"][1] = "0.010"
+    c.entry_fills[0][0] = "9"
+    c.exit_fills.append(["sl", "1", "1"])
+    c.entered.append("2")
+    c.refused["reason"] = "y"
+    assert s == ExecState(phase="IN_POSITION", decision_id="1",
+                          plan={"id": "1", "sl": "98000", "risk_checks": [["a", True]]},
+                          seq={"sl": 2}, live={"sl": "capi_sl_1_2"}, watch={"capi_sl_1_2": ["sl", "0", "0"]},
+                          entry_fills=[["0.010", "100000"]], exit_fills=[["tp1", "0.005", "101000"]],
+                          entered=["1"], refused={"decision_id": "0", "reason": "x"}, best_price="101000")
+    assert c.plan is s.plan  # shared: the core replaces a plan whole, never edits it
+
+
+def test_plan_is_parsed_once_per_plan_dict() -> None:
+    from engine.execution.decision import Plan
+    from tests.test_execution_core import long_decision, run, view
+
+    s, _, _ = run(ExecState(), long_decision(), view())
+    assert s.plan is not None
+    p1 = Plan.of(s.plan)
+    assert Plan.of(s.plan) is p1 and p1 == Plan.from_dict(s.plan)
+    assert Plan.of(dict(s.plan)) == p1 and Plan.of(dict(s.plan)) is not p1
+
+
+@pytest.mark.parametrize("rules", ["ema_cross.yaml", "ema_cross_managed.yaml"])
+def test_quiet_minutes_skipped_without_changing_a_byte(real_candles: pd.DataFrame, rules: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop skips the execution step on minutes with nothing to do; trades.csv and
+    equity.csv are the same bytes as stepping every minute (the managed example moves its
+    stop by rules, so the price extremes a skipped minute still tracks matter)."""
+    from pathlib import Path
+
+    from engine.backtest.export import equity_csv, trades_csv
+    from engine.backtest.loop import _Run
+    from tests import backtest_peer as P
+    from tests.rules_support import config
+
+    t_from = 1746921600000  # 2025-05-11
+    t_to = t_from + 3 * 86_400_000
+    df = real_candles.loc[:t_to]
+    cfg = P.peer_config(config())
+    monkeypatch.setattr(P, "RULES", Path(P.RULES).with_name(rules))
+    skipped = {"n": 0}
+    quiet = _Run.quiet
+
+    def counting(self: _Run, now: int) -> bool:
+        q = quiet(self, now)
+        skipped["n"] += q
+        return q
+    monkeypatch.setattr(_Run, "quiet", counting)
+    fast = P.run_ours(df, t_from, t_to, cfg, engine="python")
+    monkeypatch.setattr(_Run, "quiet", lambda self, now: False)
+    slow = P.run_ours(df, t_from, t_to, cfg, engine="python")
+    assert len(slow.trades) > 20 and skipped["n"] > 1000, (len(slow.trades), skipped)
+    assert trades_csv(fast.trades) == trades_csv(slow.trades)
+    assert equity_csv(fast.equity) == equity_csv(slow.equity)
+    assert fast.events == slow.events

@@ -45,6 +45,7 @@ from engine.exchange.types import OrderRequest, Side
 from engine.execution import manage
 from engine.execution.core import daily_weekly, step
 from engine.execution.model import (
+    IN_POSITION,
     NO_POSITION,
     Cancel,
     Event,
@@ -130,6 +131,8 @@ class _Run:
         self.funding_seen = 0
         self.by_decision: dict[str, dict[str, Any]] = {}  # decision id -> fills / fees / funding / tags
         self.current: str | None = None  # decision id of the open trade
+        self.settled = False  # the last step ended with nothing sent and nothing happened
+        self.resting = 0      # open orders after that step
 
     # -- the exchange view, as the worker gathers it --------------------------------
     def volatility(self, now: int) -> float | None:
@@ -201,13 +204,33 @@ class _Run:
     # -- one minute -----------------------------------------------------------------
     def step(self, decision: Mapping[str, Any] | None) -> None:
         now = self.clock.now_ms()
+        self.settled = False
         for _ in range(STEPS_PER_MINUTE):
             view = self.view()
             self.state, intents, events = step(self.state, decision, view, self.cfg, now, self.symbol)
             self.book(events, now)
             if not intents:
+                self.settled = not events
+                self.resting = len(self.ex.core.open_orders())
                 return
             self.execute(intents)
+
+    def quiet(self, now: int) -> bool:
+        """Nothing for the core to do this minute: in a position whose last step changed
+        nothing (no intent, no event), no fill, no funding, no order triggered or expired
+        since, the same UTC day and no new decision. The step would only track the price
+        extremes (`track_price`), so the loop skips it (issue 16: most minutes in a trade)."""
+        core, s = self.ex.core, self.state
+        return (self.settled and s.phase == IN_POSITION and not s.safe_mode and core.ledger.qty != 0
+                and len(core.fills) == self.fill_seen and len(core.funding_events) == self.funding_seen
+                and now // DAY_MS == s.day_key and len(core.open_orders()) == self.resting)
+
+    def track_price(self) -> None:
+        """What a quiet step does: the best / worst price since the position opened."""
+        core = self.ex.core
+        last = core.last_price
+        if last is not None:
+            manage.track(self.state, last, core.ledger.qty > 0)
 
     def close_at_end(self) -> None:
         """A position still open when the period ends is closed at market (the last close), as
@@ -334,7 +357,10 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
         if run.busy() or (cyc is not None and (decision is not None and decision["action"] != "flat"
                                                 or now // DAY_MS != run.state.day_key
                                                 or run.state.safe_mode)):
-            run.step(decision)
+            if cyc is None and run.quiet(now):
+                run.track_price()
+            else:
+                run.step(decision)
         if progress is not None and i % 1440 == 0:
             progress(i)
     if progress is not None:

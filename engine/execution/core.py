@@ -265,7 +265,7 @@ def _vwap(rows: list[tuple[Decimal, Decimal]]) -> tuple[Decimal, Decimal]:
 
 
 def trade_summary(s: ExecState, v: View) -> dict[str, Any]:
-    plan = Plan.from_dict(s.plan) if s.plan else None
+    plan = Plan.of(s.plan) if s.plan else None
     long = plan.long if plan else True
     e_qty, e_px = _vwap([(Decimal(q), Decimal(p)) for q, p in s.entry_fills])
     x_qty, x_px = _vwap([(Decimal(q), Decimal(p)) for _, q, p in s.exit_fills])
@@ -301,7 +301,7 @@ def _protect(st: _Step) -> None:
     """SL (close-position stop) and TP1/TP2 (reduce-only take-profits) for what is open."""
     s, v, f = st.s, st.v, st.v.filters
     assert s.plan is not None
-    plan = Plan.from_dict(s.plan)
+    plan = Plan.of(s.plan)
     long = v.position_qty > 0
     close_side: Side = "SELL" if long else "BUY"
     qty = abs(v.position_qty)
@@ -395,7 +395,7 @@ def _apply_manage(st: _Step, decision: Mapping[str, Any] | None) -> None:
             st.event("manage_refused", "WARNING", f"reduce by {frac} of {abs(v.position_qty)} is below the "
                      "exchange's minimum quantity: not reduced", reason="reduce_below_min_qty")
     if a.stop is not None:
-        cur = Decimal(s.sl_price) if s.sl_price is not None else Plan.from_dict(s.plan or {}).sl
+        cur = Decimal(s.sl_price) if s.sl_price is not None else Plan.of(s.plan or {}).sl
         long = v.position_qty > 0
         if (long and a.stop > cur) or (not long and a.stop < cur):
             st.event("sl_moved", "INFO", f"SL {cur} -> {a.stop} ({', '.join(a.rules)})", old=str(cur), new=str(a.stop))
@@ -530,7 +530,7 @@ def _reset_flat(s: ExecState) -> None:
 def _manage_entry(st: _Step, decision: Mapping[str, Any] | None) -> None:
     s, v = st.s, st.v
     assert s.plan is not None
-    plan = Plan.from_dict(s.plan)
+    plan = Plan.of(s.plan)
     did = None if decision is None else decision.get("id", decision.get("decision_id"))
     stop = None
     if str(did) != s.decision_id or decision is None or decision.get("action") != plan.side:

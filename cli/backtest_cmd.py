@@ -32,6 +32,7 @@ from engine.backtest.loop import with_declared
 from engine.backtest.params import FILLS, BacktestParams, parse_fees, parse_slippage
 from engine.config import Config
 from engine.paths import home
+from engine.rules.compiler import RulesRefused
 
 
 def _ms(text: str) -> int:
@@ -77,85 +78,96 @@ def register(group: click.Group) -> None:
     @click.option("--symbol", default=None)
     @click.option("--parity", "parity_range", nargs=2, default=None, metavar="FROM TO",
                   help="Replay the recorded live/paper decisions of FROM..TO through the backtest decision path.")
-    def backtest(date_from: str | None, date_to: str | None, rules_spec: str | None, compare_spec: str | None,
-                 fill: str, slippage: str, fees: str, equity: str, rules_engine: str, sets: tuple[str, ...],
-                 out_dir: str | None, symbol: str | None, parity_range: tuple[str, str] | None) -> None:
+    def backtest(**kwargs: Any) -> None:
         """Backtest a rules version over stored candles (import them with `showdown import klines`)."""
-        config = load_or_exit()
-        where = home()
-        open_database(config, where)
-        if sets:
-            config = with_overrides(config, dict(s.split("=", 1) for s in sets))
-        symbol = symbol or str(config.get("symbol"))
         try:
-            kind, value = parse_slippage(slippage)
-            maker, taker = parse_fees(fees)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
-        params = BacktestParams(fill=fill, slippage_kind=kind, slippage_value=value, maker_fee=maker,
-                                taker_fee=taker, equity=Decimal(equity), engine=rules_engine)
-        files = rule_texts(rules_spec, where.rules_dir)
-        if parity_range:
-            prep = prepare(files, config, params)
-            recs = list(recorded_decisions(symbol, _ms(parity_range[0]), _ms(parity_range[1])))
-            rebuilt = None
-            if recs:  # the snapshots and flows the backtest would have built at the same times
-                first, last = min(r["t_ms"] for r in recs), max(r["t_ms"] for r in recs)
-                candles, derivatives, _ = load_history(symbol, first, last, config,
-                                                       warmup_days(prep.compiled, config))
-                etf_params = (config.get("analytics") or {}).get("etf")
-                built = build_cycles(candles, first, last, config, derivatives=derivatives,
-                                     inputs=inputs_at(symbol, last, etf_params), with_flow=True,
-                                     cycle_minutes=prep.compiled.declared.cycle_minutes)
-                if not prep.compiled.declared.empty:     # the declared indicators and expressions too
-                    built = with_declared(built, prep.compiled.declared, candles, config)
-                rebuilt = {c["t_ms"]: c for c in built}
-            rep = parity(recs, prep.compiled, prep.engine, rebuilt)
-            click.echo(f"parity: {rep['cycles']} recorded decisions replayed, {rep['differences']} differ "
-                       f"({rep['analytics_differences']} with a different snapshot or flow; the order book "
-                       "is live-only and not compared)")
-            for item in rep["items"][:20]:
-                click.echo(json.dumps(item, default=str, sort_keys=True)[:4000])
-            sys.exit(1 if rep["differences"] else 0)
-        if not (date_from and date_to):
-            raise click.UsageError("--from and --to are required (or --parity FROM TO)")
-        t_from, t_to = _ms(date_from), _ms(date_to)
-        specs = [files] + ([rule_texts(compare_spec, where.rules_dir)] if compare_spec else [])
-        history = load_history(symbol, t_from, t_to, config, warmup_days_of(specs, config))
-        bar, update = _bar((t_to - t_from) // 60_000, "backtest")
-        try:
-            result, metrics, prep, cycles = run_from_db(symbol, t_from, t_to, config, files, params, update,
-                                                        history=history)
-        except ValueError as exc:
+            _backtest(**kwargs)
+        except RulesRefused as exc:       # the rule files say what is wrong, file by file: no traceback
             raise click.ClickException(str(exc)) from None
+        except FileNotFoundError as exc:  # --rules names neither a path nor a stored version
+            raise click.ClickException(str(exc)) from None
+
+
+def _backtest(date_from: str | None, date_to: str | None, rules_spec: str | None, compare_spec: str | None,
+              fill: str, slippage: str, fees: str, equity: str, rules_engine: str, sets: tuple[str, ...],
+              out_dir: str | None, symbol: str | None, parity_range: tuple[str, str] | None) -> None:
+    config = load_or_exit()
+    where = home()
+    open_database(config, where)
+    if sets:
+        config = with_overrides(config, dict(s.split("=", 1) for s in sets))
+    symbol = symbol or str(config.get("symbol"))
+    try:
+        kind, value = parse_slippage(slippage)
+        maker, taker = parse_fees(fees)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    params = BacktestParams(fill=fill, slippage_kind=kind, slippage_value=value, maker_fee=maker,
+                            taker_fee=taker, equity=Decimal(equity), engine=rules_engine)
+    files = rule_texts(rules_spec, where.rules_dir)
+    if parity_range:
+        prep = prepare(files, config, params)
+        recs = list(recorded_decisions(symbol, _ms(parity_range[0]), _ms(parity_range[1])))
+        rebuilt = None
+        if recs:  # the snapshots and flows the backtest would have built at the same times
+            first, last = min(r["t_ms"] for r in recs), max(r["t_ms"] for r in recs)
+            candles, derivatives, _ = load_history(symbol, first, last, config,
+                                                   warmup_days(prep.compiled, config))
+            etf_params = (config.get("analytics") or {}).get("etf")
+            built = build_cycles(candles, first, last, config, derivatives=derivatives,
+                                 inputs=inputs_at(symbol, last, etf_params), with_flow=True,
+                                 cycle_minutes=prep.compiled.declared.cycle_minutes)
+            if not prep.compiled.declared.empty:     # the declared indicators and expressions too
+                built = with_declared(built, prep.compiled.declared, candles, config)
+            rebuilt = {c["t_ms"]: c for c in built}
+        rep = parity(recs, prep.compiled, prep.engine, rebuilt)
+        click.echo(f"parity: {rep['cycles']} recorded decisions replayed, {rep['differences']} differ "
+                   f"({rep['analytics_differences']} with a different snapshot or flow; the order book "
+                   "is live-only and not compared)")
+        for item in rep["items"][:20]:
+            click.echo(json.dumps(item, default=str, sort_keys=True)[:4000])
+        sys.exit(1 if rep["differences"] else 0)
+    if not (date_from and date_to):
+        raise click.UsageError("--from and --to are required (or --parity FROM TO)")
+    t_from, t_to = _ms(date_from), _ms(date_to)
+    specs = [files] + ([rule_texts(compare_spec, where.rules_dir)] if compare_spec else [])
+    history = load_history(symbol, t_from, t_to, config, warmup_days_of(specs, config))
+    bar, update = _bar((t_to - t_from) // 60_000, "backtest")
+    try:
+        result, metrics, prep, cycles = run_from_db(symbol, t_from, t_to, config, files, params, update,
+                                                    history=history)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        bar.close()
+    report = None
+    notes = f"{len(result.trades)} trades; events {json.dumps(result.events)}"
+    if result.open_position:
+        notes += f"; position still open at the end: {json.dumps(result.open_position)}"
+    if compare_spec:
+        files_b = rule_texts(compare_spec, where.rules_dir)
+        bar, update = _bar((t_to - t_from) // 60_000, "compare")
+        try:
+            res_b, met_b, prep_b, _ = run_from_db(symbol, t_from, t_to, config, files_b, params, update,
+                                                  history=history, cycles=cycles)
         finally:
             bar.close()
-        report = None
-        notes = f"{len(result.trades)} trades; events {json.dumps(result.events)}"
-        if result.open_position:
-            notes += f"; position still open at the end: {json.dumps(result.open_position)}"
-        if compare_spec:
-            files_b = rule_texts(compare_spec, where.rules_dir)
-            bar, update = _bar((t_to - t_from) // 60_000, "compare")
-            try:
-                res_b, met_b, prep_b, _ = run_from_db(symbol, t_from, t_to, config, files_b, params, update,
-                                                      history=history, cycles=cycles)
-            finally:
-                bar.close()
-            report = compare_runs(result, res_b, prep.compiled, prep_b.compiled, cycles, prep.engine,
-                                  prep_b.engine, metrics, met_b)
-            run_b = save_run(res_b, met_b, symbol, notes=f"compare B of {result.version[:12]}")
-        run_id = save_run(result, metrics, symbol, notes=notes)
-        out = Path(out_dir) if out_dir else where.var / "backtests" / export_dir_name(config, run_id)
-        paths = write_exports(result, metrics, out, run_id, report)
-        if report is not None:
-            (out / "compare.json").write_text(json.dumps(report, default=str, indent=1, sort_keys=True),
-                                              encoding="utf-8")
-            click.echo(f"compare: run {run_id} ({report['a'][:12]}) vs run {run_b} ({report['b'][:12]}): "
-                       f"{report['decisions_differing']} of {report['decisions_compared']} decisions differ")
-            for k in ("net_profit", "return_pct", "max_dd_pct", "sharpe", "win_rate", "trades"):
-                click.echo(f"  {k:>12}: {report['metrics'][k]['a']} | {report['metrics'][k]['b']}")
-        click.echo(f"run {run_id}: rules {result.version[:12]}, {result.candles} minutes, {metrics['trades']} trades, "
-                   f"net {metrics['net_profit']} USDT ({metrics['return_pct']}%), max DD {metrics['max_dd_pct']}%, "
-                   f"Sharpe {metrics['sharpe']}, win rate {metrics['win_rate']}%")
-        click.echo(f"exports: {paths['html'].parent}")
+        report = compare_runs(result, res_b, prep.compiled, prep_b.compiled, cycles, prep.engine,
+                              prep_b.engine, metrics, met_b)
+        run_b = save_run(res_b, met_b, symbol, notes=f"compare B of {result.version[:12]}")
+    run_id = save_run(result, metrics, symbol, notes=notes)
+    out = Path(out_dir) if out_dir else where.var / "backtests" / export_dir_name(config, run_id)
+    paths = write_exports(result, metrics, out, run_id, report)
+    if report is not None:
+        (out / "compare.json").write_text(json.dumps(report, default=str, indent=1, sort_keys=True),
+                                          encoding="utf-8")
+        click.echo(f"compare: run {run_id} ({report['a'][:12]}) vs run {run_b} ({report['b'][:12]}): "
+                   f"{report['decisions_differing']} of {report['decisions_compared']} decisions differ")
+        for k in ("net_profit", "return_pct", "max_dd_pct", "sharpe", "win_rate", "trades"):
+            click.echo(f"  {k:>12}: {report['metrics'][k]['a']} | {report['metrics'][k]['b']}")
+    click.echo(f"run {run_id}: rules {result.version[:12]}, {result.candles} minutes, {metrics['trades']} trades, "
+               f"net {metrics['net_profit']} USDT ({metrics['return_pct']}%), max DD {metrics['max_dd_pct']}%, "
+               f"Sharpe {metrics['sharpe']}, win rate {metrics['win_rate']}%")
+    for w in metrics.get("warnings") or []:
+        click.echo(f"warning: {w}")
+    click.echo(f"exports: {paths['html'].parent}")

@@ -196,3 +196,23 @@ def ema_sign_check(candles: pd.DataFrame, cycles: list[dict[str, Any]]) -> tuple
         n += 1
         agree += int(np.sign(ours) == np.sign(spread[key]))
     return agree, n
+
+
+def explain(rep: dict[str, Any], equity: float = 10_000.0, max_leverage: int = 3,
+            min_notional: Decimal | None = None) -> dict[str, int]:
+    """Why trades did not match, by the two limits only our side applies (the peer has
+    neither): a notional below the exchange's minimum (ours refuses the entry) or above
+    equity × max leverage (ours caps the size). Each unmatched trade (either side's copy of
+    a differing pair, a trade only one side has) is counted once under the first limit its
+    notional (quantity × entry price, at about the initial equity) binds, else `unexplained`."""
+    from engine.exchange.filters import BTCUSDT_PERP
+
+    floor = float(min_notional if min_notional is not None else BTCUSDT_PERP.min_notional)
+    cap = equity * max_leverage
+    out = {"min_notional": 0, "leverage_cap": 0, "unexplained": 0}
+    unmatched = [p for _, p in rep["differing"]] + list(rep["only_ours"]) + list(rep["only_peer"])
+    for t in unmatched:
+        notional = float(t["quantity"]) * float(t["entry_price"])
+        key = "min_notional" if notional < floor else "leverage_cap" if notional > cap else "unexplained"
+        out[key] += 1
+    return out

@@ -46,3 +46,13 @@ def test_the_comparison_sees_a_shifted_exit(candles):
     peer = [dict(ours[0], exit_ms=120_000)]
     rep = P.compare(ours, peer)
     assert rep["matching"] == 0 and len(rep["differing"]) == 1
+
+
+def test_unmatched_trades_are_explained_by_the_limits_only_ours_applies():
+    """A peer trade below the minimum notional or above the leverage cap is counted under
+    that limit; one within both is unexplained."""
+    base = {"side": "long", "entry_ms": 0, "entry_price": 50_000, "exit_ms": 60_000, "exit_price": 1,
+            "sl": 0, "tp": 2}
+    rep = {"differing": [], "only_ours": [],
+           "only_peer": [dict(base, quantity="0.001"), dict(base, quantity="1.000"), dict(base, quantity="0.010")]}
+    assert P.explain(rep, equity=10_000, max_leverage=3) == {"min_notional": 1, "leverage_cap": 1, "unexplained": 1}

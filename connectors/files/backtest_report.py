@@ -113,9 +113,9 @@ def write_exports(result: BacktestResult, metrics: Mapping[str, Any], out: Path,
     hist = _grid(("R", "trades"), present.r_distribution(metrics))
     rows = present.trade_rows(result.trades)
     trades = _grid(("decided", "opened", "closed", "duration", "side", "qty", "entry", "exit", "reason", "fees",
-                    "P&L USDT", "R", "session"),
+                    "P&L USDT", "R gross", "R net", "session"),
                    [(t["decided"], t["opened"], t["closed"], t["duration"], t["side"], t["quantity"], t["entry"],
-                     t["exit"], t["reason"], t["fees"], t["pnl"], t["r"], t["session"]) for t in rows],
+                     t["exit"], t["reason"], t["fees"], t["pnl"], t["r"], t["r_net"], t["session"]) for t in rows],
                    num_from=5, classes=[t["sign"] for t in rows])
     cmp_html = ""
     if compare:

@@ -410,7 +410,7 @@ class ExecutionWorker:
         state = "SAFE_MODE" if s.safe_mode else ("RUNNING" if s.phase != "NO_POSITION" else "IDLE")
         equity = view.equity if view is not None else Decimal(s.day_start_equity or 0)
         details = {"phase": s.phase, "decision_id": s.decision_id, "safe_mode": s.safe_mode, "time_ms": now,
-                   "account": daily_weekly(s, equity), "loops": self.loops, "soft_errors": self.soft_errors,
+                   "account": daily_weekly(s, equity, now), "loops": self.loops, "soft_errors": self.soft_errors,
                    "last_error": self.last_error, "db_backlog": len(st.backlog) if (st := self.store) else 0,
                    "position": {"side": "flat" if view is None or view.position_qty == 0 else
                                 ("long" if view.position_qty > 0 else "short"),

@@ -12,7 +12,7 @@ from typing import Any
 from engine.backtest.metrics import drawdowns
 
 TRADE_COLUMNS = ("decision_id", "side", "quantity", "entry_ms", "entry_price", "exit_ms", "exit_price",
-                 "exit_reason", "gross_pnl", "pnl", "fees", "funding", "r_multiple", "sl", "tp",
+                 "exit_reason", "gross_pnl", "pnl", "fees", "funding", "r_multiple", "r_multiple_net", "sl", "tp",
                  "sl_distance_pct", "tp_distance_pct", "session", "volatility_regime", "etf_regime", "crowd_trap")
 
 

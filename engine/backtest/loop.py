@@ -45,6 +45,7 @@ from engine.exchange.types import OrderRequest, Side
 from engine.execution import manage
 from engine.execution.core import daily_weekly, step
 from engine.execution.model import (
+    IN_POSITION,
     NO_POSITION,
     Cancel,
     Event,
@@ -130,6 +131,8 @@ class _Run:
         self.funding_seen = 0
         self.by_decision: dict[str, dict[str, Any]] = {}  # decision id -> fills / fees / funding / tags
         self.current: str | None = None  # decision id of the open trade
+        self.settled = False  # the last step ended with nothing sent and nothing happened
+        self.resting = 0      # open orders after that step
 
     # -- the exchange view, as the worker gathers it --------------------------------
     def volatility(self, now: int) -> float | None:
@@ -201,13 +204,33 @@ class _Run:
     # -- one minute -----------------------------------------------------------------
     def step(self, decision: Mapping[str, Any] | None) -> None:
         now = self.clock.now_ms()
+        self.settled = False
         for _ in range(STEPS_PER_MINUTE):
             view = self.view()
             self.state, intents, events = step(self.state, decision, view, self.cfg, now, self.symbol)
             self.book(events, now)
             if not intents:
+                self.settled = not events
+                self.resting = len(self.ex.core.open_orders())
                 return
             self.execute(intents)
+
+    def quiet(self, now: int) -> bool:
+        """Nothing for the core to do this minute: in a position whose last step changed
+        nothing (no intent, no event), no fill, no funding, no order triggered or expired
+        since, the same UTC day and no new decision. The step would only track the price
+        extremes (`track_price`), so the loop skips it (issue 16: most minutes in a trade)."""
+        core, s = self.ex.core, self.state
+        return (self.settled and s.phase == IN_POSITION and not s.safe_mode and core.ledger.qty != 0
+                and len(core.fills) == self.fill_seen and len(core.funding_events) == self.funding_seen
+                and now // DAY_MS == s.day_key and len(core.open_orders()) == self.resting)
+
+    def track_price(self) -> None:
+        """What a quiet step does: the best / worst price since the position opened."""
+        core = self.ex.core
+        last = core.last_price
+        if last is not None:
+            manage.track(self.state, last, core.ledger.qty > 0)
 
     def close_at_end(self) -> None:
         """A position still open when the period ends is closed at market (the last close), as
@@ -268,12 +291,17 @@ class _Run:
         entry, sl = Decimal(s["entry_price"]), Decimal(s["sl"]) if s.get("sl") else None
         plan = rec.get("plan") or {}
         tp = plan.get("tp2") or plan.get("tp1")
+        # Net R: the trade's wallet change (after fees and funding) over the risk the plan took;
+        # gross R (r_multiple) is the price move alone: fees larger than a loss hide behind R = -1.
+        gross_r = s.get("r_multiple")
+        risk = abs(entry - sl) * Decimal(s["quantity"]) if sl is not None else Decimal(0)
+        net_r = float(Decimal(s["pnl"]) / risk) if gross_r is not None and risk else None
         return {"decision_id": did, "side": s["side"], "quantity": s["quantity"],
                 "entry_ms": int(rec.get("entry_ms", s.get("opened_ms") or now)), "entry_price": s["entry_price"],
                 "exit_ms": int(rec.get("exit_ms", now)), "exit_price": s["exit_price"],
                 "exit_reason": s["exit_reason"], "gross_pnl": s["gross_pnl"], "pnl": s["pnl"],
                 "fees": str(rec.get("fees", Decimal(0))), "funding": str(rec.get("funding", Decimal(0))),
-                "r_multiple": s["r_multiple"], "sl": s.get("sl"), "tp": None if tp is None else str(tp),
+                "r_multiple": gross_r, "r_multiple_net": net_r, "sl": s.get("sl"), "tp": None if tp is None else str(tp),
                 "sl_distance_pct": float(abs(entry - sl) / entry * 100) if sl is not None and entry else None,
                 "tp_distance_pct": float(abs(Decimal(str(tp)) - entry) / entry * 100) if tp and entry else None,
                 **rec.get("tags", {})}
@@ -329,7 +357,10 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
         if run.busy() or (cyc is not None and (decision is not None and decision["action"] != "flat"
                                                 or now // DAY_MS != run.state.day_key
                                                 or run.state.safe_mode)):
-            run.step(decision)
+            if cyc is None and run.quiet(now):
+                run.track_price()
+            else:
+                run.step(decision)
         if progress is not None and i % 1440 == 0:
             progress(i)
     if progress is not None:
@@ -375,7 +406,7 @@ def _decide(run: _Run, cyc: Mapping[str, Any], compiled: Any, engine: Any,
     core = run.ex.core
     pos = core.position()
     equity = core.ledger.wallet + pos.unrealized_pnl
-    account = daily_weekly(run.state, equity)
+    account = daily_weekly(run.state, equity, int(cyc["t_ms"]))
     position = {"side": "flat" if pos.quantity == 0 else ("long" if pos.quantity > 0 else "short"),
                 "quantity": float(abs(pos.quantity)),
                 "entry_price": float(pos.entry_price) if pos.quantity else None,

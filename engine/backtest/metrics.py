@@ -17,6 +17,10 @@ from decimal import Decimal
 from typing import Any
 
 DAY_MS = 86_400_000
+# Below this many trades Sharpe, Sortino and the profit factor say more about luck than about
+# the strategy: they are still computed, with a warning beside them (`warnings`).
+MIN_TRADES_FOR_RATIOS = 20
+NO_LOSING_TRADE = "∞ (no losing trade)"
 R_BINS = (-3.0, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
 
 
@@ -109,6 +113,7 @@ def compute_metrics(trades: Sequence[Mapping[str, Any]], equity: Sequence[tuple[
     pnls = [float(t["pnl"]) for t in trades]
     wins, losses = [p for p in pnls if p > 0], [p for p in pnls if p <= 0]
     rs = [float(t["r_multiple"]) for t in trades if t.get("r_multiple") is not None]
+    rs_net = [float(t["r_multiple_net"]) for t in trades if t.get("r_multiple_net") is not None]
     durations = [(int(t["exit_ms"]) - int(t["entry_ms"])) / 60_000 for t in trades]
     sl_d = [float(t["sl_distance_pct"]) for t in trades if t.get("sl_distance_pct") is not None]
     tp_d = [float(t["tp_distance_pct"]) for t in trades if t.get("tp_distance_pct") is not None]
@@ -125,15 +130,22 @@ def compute_metrics(trades: Sequence[Mapping[str, Any]], equity: Sequence[tuple[
                     hist[f"[{a},{b})"] += 1
                     break
     gross_loss = -sum(losses)
+    profit_factor: float | str | None = _r(sum(wins) / gross_loss) if gross_loss > 0 else (
+        NO_LOSING_TRADE if wins else None)
+    warnings = [f"only {len(trades)} trades (< {MIN_TRADES_FOR_RATIOS}): Sharpe, Sortino and profit factor "
+                "are not meaningful"] if len(trades) < MIN_TRADES_FOR_RATIOS else []
     return {
+        "warnings": warnings,
         "net_profit": _r(final - init, 8), "return_pct": _r((final / init - 1) * 100 if init else None),
         "initial_equity": init, "final_equity": _r(final, 8),
         "max_dd_pct": _r(max_dd), "max_daily_dd_pct": _r(max_daily_dd),
         "sharpe": _r(ratios["sharpe"]), "sortino": _r(ratios["sortino"]), "calmar": _r(ratios["calmar"]),
         "drawdown_periods": ratios["drawdown_periods"],
         "trades": len(trades), "win_rate": _r(len(wins) / len(pnls) * 100 if pnls else None, 4),
-        "profit_factor": _r(sum(wins) / gross_loss if gross_loss > 0 else None),
+        "profit_factor": profit_factor,
         "avg_r": _r(statistics.fmean(rs) if rs else None), "median_r": _r(statistics.median(rs) if rs else None),
+        "avg_r_net": _r(statistics.fmean(rs_net) if rs_net else None),
+        "median_r_net": _r(statistics.median(rs_net) if rs_net else None),
         "avg_sl_distance_pct": _r(statistics.fmean(sl_d) if sl_d else None),
         "avg_tp_distance_pct": _r(statistics.fmean(tp_d) if tp_d else None),
         "r_distribution": hist,

@@ -14,7 +14,8 @@ HEADLINE = (
     ("max drawdown", "max_dd_pct", "pct"), ("max daily drawdown", "max_daily_dd_pct", "pct"),
     ("Sharpe", "sharpe", "ratio"), ("Sortino", "sortino", "ratio"), ("Calmar", "calmar", "ratio"),
     ("trades", "trades", "int"), ("win rate", "win_rate", "pct1"), ("profit factor", "profit_factor", "ratio"),
-    ("average R", "avg_r", "r"), ("median R", "median_r", "r"),
+    ("average R (gross)", "avg_r", "r"), ("median R (gross)", "median_r", "r"),
+    ("average R (net of fees and funding)", "avg_r_net", "r"), ("median R (net)", "median_r_net", "r"),
     ("average stop distance", "avg_sl_distance_pct", "pct"), ("average target distance", "avg_tp_distance_pct", "pct"),
     ("fees", "fees", "money"), ("funding", "funding", "money"),
 )
@@ -29,8 +30,19 @@ def _show(kind: str, v: Any) -> str:
             "ratio": lambda x: fmt.number(x, 2), "int": lambda x: str(int(x)), "r": fmt.r_multiple}[kind](v)
 
 
+FEW_TRADES_KEYS = ("sharpe", "sortino", "profit_factor")
+
+
+def _show_metric(metrics: Mapping[str, Any], key: str, kind: str) -> str:
+    v = metrics.get(key)
+    text = v if isinstance(v, str) else _show(kind, v)   # "∞ (no losing trade)" as it is
+    if key in FEW_TRADES_KEYS and metrics.get("warnings") and v is not None:
+        text += f" (few trades: {int(metrics.get('trades') or 0)})"
+    return text
+
+
 def headline(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
-    rows = [(label, _show(kind, metrics.get(key))) for label, key, kind in HEADLINE if key in metrics]
+    rows = [(label, _show_metric(metrics, key, kind)) for label, key, kind in HEADLINE if key in metrics]
     d = metrics.get("duration_min") or {}
     if d:
         rows.append(("trade duration avg / median / max",
@@ -80,5 +92,6 @@ def trade_rows(trades: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
                     if t.get("exit_ms") is not None and t.get("entry_ms") is not None else fmt.NONE,
                     "reason": str(t.get("exit_reason") or ""), "pnl": fmt.money(t.get("pnl"), signed=True),
                     "fees": fmt.money(t.get("fees")), "r": fmt.r_multiple(t.get("r_multiple")),
+                    "r_net": fmt.r_multiple(t.get("r_multiple_net")),
                     "session": str(t.get("session") or ""), "sign": fmt.signed_class(t.get("pnl"))})
     return out

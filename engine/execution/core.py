@@ -209,6 +209,7 @@ def _tp1_by_position(st: _Step, o: Order) -> None:
 def _position_appeared(st: _Step) -> None:
     s, v = st.s, st.v
     s.opened_ms = st.now
+    s.trades_today += 1  # the daily limit counts entries: a trade opened today is today's, whenever it closes
     if s.wallet_before is None:
         s.wallet_before = str(v.wallet)
     if s.plan is None:  # a position we did not open: adopt it, protect it, stop trading
@@ -247,7 +248,6 @@ def _position_closed(st: _Step) -> None:
     summary = trade_summary(s, v)
     st.event("trade_closed", "INFO", f"{summary['side']} {summary['quantity']} closed by {summary['exit_reason']}: "
              f"pnl {summary['pnl']} USDT", **summary)
-    s.trades_today += 1
     s.last_exit_ms = st.now
     s.phase = NO_POSITION
     s.live, s.opened_ms, s.wallet_before = {}, 0, None
@@ -265,7 +265,7 @@ def _vwap(rows: list[tuple[Decimal, Decimal]]) -> tuple[Decimal, Decimal]:
 
 
 def trade_summary(s: ExecState, v: View) -> dict[str, Any]:
-    plan = Plan.from_dict(s.plan) if s.plan else None
+    plan = Plan.of(s.plan) if s.plan else None
     long = plan.long if plan else True
     e_qty, e_px = _vwap([(Decimal(q), Decimal(p)) for q, p in s.entry_fills])
     x_qty, x_px = _vwap([(Decimal(q), Decimal(p)) for _, q, p in s.exit_fills])
@@ -301,7 +301,7 @@ def _protect(st: _Step) -> None:
     """SL (close-position stop) and TP1/TP2 (reduce-only take-profits) for what is open."""
     s, v, f = st.s, st.v, st.v.filters
     assert s.plan is not None
-    plan = Plan.from_dict(s.plan)
+    plan = Plan.of(s.plan)
     long = v.position_qty > 0
     close_side: Side = "SELL" if long else "BUY"
     qty = abs(v.position_qty)
@@ -395,7 +395,7 @@ def _apply_manage(st: _Step, decision: Mapping[str, Any] | None) -> None:
             st.event("manage_refused", "WARNING", f"reduce by {frac} of {abs(v.position_qty)} is below the "
                      "exchange's minimum quantity: not reduced", reason="reduce_below_min_qty")
     if a.stop is not None:
-        cur = Decimal(s.sl_price) if s.sl_price is not None else Plan.from_dict(s.plan or {}).sl
+        cur = Decimal(s.sl_price) if s.sl_price is not None else Plan.of(s.plan or {}).sl
         long = v.position_qty > 0
         if (long and a.stop > cur) or (not long and a.stop < cur):
             st.event("sl_moved", "INFO", f"SL {cur} -> {a.stop} ({', '.join(a.rules)})", old=str(cur), new=str(a.stop))
@@ -530,7 +530,7 @@ def _reset_flat(s: ExecState) -> None:
 def _manage_entry(st: _Step, decision: Mapping[str, Any] | None) -> None:
     s, v = st.s, st.v
     assert s.plan is not None
-    plan = Plan.from_dict(s.plan)
+    plan = Plan.of(s.plan)
     did = None if decision is None else decision.get("id", decision.get("decision_id"))
     stop = None
     if str(did) != s.decision_id or decision is None or decision.get("action") != plan.side:
@@ -617,10 +617,19 @@ def _replace_entry(st: _Step, plan: Plan) -> None:
              f"entry re-placed at {price} for {qty} ({why} #{s.chases})", limit=str(price), quantity=str(qty))
 
 
-def daily_weekly(state: ExecState, equity: Decimal) -> dict[str, Any]:
-    """The account facts the risk manager reads (rules: account.*)."""
-    return {"equity": float(equity), "start_of_day_equity": float(state.day_start_equity or equity),
-            "daily_pnl_pct": round(pnl_pct(equity, state.day_start_equity), 6),
-            "weekly_pnl_pct": round(pnl_pct(equity, state.week_start_equity), 6),
-            "trades_today": state.trades_today, "safe_mode": bool(state.safe_mode),
+def daily_weekly(state: ExecState, equity: Decimal, now_ms: int | None = None) -> dict[str, Any]:
+    """The account facts the risk manager reads (rules: account.*). With `now_ms`, as of that
+    time: the first cycle of a new UTC day (or week) sees the new day's counters (no trade
+    yet, the day starting at the current equity) even before the core has rolled them."""
+    day_start, week_start, trades = state.day_start_equity, state.week_start_equity, state.trades_today
+    if now_ms is not None:
+        day = now_ms // DAY_MS
+        if day != state.day_key:
+            day_start, trades = str(equity), 0
+        if (day + 3) // 7 != state.week_key:
+            week_start = str(equity)
+    return {"equity": float(equity), "start_of_day_equity": float(day_start or equity),
+            "daily_pnl_pct": round(pnl_pct(equity, day_start), 6),
+            "weekly_pnl_pct": round(pnl_pct(equity, week_start), 6),
+            "trades_today": trades, "safe_mode": bool(state.safe_mode),
             "entries_paused": bool(state.safe_mode)}

@@ -57,6 +57,18 @@ class Plan:
         return d
 
     @classmethod
+    def of(cls, d: Mapping[str, Any]) -> Plan:
+        """from_dict, parsed once per plan dict: the state's plan dict is replaced whole,
+        never edited (ExecState.copy shares it), so the same dict object is the same plan.
+        One slot, holding the dict itself, so its id can never be reused by another."""
+        last = _PARSED[0]
+        if last is not None and last[0] is d:
+            return last[1]
+        plan = cls.from_dict(d)
+        _PARSED[0] = (d, plan)
+        return plan
+
+    @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Plan:
         def dec(k: str) -> Decimal | None:
             return None if d.get(k) is None else Decimal(str(d[k]))
@@ -65,6 +77,9 @@ class Plan:
                    leverage=int(d["leverage"]), confidence=float(d["confidence"]), ts_ms=int(d["ts_ms"]),
                    risk_checks=tuple((str(k), bool(v)) for k, v in d.get("risk_checks") or ()),
                    assumed_equity=dec("assumed_equity"))
+
+
+_PARSED: list[tuple[Mapping[str, Any], Plan] | None] = [None]
 
 
 def decision_id(decision: Mapping[str, Any]) -> str | None:

@@ -64,7 +64,7 @@ def position_facts(s: ExecState, qty: Decimal, entry: Decimal, price: Decimal | 
         return empty
     long = qty > 0
     d = 1 if long else -1
-    plan = Plan.from_dict(s.plan) if s.plan else None
+    plan = Plan.of(s.plan) if s.plan else None
     risk = abs(entry - plan.sl) if plan else Decimal(0)
     best = Decimal(s.best_price) if s.best_price else price
     worst = Decimal(s.worst_price) if s.worst_price else price
@@ -112,7 +112,7 @@ def ask(s: ExecState, decision: Mapping[str, Any] | None, qty: Decimal, entry: D
         if Decimal(0) < frac < 1:
             reduce = (frac, str(m["reduce"].get("reason") or "rule_reduce"))
             rules.append(str(m["reduce"].get("rule")))
-    plan = Plan.from_dict(s.plan) if s.plan else None
+    plan = Plan.of(s.plan) if s.plan else None
     risk = abs(entry - plan.sl) if plan else None
     d = 1 if long else -1
     stop = None

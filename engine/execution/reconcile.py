@@ -119,7 +119,7 @@ def _ensure_sl(r: Reconciliation, view: View, open_by_cid: dict[str, Any], cfg: 
     if s.plan is None:
         adopt(s, view, cfg, now_ms)
     assert s.plan is not None and s.decision_id is not None
-    plan = Plan.from_dict(s.plan)
+    plan = Plan.of(s.plan)
     stop = Decimal(s.sl_price) if s.sl_price else plan.sl
     ref = view.mark if cfg.working_type == "MARK_PRICE" else view.last
     n = s.seq.get("sl", 0) + 1

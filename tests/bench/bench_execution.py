@@ -66,14 +66,23 @@ def decision_to_entry(tmp: Path) -> tuple[float, bool]:
         sim.stop()
 
 
+P99_TARGET_MS = 2.0  # the loop's CPU at the 99th percentile (PRODUCT.md: one loop, not its median)
+
+
+def loop_verdict(cpu_ms: list[float], target_ms: float = P99_TARGET_MS) -> tuple[float, float, float, str]:
+    """(median, p99, max, "OK"/"MISSED"): the target is a p99 target, so the p99 is what meets it."""
+    cpu = sorted(cpu_ms)
+    p50, p99 = statistics.median(cpu), cpu[min(len(cpu) - 1, int(len(cpu) * 0.99))]
+    return p50, p99, cpu[-1], "OK" if p99 <= target_ms else "MISSED"
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         cpu, trades = cpu_per_loop(Path(d) / "a")
-        cpu.sort()
-        p50, p99 = statistics.median(cpu), cpu[int(len(cpu) * 0.99)]
+        p50, p99, worst, verdict = loop_verdict(cpu)
         print(f"loop CPU (step + books, no exchange): median {p50:.3f} ms, p99 {p99:.3f} ms, "
-              f"max {cpu[-1]:.3f} ms over {len(cpu)} loops, {trades} trades  [target <= 2 ms: "
-              f"{'OK' if p50 <= 2 else 'MISSED'}]")
+              f"max {worst:.3f} ms over {len(cpu)} loops, {trades} trades  [target p99 <= {P99_TARGET_MS:g} ms: "
+              f"{verdict}]")
         wall, ok = decision_to_entry(Path(d) / "b")
         print(f"new decision → entry order on exchange-sim within one loop: {'YES' if ok else 'NO'} "
               f"(that loop: {wall:.1f} ms wall, python-binance over HTTP)")

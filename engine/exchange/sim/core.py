@@ -14,7 +14,8 @@ Fills: LIMIT orders fill at their limit price as maker when the price touches th
 arrival fills at once as taker at the last price. STOP_MARKET / TAKE_PROFIT_MARKET
 trigger on the last price (CONTRACT_PRICE) or the mark price (MARK_PRICE; in candle
 mode the mark is the candle path) and fill as taker at the trigger price — or at the
-open when the candle opened beyond it — moved by `slippage_bps` against us.
+open when the candle opened beyond it — moved by `slippage_bps` against us, rounded to the
+tick against us and clamped to the range the candle traded (never a price nobody traded).
 
 Hot path: per candle only three float comparisons unless something can trigger: the
 lowest level that triggers on a rise, the highest that triggers on a fall, and the next
@@ -42,7 +43,7 @@ from engine.exchange.errors import (
     UnknownOrder,
     WouldImmediatelyTrigger,
 )
-from engine.exchange.filters import BTCUSDT_PERP, SymbolFilters, to_decimal
+from engine.exchange.filters import BTCUSDT_PERP, SymbolFilters, round_price, to_decimal
 from engine.exchange.sim.account import ZERO, Ledger, q8
 from engine.exchange.types import Fill, Order, OrderRequest, Position
 
@@ -333,12 +334,14 @@ class SimCore:
         has_stop = any(r.order.type == "STOP_MARKET" or r is self._liq for _, r in events)
         events.sort(key=lambda e: (has_stop and e[1].order.type == "TAKE_PROFIT_MARKET", e[0]))
         open_f = path[0]
+        traded = (min(path), max(path))
         for _, r in events:
             if r not in self._resting:  # cancelled by an earlier event in this candle
                 continue
-            self._trigger(r, open_f, volume)
+            self._trigger(r, open_f, volume, traded)
 
-    def _trigger(self, r: _Resting, open_f: float, volume: float) -> None:
+    def _trigger(self, r: _Resting, open_f: float, volume: float,
+                 traded: tuple[float, float] | None = None) -> None:
         order = r.order
         if r is self._liq:
             led = self.ledger
@@ -367,10 +370,11 @@ class SimCore:
         price = Decimal(repr(open_f)) if beyond else level
         self._unrest(order)
         qty = abs(self.ledger.qty) if order.close_position else order.quantity
+        fill = self._slipped(order.side, price, traded)
         if self.config.algo_orders:
-            self._trigger_algo(order, qty, self._slipped(order.side, price))
+            self._trigger_algo(order, qty, fill)
             return
-        self._execute(order, qty, self._slipped(order.side, price), maker=False)
+        self._execute(order, qty, fill, maker=False)
         if order.is_open:  # nothing to close / reduce: Binance expires it
             order.status = "EXPIRED"
             order.update_time_ms = self.now_ms
@@ -392,12 +396,20 @@ class SimCore:
         algo.status = "FILLED"  # the core's "done"; exchange-sim answers algoStatus FINISHED
         algo.update_time_ms = actual.update_time_ms = self.now_ms
 
-    def _slipped(self, side: str, price: Decimal) -> Decimal:
+    def _slipped(self, side: str, price: Decimal, traded: tuple[float, float] | None = None) -> Decimal:
+        """`price` moved `slippage_bps` against us, on the tick (rounded against us too), and
+        never beyond what the candle traded (`traded` = its low, high): a fill at a price
+        nobody traded in that minute would be invented."""
         bps = self.config.slippage_bps
         if not bps:
             return price
+        f = self.config.filters
         move = price * bps / Decimal(10_000)
-        return price + move if side == "BUY" else price - move
+        buy = side == "BUY"
+        p = round_price(price + move if buy else price - move, f, "up" if buy else "down")
+        if traded is not None:
+            p = min(max(p, round_price(repr(traded[0]), f, "up")), round_price(repr(traded[1]), f, "down"))
+        return p
 
     def _increases(self, side: str, qty: Decimal) -> bool:
         pos = self.ledger.qty

@@ -1,4 +1,5 @@
-"""`showdown execute` (the execution worker loop) and `showdown emergency-stop`."""
+"""`showdown execute` (the execution worker loop), `showdown emergency-stop` and
+`showdown acknowledge` (end SAFE MODE in the running worker)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from connectors.db import DatabaseUnavailable, database_key, open_database
 from connectors.db.migrations import upgrade
 from connectors.loops.execution_worker import DecisionSource, ExecutionWorker
 from connectors.market.market_clock import market_clock_for
-from connectors.stores.execution_store import ExecutionStore
+from connectors.stores.execution_store import ExecutionStore, request_safe_mode_ack
 from engine.clock import Clock, WallClock
 from engine.config import Config
 from engine.exchange.errors import AccountModeRefused
@@ -97,3 +98,21 @@ def register(group: click.Group) -> None:
         closed = worker.emergency_stop()
         click.echo(f"orders cancelled; position closed: {closed.client_order_id if closed else 'none open'}; "
                    "SAFE MODE until `showdown execute --clear-safe-mode`")
+
+    @group.command("acknowledge")
+    @click.option("--by", default="cli", show_default=True, help="Who acknowledges (kept with the request).")
+    def acknowledge(by: str) -> None:
+        """Operator: acknowledge what put the worker in SAFE MODE (an unexplained position
+        change, a rejected stop …). The running worker clears SAFE MODE on its next loop and
+        says so in an alert; new entries are allowed again."""
+        cfg = load_or_exit()
+        try:
+            db = open_database(cfg, home().ensure(), create_missing=False)
+            upgrade(db)
+        except DatabaseUnavailable as exc:
+            raise click.ClickException(f"acknowledge: {exc}") from exc
+        from connectors.db.models import now_ms
+
+        request_safe_mode_ack(str(cfg.get("symbol")), by, now_ms())
+        click.echo("acknowledgement recorded: the execution worker clears SAFE MODE on its next loop "
+                   "(or run `showdown execute --clear-safe-mode` when it is stopped)")

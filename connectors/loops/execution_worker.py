@@ -43,6 +43,7 @@ from engine.exchange.interface import Exchange
 from engine.exchange.types import Order, OrderRequest
 from engine.execution.core import daily_weekly, step
 from engine.execution.decision import Malformed, timestamp_ms
+from engine.execution.incidents import INCIDENTS, evidence
 from engine.execution.model import (
     Cancel,
     Event,
@@ -302,6 +303,34 @@ class ExecutionWorker:
         self.save_state()
         self.store.event(Event("safe_mode_cleared", "WARNING", "SAFE MODE cleared by the operator"))
 
+    def acknowledge(self, request: dict[str, Any]) -> None:
+        """The operator acknowledged (bot_state control row `safe_mode_ack`, written by
+        `showdown acknowledge` or the site): SAFE MODE ends, and the request is marked done."""
+        reason, by = self.state.safe_mode, request.get("by") or "the operator"
+        self.state.safe_mode = None
+        self.save_state()
+        self.store.event(Event("safe_mode_cleared", "WARNING", f"SAFE MODE ({reason or 'not set'}) acknowledged and "
+                               f"cleared by {by}", {"reason": reason, "by": by}))
+        self.store.safe_mode_ack_done(reason)
+
+    def with_evidence(self, events: list[Event]) -> list[Event]:
+        """An unexplained position change carries the exchange's own record (account
+        trades, income history) since the position opened; when the exchange cannot
+        answer, the alert goes out without it, saying so."""
+        out = []
+        for e in events:
+            if e.code in INCIDENTS:
+                since = int(e.context.get("opened_ms") or 0) or None
+                try:
+                    found = evidence(self.ex.account_trades(self.symbol, since),
+                                     self.ex.income_history(self.symbol, since), since or 0)
+                except ExchangeError as exc:
+                    found = {"evidence": f"exchange history unavailable: {exc}"}
+                e = dataclasses.replace(e, message=f"{e.message}. {found['evidence']}", context=e.context | found)
+                log.critical("%s: %s", e.code, e.message)
+            out.append(e)
+        return out
+
     # --- the loop ------------------------------------------------------------------
     def reconcile_now(self, view: View, now: int) -> None:
         try:
@@ -331,6 +360,8 @@ class ExecutionWorker:
             self.reconcile_now(view, now)
             view, now = self.gather()
         control = self.store.control()
+        if (control.get("safe_mode_ack") or {}).get("status") == "requested":
+            self.acknowledge(control["safe_mode_ack"])
         if (control.get("emergency_stop") or {}).get("status") == "requested":
             closed = self.emergency_stop()
             self.store.emergency_stop_done(closed.client_order_id if closed else "no position open")
@@ -342,7 +373,7 @@ class ExecutionWorker:
         self.state, intents, events = step(self.state, decision, view, self.cfg, now, self.symbol)
         self.save_state()
         cpu = time.process_time() - cpu0
-        events += self.execute(intents, view)
+        events = self.with_evidence(events) + self.execute(intents, view)
         cpu0 = time.process_time()
         self.book(view, events, now)
         self.last_cpu_s = cpu + time.process_time() - cpu0

@@ -210,6 +210,15 @@ class ExecutionStore:
             M.BotState.update(details=details).where(M.BotState.id == row.id).execute()
         self._write("emergency stop done", write)
 
+    def safe_mode_ack_done(self, reason: str | None) -> None:
+        def write() -> None:
+            row = M.BotState.get((M.BotState.symbol == self.symbol) & (M.BotState.component == "control"))
+            details = dict(row.details or {})
+            details["safe_mode_ack"] = dict(details.get("safe_mode_ack") or {}, status="done", cleared=reason,
+                                            done_ms=self.now_ms())
+            M.BotState.update(details=details).where(M.BotState.id == row.id).execute()
+        self._write("safe mode acknowledged", write)
+
     def heartbeat(self, state: str, details: dict[str, Any], risk_mode: str | None = None) -> None:
         def write() -> None:
             n = M.BotState.update(state=state, heartbeat_ms=self.now_ms(), details=details, risk_mode=risk_mode).where(
@@ -227,13 +236,28 @@ class ExecutionStore:
             log.info("%s: %s", e.code, e.message)
             return  # routine step chatter: logged, not a notification
         self._write(f"notify {e.code}", lambda: notify(e.level, SOURCE, e.code, e.message, ctx))
-        if e.code.startswith("safe_mode") or e.code in ("daily_drawdown_breached", "unknown_position"):
+        if e.code.startswith("safe_mode") or e.code in ("daily_drawdown_breached", "unknown_position",
+                                                        "position_vanished", "position_changed_unexplained"):
             self._write("risk event", lambda: M.RiskEvent.create(symbol=self.symbol, kind=e.code, message=e.message,
                                                                  details=ctx))
 
     def reconciliation(self, kind: str, summary: str, details: dict[str, Any]) -> None:
         self._write("reconciliation", lambda: M.ReconciliationEvent.create(
             symbol=self.symbol, created_ms=self.now_ms(), kind=kind, summary=summary, details=details))
+
+
+def request_safe_mode_ack(symbol: str, by: str, now_ms: int) -> dict[str, Any]:
+    """The operator's acknowledgement, for the running worker to act on (bot_state row
+    `control`, key `safe_mode_ack`, as the site's Control page writes its switches)."""
+    where = (M.BotState.symbol == symbol) & (M.BotState.component == "control")
+    with database_proxy.atomic():
+        row = M.BotState.get_or_none(where)
+        ack = {"status": "requested", "by": by, "requested_ms": now_ms}
+        if row is None:
+            M.BotState.create(symbol=symbol, component="control", state="IDLE", details={"safe_mode_ack": ack})
+        else:
+            M.BotState.update(details=dict(row.details or {}) | {"safe_mode_ack": ack}).where(where).execute()
+    return ack
 
 
 def _jsonable(v: Any) -> bool:

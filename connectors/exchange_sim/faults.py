@@ -53,14 +53,15 @@ REFUSABLE: dict[int, str] = {
 ORDER_ENDPOINTS = ("POST /fapi/v1/order", "POST /fapi/v1/algoOrder")
 
 
-def applies(code: int, params: dict[str, str]) -> bool:
-    """Whether Binance could answer `code` to this order request."""
+def applies(code: int, params: dict[str, str], stop_exists: bool = False) -> bool:
+    """Whether Binance could answer `code` to this order request (`stop_exists`: a
+    close-position stop of that side and type is open, the condition of -4130)."""
     if code == -2022:
         return params.get("reduceOnly", "").lower() == "true"
     if code == -2021:
         return bool(params.get("triggerPrice"))
     if code == -4130:
-        return params.get("closePosition", "").lower() == "true"
+        return params.get("closePosition", "").lower() == "true" and stop_exists
     return True
 
 
@@ -112,14 +113,15 @@ class FaultPlan:
             "error_rates": {str(k): v for k, v in self.error_rates.items()},
             "refusals": {w: {str(k): v for k, v in c.items()} for w, c in self.refusals.items()}}
 
-    def refusal(self, endpoint: str, params: dict[str, str]) -> int | None:
-        """The code an order request is refused with, or None."""
+    def refusal(self, endpoint: str, params: dict[str, str], stop_exists: bool = False) -> int | None:
+        """The code an order request is refused with, or None. `refuse_next` entries are
+        forced (tests): -4130 there applies to any close-position stop."""
         for i, r in enumerate(self.refuse_next):
-            if r["endpoint"] == endpoint and applies(int(r["code"]), params):
+            if r["endpoint"] == endpoint and applies(int(r["code"]), params, True):
                 del self.refuse_next[i]
                 return int(r["code"])
         for code, rate in self.refusals.get(endpoint, {}).items():
-            if applies(code, params) and self.rng.random() < rate:
+            if applies(code, params, stop_exists) and self.rng.random() < rate:
                 return code
         return None
 

@@ -127,7 +127,9 @@ class Venue:
             try:
                 if signed:
                     verify(req.raw_query, req.raw_body, req.params, req.api_key, self.keys, self.server_time_ms())
-                refused = self.faults.refusal(f"{req.method} {req.path}", req.params)
+                refused = self.faults.refusal(f"{req.method} {req.path}", req.params, any(
+                    o.close_position and o.side == req.params.get("side") and o.type == req.params.get("type")
+                    for o in self.core.open_orders()))
                 if refused is not None:
                     raise ParamError(REFUSABLE[refused], refused)
                 body = fn(self, req.params)

@@ -10,8 +10,9 @@ repeats); nothing is retried silently.
 - a new stop refused otherwise (-4130 aside): re-place the last good stop, the one the
   step just cancelled, and keep it for this trade; if there is none, or it is the one
   refused, or price is through it: close at market;
-- -4130 (a close-position stop already exists in that direction): that stop protects the
-  position; alert and re-read;
+- -4130 (a close-position stop already exists in that direction): treated as any refusal
+  (the last good stop is re-placed); if that one is refused with -4130 too, or there was
+  none to re-place, the exchange holds a stop that protects the position: alert, re-read;
 - -2022 on a close or a take-profit: the position was already reduced (a stop or target
   filled at the same moment): not an error, the next loop re-reads the position.
 """
@@ -81,11 +82,13 @@ def after_refusal(state: ExecState, refused: Place, code: int | None, view: View
     if role != "sl" or view.position_qty == 0:
         return s, [], events
     refused_stop = req.stop_price
-    if code == CLOSE_POSITION_STOP_EXISTS:
+    good = last_good_stop(view)
+    if code == CLOSE_POSITION_STOP_EXISTS and (good is None or good == refused_stop):
+        # -4130 to the stop we fell back on (or with none seen): the exchange holds a
+        # close-position stop in that direction, so the position is protected
         alert("sl_refused_stop_exists", "CRITICAL", f"SL {cid} at {refused_stop} refused (-4130): a close-position "
               f"stop already protects the position; it is re-read and adopted next loop")
         return s, [], events
-    good = last_good_stop(view)
     intents: list[Intent] = []
     if code != WOULD_IMMEDIATELY_TRIGGER and good is not None and good != refused_stop and not _through(
             view, good, cfg):

@@ -31,8 +31,8 @@ from engine.exchange.errors import TransientError
 from tests.execution_support import check_invariants, decision, make_worker, step_market
 from tests.simnet import make_venue
 
-REFUSALS = {"POST /fapi/v1/algoOrder": {"-2021": 0.03, "-4130": 0.02, "-4014": 0.02, "-1111": 0.01},
-            "POST /fapi/v1/order": {"-2022": 0.05, "-4164": 0.01, "-1111": 0.01}}
+REFUSALS = {"POST /fapi/v1/algoOrder": {"-2021": 0.05, "-4130": 0.03, "-4014": 0.04, "-1111": 0.02},
+            "POST /fapi/v1/order": {"-2022": 0.10, "-4164": 0.02, "-1111": 0.02}}
 
 
 def _plan(rng: random.Random, seed: int) -> FaultPlan:
@@ -89,6 +89,7 @@ def interleaving(sim: Running, tmp: Path, seed: int, loops: int) -> dict[str, An
     rng = random.Random(seed)
     sim.server.venue = make_venue(history_minutes=1440 + rng.randrange(0, 15_000), faults=_plan(rng, seed))
     M.Position.update(status="closed").where(M.Position.status == "open").execute()  # a new account
+    M.BotState.delete().where(M.BotState.component == "execution").execute()  # and a new worker state
     state = tmp / "data" / "state.json"
     if state.exists():
         state.unlink()
@@ -104,9 +105,11 @@ def interleaving(sim: Running, tmp: Path, seed: int, loops: int) -> dict[str, An
             s = 1 if side == "long" else -1
             did = f"s{seed}d{k}"
             width = rng.choice([0.0003, 0.0008, 0.0015])
-            sl_pct = rng.choice([0.002, 0.004, 0.008])
-            w.decisions.current = decision(did, sim.venue.market.now_ms, side, (p * (1 - width), p * (1 + width)),
-                                           p * (1 - s * sl_pct), p * (1 + s * 0.004), p * (1 + s * 0.008),
+            sl_pct = rng.choice([0.0015, 0.0025, 0.004])
+            tp_pct = rng.choice([0.0015, 0.003])
+            c = p * (1 + s * rng.choice([0.0, 0.0, 0.0005]))  # the limit rests, or is marketable
+            w.decisions.current = decision(did, sim.venue.market.now_ms, side, (c * (1 - width), c * (1 + width)),
+                                           p * (1 - s * sl_pct), p * (1 + s * tp_pct), p * (1 + s * 2 * tp_pct),
                                            size_usdt=0.0102 * p * (1 + width), confidence=rng.choice([0.6, 0.8]))
             planned[did] = D("0.010")
             stats["decisions"] += 1
@@ -130,7 +133,7 @@ def interleaving(sim: Running, tmp: Path, seed: int, loops: int) -> dict[str, An
         problems += [f"seed {seed} loop {k}: {p}" for p in check.after_loop(w, planned, ran, held)]
         if problems:
             break
-        step_market(sim, rng.choice([0, 1, 1, 1, 2, 5]))
+        step_market(sim, rng.choice([0, 1, 1, 2, 3, 5]))
     if problems:
         raise AssertionError("\n".join(problems[:10]))
     return stats

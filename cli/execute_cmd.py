@@ -12,7 +12,7 @@ import click
 
 from cli.config_cmd import load_or_exit
 from cli.notify_cmd import notifier_installed
-from connectors.db import DatabaseUnavailable, database_key, open_database
+from connectors.db import DatabaseUnavailable, database_key, database_proxy, make_database, open_database
 from connectors.db.migrations import upgrade
 from connectors.loops.execution_worker import DecisionSource, ExecutionWorker
 from connectors.market.market_clock import market_clock_for
@@ -54,13 +54,19 @@ def state_file_name(cfg: Config) -> str:
     return str(cfg.get("execution.state_file") or f"execution_state-{database_key(cfg)}.json")
 
 
-def make_worker(cfg: Config) -> ExecutionWorker:
+def make_worker(cfg: Config, without_database: bool = False) -> ExecutionWorker:
+    """without_database: when the database does not answer, start anyway — the worker
+    trades from its state file and journal and writes the books once it answers."""
     where = home().ensure()
     try:
         db = open_database(cfg, where, create_missing=True)
         upgrade(db)
     except DatabaseUnavailable as exc:
-        raise click.ClickException(str(exc)) from exc
+        if not without_database:
+            raise click.ClickException(str(exc)) from exc
+        logging.getLogger("showdown.execution").error("%s: starting from the state file and journal; the books "
+                                                      "are written once the database answers", exc)
+        database_proxy.initialize(make_database(cfg, where))  # connected on first use
     exchange, clock = build_exchange(cfg)
     state_file = where.data / state_file_name(cfg)
     return ExecutionWorker(exchange, cfg, ExecutionStore(str(cfg.get("symbol"))),
@@ -76,7 +82,7 @@ def register(group: click.Group) -> None:
         """Run the execution worker: decisions → orders, every execution.loop_seconds."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
         config = load_or_exit()
-        worker = make_worker(config)
+        worker = make_worker(config, without_database=True)
         if clear_safe_mode:
             worker.clear_safe_mode()
         stop = threading.Event()

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import peewee
 import pytest
 
+from connectors.db import database_proxy
 from connectors.db import models as M  # noqa: N812
 from connectors.stores.execution_store import request_safe_mode_ack
 from engine.exchange.types import OrderRequest
 from engine.execution.model import ExecState
+from tests.chaos import outage_kill_run
+from tests.conftest import mariadb_unreachable, skip_or_fail
 from tests.execution_support import decision, make_worker, step_market
 from tests.simnet import start_sim
 from tests.test_execution_core import T0, entry_order, long_decision, run, view
@@ -123,3 +127,72 @@ def test_f1_adopted_position_is_the_baseline_not_an_incident() -> None:
     s, _, events = run(s, None, view(pos="0"), now=T0 + 7_000)
     assert [e.code for e in events if e.code.startswith("position_")] == ["position_vanished"]
 
+
+
+# --- finding 2: fills lost when the worker dies during a database outage ----------------------------
+
+@pytest.mark.mariadb
+@pytest.mark.slow
+def test_f2_killed_during_an_outage_every_fill_trade_and_alert_arrives_once(tmp_path) -> None:
+    """Short version of tests/chaos/outage_kill_run.py (`make chaos`: 10 kills in 60 s)."""
+    why = mariadb_unreachable()
+    if why:
+        skip_or_fail(why)
+    report = outage_kill_run.run(tmp_path, kills=3, outage_s=9.0)
+    assert report["kills"] == 4 and report["restarts_during_outage"] == 3
+    assert report["journal_at_restore"] > 0  # records written during the outage survived the kills
+    assert report["fills_db"] == report["fills_exchange"] > 0
+    assert report["trades_db"] == report["trades_exchange"]
+
+
+def test_f2_journal_written_once_the_database_answers_never_twice(sim, db, tmp_path) -> None:
+    """Records of a killed life (its journal) reach the database once; one already written
+    before the kill (committed, not yet truncated) is not written again."""
+    w = make_worker(sim, tmp_path)
+    _in_a_long(sim, w)
+    journal = w.store.journal
+    assert journal is not None and len(journal) == 0
+    real = database_proxy.obj
+    database_proxy.initialize(peewee.SqliteDatabase("/nonexistent/dir/down.sqlite"))  # the database is gone
+    try:
+        w.ex.place_order(OrderRequest("BTCUSDT", "SELL", "MARKET", D("0.010"), reduce_only=True,
+                                      client_order_id="web_manual_close"))
+        w.run_once()  # vanished: CRITICAL alert, trade booked — into the journal only
+        assert len(journal) > 0 and w.store.outage_since is not None
+    finally:
+        database_proxy.initialize(real)
+    waiting = [r["data"].get("code") for r in journal.pending() if r["kind"] == "notify"]
+    assert "position_vanished" in waiting and "db_connection_lost" in waiting
+    # the first record was committed just before the kill, its truncation never happened
+    first = journal.pending()[0]
+    with database_proxy.atomic():
+        from connectors.stores.execution_store import APPLY
+        APPLY[first["kind"]](w.store, first["data"])
+        M.JournalApplied.create(id=first["id"])
+    del w  # SIGKILL: nothing more of this life reaches anything
+    w2 = make_worker(sim, tmp_path)  # the next life finds the journal
+    assert len(w2.store.journal) > 0
+    w2.start()
+    w2.run_once()
+    assert len(w2.store.journal) == 0 and M.JournalApplied.select().count() == 0
+    assert M.Trade.select().count() == 1 and M.Trade.get().exit_reason == "unexplained"
+    codes = [n.code for n in M.Notification.select()]
+    assert codes.count("position_vanished") == 1 and codes.count("db_connection_lost") == 1
+    assert codes.count("db_outage_recovered") == 1  # the next life says the journal was written
+
+
+def test_f2_started_with_the_database_down_keeps_its_client_id_prefix(sim, db, tmp_path) -> None:
+    w = make_worker(sim, tmp_path, salted=True)
+    w.start()
+    prefix = w.cfg.id_prefix
+    assert prefix != "capi"
+    real = database_proxy.obj
+    database_proxy.initialize(peewee.SqliteDatabase("/nonexistent/dir/down.sqlite"))
+    try:
+        w2 = make_worker(sim, tmp_path, salted=True)
+        w2.start()
+        assert w2.cfg.id_prefix == prefix  # not the unsalted default: our open orders stay ours
+        w2.run_once()  # trades on, books into the journal
+        assert len(w2.store.journal) > 0
+    finally:
+        database_proxy.initialize(real)

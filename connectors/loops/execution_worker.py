@@ -367,6 +367,7 @@ class ExecutionWorker:
         self._last_reconcile_ms = now
 
     def run_once(self) -> dict[str, Any]:
+        self.store.new_loop()
         view, now = self.gather()
         if self._last_reconcile_ms is None or now - self._last_reconcile_ms >= self.reconcile_every_ms:
             self.reconcile_now(view, now)
@@ -438,10 +439,12 @@ class ExecutionWorker:
         self.load_state()
         try:
             prefix = self.store.client_id_prefix()
-        except DB_ERRORS:
-            prefix = self.cfg.id_prefix
+        except DB_ERRORS:  # the prefix this state file was written with: our open orders stay ours
+            prefix = self.state.id_prefix or self.cfg.id_prefix
             log.warning("database unreachable: client ids keep the prefix %s", prefix)
         self.cfg = dataclasses.replace(self.cfg, id_prefix=prefix)
+        self.state.id_prefix = prefix
+        self.save_state()
         try:
             self.setup_account()
         except AccountModeRefused as exc:  # a hedge-mode account that cannot be made one-way: nothing traded

@@ -65,6 +65,12 @@ class ExecutionStore:
             journal.append(rec["kind"], rec["data"])
         self.backlog = []
         self.journal = journal
+        if len(journal) and self.outage_since is None:
+            # an earlier life's records: the outage it met goes on until they are written
+            # (then db_outage_recovered says so; no second db_connection_lost)
+            self.outage_since = self.now_ms()
+            log.warning("journal %s holds %d records of an earlier run: written once the database answers",
+                        journal.path, len(journal))
 
     # --- write-ahead and outage handling -----------------------------------------
     def pending(self) -> list[dict[str, Any]]:
@@ -108,9 +114,14 @@ class ExecutionStore:
         with contextlib.suppress(*DB_ERRORS):
             M.JournalApplied.delete().where(M.JournalApplied.id.in_(ids)).execute()
 
+    def new_loop(self) -> None:
+        """A new worker loop: the database may be tried again at once."""
+        self._tried = 0.0
+
     def flush(self) -> bool:
         """Write every pending record, in order, each exactly once; True when none is left.
-        During an outage the database is tried at most once a second (a connect may hang)."""
+        During an outage the database is tried once per loop, at most once a second (a
+        connect may hang)."""
         if self.outage_since is not None and time.monotonic() - self._tried < RETRY_S:
             return not self.pending()
         self._tried = time.monotonic()

@@ -173,6 +173,7 @@ class ExecState:
     week_key: int = -1
     week_start_equity: str | None = None
     trades_today: int = 0
+    id_prefix: str | None = None  # this installation's client-id prefix, for a start while the DB is down
 
     def copy(self) -> ExecState:
         return copy.deepcopy(self)

@@ -196,3 +196,37 @@ def test_f2_started_with_the_database_down_keeps_its_client_id_prefix(sim, db, t
         assert len(w2.store.journal) > 0
     finally:
         database_proxy.initialize(real)
+
+
+# --- finding 3: disk full kills the worker silently ----------------------------------------------
+
+def test_f3_disk_full_is_alerted_degraded_and_nothing_sent_without_its_write_ahead(sim, db, tmp_path) -> None:
+    """A real ENOSPC: the state file's temporary file is /dev/full. Before the fix the
+    OSError ended the worker's loop (the thread / process died, heartbeat unchanged)."""
+    import threading
+    import time
+
+    w = make_worker(sim, tmp_path)
+    w.start()
+    core = sim.venue.core
+    w.state_path.with_suffix(".tmp").symlink_to("/dev/full")
+    p = sim.venue.market.last_price()
+    w.decisions.current = decision(8, sim.venue.market.now_ms, "long", (p * 0.999, p * 1.002), p * 0.99,
+                                   p * 1.01, p * 1.02, size_usdt=0.0101 * p * 1.002)
+    stop = threading.Event()
+    t = threading.Thread(target=w.run, args=(stop,), daemon=True)
+    t.start()
+    time.sleep(2.0)
+    assert t.is_alive(), "the worker died"
+    assert _entries(sim) == [] and core.ledger.qty == 0  # nothing sent without its write-ahead
+    assert notes()["resource_error"] == "CRITICAL"
+    assert [n.code for n in M.Notification.select()].count("resource_error") == 1  # once, not every retry
+    beat = M.BotState.get(M.BotState.component == "execution")
+    assert beat.state == "DEGRADED" and "No space left" in beat.details["degraded"]
+    w.state_path.with_suffix(".tmp").unlink()  # space again
+    time.sleep(1.5)
+    stop.set()
+    t.join(5)
+    assert w.degraded is None and w.state.safe_mode == "resource_error"  # no entries until acknowledged
+    assert M.BotState.get(M.BotState.component == "execution").state == "SAFE_MODE"
+    assert _entries(sim) == [] and core.ledger.qty == 0

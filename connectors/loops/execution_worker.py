@@ -125,6 +125,8 @@ class ExecutionWorker:
         self._last_view: View | None = None
         self._position_key: tuple[Any, ...] | None = None
         self.loops = 0
+        self.degraded: str | None = None  # the resource error the loop is stuck on, if any
+        self._last_view_ms: int | None = None
         self.soft_errors = 0
         self.last_error: str | None = None
         self.last_cpu_s = 0.0
@@ -198,7 +200,8 @@ class ExecutionWorker:
                     equity=bal.equity, wallet=bal.wallet_balance, available=bal.available,
                     volatility_pct=vol, orders=closed)
         self._last_view = view  # what a refused protective order is judged against (execute)
-        return view, premium.time_ms or self.ex.server_time_ms()
+        self._last_view_ms = premium.time_ms or self.ex.server_time_ms()
+        return view, self._last_view_ms
 
     def execute(self, intents: list[Intent], view: View | None = None) -> list[Event]:
         """Send the intents in order. A Place that depends on a cancel is skipped when the
@@ -339,6 +342,26 @@ class ExecutionWorker:
             out.append(e)
         return out
 
+    def resource_error(self, exc: BaseException) -> None:
+        """A resource failed under the loop (a state or journal write on a full disk, a
+        permission, memory): no new entries (SAFE MODE, in memory if it cannot be saved),
+        what is open keeps its exchange-side stop, the heartbeat says DEGRADED and why,
+        and the operator is alerted once per distinct error. The loop goes on retrying."""
+        what = f"{type(exc).__name__}: {exc}"
+        first = what != self.degraded
+        self.degraded = self.last_error = what
+        self.state.safe_mode = self.state.safe_mode or "resource_error"
+        with contextlib.suppress(OSError):
+            self.save_state()
+        if first:
+            log.critical("execution loop: %s; degraded: no new entries, the exchange-side stop stays", what)
+            with contextlib.suppress(Exception):  # the alert itself may have nowhere to go: logged above
+                self.store.event(Event("resource_error", "CRITICAL", f"{what}: the worker is degraded — no new "
+                                       "entries, the open position keeps its stop on the exchange; fix the cause, "
+                                       "then acknowledge", {"error": what}))
+        with contextlib.suppress(Exception):
+            self.heartbeat(self._last_view, self._last_view_ms or 0)
+
     # --- the loop ------------------------------------------------------------------
     def reconcile_now(self, view: View, now: int) -> None:
         if not self.store.flush():  # the records must see what the journal still holds (no false phantom)
@@ -422,11 +445,12 @@ class ExecutionWorker:
 
     def heartbeat(self, view: View | None, now: int) -> None:
         s = self.state
-        state = "SAFE_MODE" if s.safe_mode else ("RUNNING" if s.phase != "NO_POSITION" else "IDLE")
+        state = "DEGRADED" if self.degraded else "SAFE_MODE" if s.safe_mode else (
+            "RUNNING" if s.phase != "NO_POSITION" else "IDLE")
         equity = view.equity if view is not None else Decimal(s.day_start_equity or 0)
         details = {"phase": s.phase, "decision_id": s.decision_id, "safe_mode": s.safe_mode, "time_ms": now,
                    "account": daily_weekly(s, equity), "loops": self.loops, "soft_errors": self.soft_errors,
-                   "last_error": self.last_error, "db_backlog": len(self.store.pending()),
+                   "last_error": self.last_error, "degraded": self.degraded, "db_backlog": len(self.store.pending()),
                    "position": {"side": "flat" if view is None or view.position_qty == 0 else
                                 ("long" if view.position_qty > 0 else "short"),
                                 "quantity": float(abs(view.position_qty)) if view else 0.0,
@@ -444,7 +468,8 @@ class ExecutionWorker:
             log.warning("database unreachable: client ids keep the prefix %s", prefix)
         self.cfg = dataclasses.replace(self.cfg, id_prefix=prefix)
         self.state.id_prefix = prefix
-        self.save_state()
+        with contextlib.suppress(OSError):  # a full disk is the loop's to report (resource_error)
+            self.save_state()
         try:
             self.setup_account()
         except AccountModeRefused as exc:  # a hedge-mode account that cannot be made one-way: nothing traded
@@ -461,7 +486,7 @@ class ExecutionWorker:
             try:
                 self.run_once()
                 failures = 0
-                self.last_error = None
+                self.last_error = self.degraded = None
             except (TransientError, peewee.OperationalError) as exc:
                 failures += 1
                 self.soft_errors += 1
@@ -476,6 +501,11 @@ class ExecutionWorker:
                 for e in events:
                     self.store.event(e)
                 self.clock.sleep(self.loop_s)
+                continue
+            except (OSError, MemoryError) as exc:  # disk full, permission, out of memory: never a silent death
+                failures += 1
+                self.resource_error(exc)
+                self.clock.sleep(min(self.loop_s * 2 ** failures, self.backoff_max_s))
                 continue
             self.clock.sleep(max(0.0, self.loop_s - (time.monotonic() - t0)))
 

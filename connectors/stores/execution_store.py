@@ -74,15 +74,12 @@ class ExecutionStore:
 
     # --- write-ahead and outage handling -----------------------------------------
     def pending(self) -> list[dict[str, Any]]:
-        return self.journal.pending() if self.journal is not None else list(self.backlog)
+        """Journal records first, then any kept in memory (no journal, or it failed)."""
+        return (self.journal.pending() if self.journal is not None else []) + list(self.backlog)
 
     def _record(self, kind: str, data: dict[str, Any]) -> None:
         """Journal first (fsynced), then the database from the journal."""
-        if self.journal is not None:
-            self.journal.append(kind, data)
-        else:
-            self._seq += 1
-            self.backlog.append({"id": f"m{self._life}-{self._seq}", "kind": kind, "data": data})
+        self._append(kind, data)
         self.flush()
 
     def _down(self, exc: Exception) -> None:
@@ -96,21 +93,28 @@ class ExecutionStore:
             database_proxy.close()
 
     def _append(self, kind: str, data: dict[str, Any]) -> None:
-        if self.journal is not None:
-            self.journal.append(kind, data)
-        else:
-            self._seq += 1
-            self.backlog.append({"id": f"m{self._life}-{self._seq}", "kind": kind, "data": data})
+        if self.journal is not None and not self.backlog:  # (never ahead of what waits in memory)
+            try:
+                self.journal.append(kind, data)
+                return
+            except OSError as exc:  # disk full, permission: kept in memory, said loudly
+                log.critical("journal %s not writable (%s): records kept in memory until it is", self.journal.path,
+                             exc)
+        self._seq += 1
+        self.backlog.append({"id": f"m{self._life}-{self._seq}", "kind": kind, "data": data})
 
     def _done(self, n: int) -> None:
         """The first n pending records are in the database: drop them (then their markers)."""
         if n <= 0:
             return
+        ids: list[str] = []
         if self.journal is not None:
-            ids = self.journal.drop_through(n)
-        else:
-            ids = [r["id"] for r in self.backlog[:n]]
-            del self.backlog[:n]
+            k = min(n, len(self.journal))
+            with contextlib.suppress(OSError):  # not truncated: replayed later, skipped by its marker
+                ids += self.journal.drop_through(k)
+            n -= k
+        ids += [r["id"] for r in self.backlog[:n]]
+        del self.backlog[:n]
         with contextlib.suppress(*DB_ERRORS):
             M.JournalApplied.delete().where(M.JournalApplied.id.in_(ids)).execute()
 

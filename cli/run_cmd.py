@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -262,4 +263,19 @@ def register(group: click.Group) -> None:
         _record_source(children_config, plan)
         for argv in plan.bootstrap:
             subprocess.run(argv, env={**os.environ, **plan.env}, check=False)  # noqa: S603
-        sys.exit(Supervisor(plan.children, base_env={**os.environ, **plan.env}).run_until_signalled())
+        sys.exit(Supervisor(plan.children, base_env={**os.environ, **plan.env},
+                            alert=_supervisor_alert(children_config)).run_until_signalled())
+
+
+def _supervisor_alert(config: Config) -> Callable[[str, str, str, dict], object]:
+    """Crash-loop alerts of the supervisor: a notification row (Status, Alerts) and Telegram."""
+    def alert(level: str, code: str, message: str, context: dict) -> object:
+        from connectors.notify.alerts import Notifier
+
+        open_database(config, home().ensure())
+        notifier = Notifier(config)
+        try:
+            return notifier.notify(level, "supervisor", code, message, context)
+        finally:
+            notifier.close(timeout=5)
+    return alert

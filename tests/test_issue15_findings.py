@@ -209,6 +209,7 @@ def test_f3_disk_full_is_alerted_degraded_and_nothing_sent_without_its_write_ahe
     w = make_worker(sim, tmp_path)
     w.start()
     core = sim.venue.core
+    w.state_path.parent.mkdir(parents=True, exist_ok=True)
     w.state_path.with_suffix(".tmp").symlink_to("/dev/full")
     p = sim.venue.market.last_price()
     w.decisions.current = decision(8, sim.venue.market.now_ms, "long", (p * 0.999, p * 1.002), p * 0.99,
@@ -223,8 +224,11 @@ def test_f3_disk_full_is_alerted_degraded_and_nothing_sent_without_its_write_ahe
     assert [n.code for n in M.Notification.select()].count("resource_error") == 1  # once, not every retry
     beat = M.BotState.get(M.BotState.component == "execution")
     assert beat.state == "DEGRADED" and "No space left" in beat.details["degraded"]
-    w.state_path.with_suffix(".tmp").unlink()  # space again
-    time.sleep(1.5)
+    w.state_path.with_suffix(".tmp").unlink()  # space again: the next retry (its own backoff) succeeds
+    deadline = time.monotonic() + 15
+    while w.degraded is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)
     stop.set()
     t.join(5)
     assert w.degraded is None and w.state.safe_mode == "resource_error"  # no entries until acknowledged

@@ -234,3 +234,21 @@ def test_f3_disk_full_is_alerted_degraded_and_nothing_sent_without_its_write_ahe
     assert w.degraded is None and w.state.safe_mode == "resource_error"  # no entries until acknowledged
     assert M.BotState.get(M.BotState.component == "execution").state == "SAFE_MODE"
     assert _entries(sim) == [] and core.ledger.qty == 0
+
+
+# --- finding 6: -1021 answers and clock re-syncs were not logged ----------------------------------
+
+def test_f6_timestamp_answer_and_clock_resync_are_logged(sim, caplog) -> None:
+    import logging
+
+    from tests.simnet import exchange_for
+
+    ex = exchange_for(sim)
+    ex.balance()
+    requests_post = __import__("requests").post
+    requests_post(sim.url + "/_sim/faults", json={"clock_skew_ms": 30_000}, timeout=5)
+    with caplog.at_level(logging.WARNING):
+        ex.balance()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "-1021" in text and "re-syncing the clock" in text
+    assert "clock re-synced: offset +3" in text  # the server is 30 s ahead

@@ -223,7 +223,7 @@ def test_f3_disk_full_is_alerted_degraded_and_nothing_sent_without_its_write_ahe
     assert notes()["resource_error"] == "CRITICAL"
     assert [n.code for n in M.Notification.select()].count("resource_error") == 1  # once, not every retry
     beat = M.BotState.get(M.BotState.component == "execution")
-    assert beat.state == "DEGRADED" and "No space left" in beat.details["degraded"]
+    assert beat.state == "ERROR" and "No space left" in beat.details["degraded"]
     w.state_path.with_suffix(".tmp").unlink()  # space again: the next retry (its own backoff) succeeds
     deadline = time.monotonic() + 15
     while w.degraded is not None and time.monotonic() < deadline:

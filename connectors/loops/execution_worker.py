@@ -345,7 +345,7 @@ class ExecutionWorker:
     def resource_error(self, exc: BaseException) -> None:
         """A resource failed under the loop (a state or journal write on a full disk, a
         permission, memory): no new entries (SAFE MODE, in memory if it cannot be saved),
-        what is open keeps its exchange-side stop, the heartbeat says DEGRADED and why,
+        what is open keeps its exchange-side stop, the heartbeat says ERROR and why (details.degraded),
         and the operator is alerted once per distinct error. The loop goes on retrying."""
         what = f"{type(exc).__name__}: {exc}"
         first = what != self.degraded
@@ -445,7 +445,8 @@ class ExecutionWorker:
 
     def heartbeat(self, view: View | None, now: int) -> None:
         s = self.state
-        state = "DEGRADED" if self.degraded else "SAFE_MODE" if s.safe_mode else (
+        # a resource error is ERROR (the site's Status shows it; details.degraded says which)
+        state = "ERROR" if self.degraded else "SAFE_MODE" if s.safe_mode else (
             "RUNNING" if s.phase != "NO_POSITION" else "IDLE")
         equity = view.equity if view is not None else Decimal(s.day_start_equity or 0)
         details = {"phase": s.phase, "decision_id": s.decision_id, "safe_mode": s.safe_mode, "time_ms": now,

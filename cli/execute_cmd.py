@@ -17,6 +17,7 @@ from connectors.db.migrations import upgrade
 from connectors.loops.execution_worker import DecisionSource, ExecutionWorker
 from connectors.market.market_clock import market_clock_for
 from connectors.stores.execution_store import ExecutionStore, request_safe_mode_ack
+from connectors.stores.journal import Journal
 from engine.clock import Clock, WallClock
 from engine.config import Config
 from engine.exchange.errors import AccountModeRefused
@@ -54,9 +55,11 @@ def state_file_name(cfg: Config) -> str:
     return str(cfg.get("execution.state_file") or f"execution_state-{database_key(cfg)}.json")
 
 
-def make_worker(cfg: Config, without_database: bool = False) -> ExecutionWorker:
+def make_worker(cfg: Config, without_database: bool = False, journal: str | None = None) -> ExecutionWorker:
     """without_database: when the database does not answer, start anyway — the worker
-    trades from its state file and journal and writes the books once it answers."""
+    trades from its state file and journal and writes the books once it answers.
+    journal: a journal file of its own (a one-off command next to a running worker must
+    never rewrite that worker's journal)."""
     where = home().ensure()
     try:
         db = open_database(cfg, where, create_missing=True)
@@ -69,7 +72,8 @@ def make_worker(cfg: Config, without_database: bool = False) -> ExecutionWorker:
         database_proxy.initialize(make_database(cfg, where))  # connected on first use
     exchange, clock = build_exchange(cfg)
     state_file = where.data / state_file_name(cfg)
-    return ExecutionWorker(exchange, cfg, ExecutionStore(str(cfg.get("symbol"))),
+    store = ExecutionStore(str(cfg.get("symbol")), journal=Journal(where.data / journal) if journal else None)
+    return ExecutionWorker(exchange, cfg, store,
                            DecisionSource(where.data / "decision.json", str(cfg.get("symbol"))), state_file, clock,
                            str(cfg.get("symbol")))
 
@@ -100,7 +104,7 @@ def register(group: click.Group) -> None:
         """Cancel every order and close the position at market; SAFE MODE afterwards."""
         if not yes:
             click.confirm("Cancel all orders and close the position at market?", abort=True)
-        worker = make_worker(load_or_exit())
+        worker = make_worker(load_or_exit(), journal="emergency-stop.journal.jsonl")
         closed = worker.emergency_stop()
         click.echo(f"orders cancelled; position closed: {closed.client_order_id if closed else 'none open'}; "
                    "SAFE MODE until `showdown execute --clear-safe-mode`")

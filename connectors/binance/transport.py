@@ -81,7 +81,7 @@ class Transport:
                 resynced = True
                 self.stats["resyncs"] += 1
                 before = getattr(self.client, "timestamp_offset", 0)
-                log.warning("%s: %s (-1021): re-syncing the clock with the server", method, exc)
+                log.warning("%s: re-syncing the clock with the server", exc)  # exc names the call and -1021
                 offset = self.sync_time()
                 log.warning("clock re-synced: offset %+d ms (was %+d ms)", offset, before or 0)
                 continue

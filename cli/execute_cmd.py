@@ -1,4 +1,5 @@
-"""`showdown execute` (the execution worker loop) and `showdown emergency-stop`."""
+"""`showdown execute` (the execution worker loop), `showdown emergency-stop` and
+`showdown acknowledge` (end SAFE MODE in the running worker)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ import click
 
 from cli.config_cmd import load_or_exit
 from cli.notify_cmd import notifier_installed
-from connectors.db import DatabaseUnavailable, database_key, open_database
+from connectors.db import DatabaseUnavailable, database_key, database_proxy, make_database, open_database
 from connectors.db.migrations import upgrade
 from connectors.loops.execution_worker import DecisionSource, ExecutionWorker
 from connectors.market.market_clock import market_clock_for
-from connectors.stores.execution_store import ExecutionStore
+from connectors.stores.execution_store import ExecutionStore, request_safe_mode_ack
+from connectors.stores.journal import Journal
 from engine.clock import Clock, WallClock
 from engine.config import Config
 from engine.exchange.errors import AccountModeRefused
@@ -55,16 +57,25 @@ def state_file_name(cfg: Config) -> str:
     return str(cfg.get("execution.state_file") or f"execution_state-{database_key(cfg)}.json")
 
 
-def make_worker(cfg: Config) -> ExecutionWorker:
+def make_worker(cfg: Config, without_database: bool = False, journal: str | None = None) -> ExecutionWorker:
+    """without_database: when the database does not answer, start anyway — the worker
+    trades from its state file and journal and writes the books once it answers.
+    journal: a journal file of its own (a one-off command next to a running worker must
+    never rewrite that worker's journal)."""
     where = home().ensure()
     try:
         db = open_database(cfg, where, create_missing=True)
         upgrade(db)
     except DatabaseUnavailable as exc:
-        raise click.ClickException(str(exc)) from exc
+        if not without_database:
+            raise click.ClickException(str(exc)) from exc
+        logging.getLogger("showdown.execution").error("%s: starting from the state file and journal; the books "
+                                                      "are written once the database answers", exc)
+        database_proxy.initialize(make_database(cfg, where))  # connected on first use
     exchange, clock = build_exchange(cfg)
     state_file = where.data / state_file_name(cfg)
-    worker = ExecutionWorker(exchange, cfg, ExecutionStore(str(cfg.get("symbol"))),
+    store = ExecutionStore(str(cfg.get("symbol")), journal=Journal(where.data / journal) if journal else None)
+    worker = ExecutionWorker(exchange, cfg, store,
                              DecisionSource(where.data / "decision.json", str(cfg.get("symbol"))), state_file, clock,
                              str(cfg.get("symbol")))
     if cfg.get("mode") != "paper" or cfg.get("binance.base_url"):
@@ -128,7 +139,7 @@ def register(group: click.Group) -> None:
         config = load_or_exit()
         if clear_safe_mode and request_clear(config, wait_s):
             return  # the running worker took it: no second worker
-        worker = make_worker(config)
+        worker = make_worker(config, without_database=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -160,7 +171,25 @@ def register(group: click.Group) -> None:
             click.echo(f"emergency stop done by the running worker: {done.get('result')}; entries paused; "
                        "SAFE MODE until cleared (`showdown execute --clear-safe-mode`, or Control in the site)")
             return
-        worker = make_worker(config)
+        worker = make_worker(config, journal="emergency-stop.journal.jsonl")  # never the running worker's
         closed = worker.emergency_stop()
         click.echo(f"orders cancelled; position closed: {closed.client_order_id if closed else 'none open'}; "
                    "SAFE MODE until cleared (`showdown execute --clear-safe-mode`, or Control in the site)")
+
+    @group.command("acknowledge")
+    @click.option("--by", default="cli", show_default=True, help="Who acknowledges (kept with the request).")
+    def acknowledge(by: str) -> None:
+        """Operator: acknowledge what put the worker in SAFE MODE (an unexplained position
+        change, a rejected stop …). The running worker clears SAFE MODE on its next loop and
+        says so in an alert; new entries are allowed again."""
+        cfg = load_or_exit()
+        try:
+            db = open_database(cfg, home().ensure(), create_missing=False)
+            upgrade(db)
+        except DatabaseUnavailable as exc:
+            raise click.ClickException(f"acknowledge: {exc}") from exc
+        from connectors.db.models import now_ms
+
+        request_safe_mode_ack(str(cfg.get("symbol")), by, now_ms())
+        click.echo("acknowledgement recorded: the execution worker clears SAFE MODE on its next loop "
+                   "(or run `showdown execute --clear-safe-mode` when it is stopped)")

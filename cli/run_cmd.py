@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -265,4 +266,19 @@ def register(group: click.Group) -> None:
         console = QuietConsole(home().logs / "run.log")
         click.echo(f"routine output of the loops: {console.log_path}; web access log: "
                    f"{home().logs / 'access.log'}", err=True)
-        sys.exit(Supervisor(plan.children, out=console, base_env={**os.environ, **plan.env}).run_until_signalled())
+        sys.exit(Supervisor(plan.children, out=console, base_env={**os.environ, **plan.env},
+                            alert=_supervisor_alert(children_config)).run_until_signalled())
+
+
+def _supervisor_alert(config: Config) -> Callable[[str, str, str, dict], object]:
+    """Crash-loop alerts of the supervisor: a notification row (Status, Alerts) and Telegram."""
+    def alert(level: str, code: str, message: str, context: dict) -> object:
+        from connectors.notify.alerts import Notifier
+
+        open_database(config, home().ensure())
+        notifier = Notifier(config)
+        try:
+            return notifier.notify(level, "supervisor", code, message, context)
+        finally:
+            notifier.close(timeout=5)
+    return alert

@@ -22,7 +22,7 @@ import pytest
 
 from connectors.db import make_database, open_database
 from connectors.db.migrations import upgrade
-from connectors.db.models import ALL_MODELS
+from connectors.db.models import ALL_MODELS, INTERNAL_MODELS
 from engine.config import Config, load_config
 from engine.paths import PROJECT_DIR, Home, shared_data_dir
 
@@ -121,7 +121,7 @@ def _empty_tables(config: Config, where: Home) -> None:
     database = make_database(config, where)
     try:
         database.execute_sql("SET FOREIGN_KEY_CHECKS = 0")
-        for model in ALL_MODELS:
+        for model in (*ALL_MODELS, *INTERNAL_MODELS):
             database.execute_sql(f"DELETE FROM `{model._meta.table_name}`")
         database.execute_sql("SET FOREIGN_KEY_CHECKS = 1")
     finally:

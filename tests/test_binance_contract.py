@@ -115,6 +115,17 @@ def test_connector_reads_documented_account() -> None:
     assert fixture("leverage")["leverage"] == 21 and fixture("margin_type")["code"] == 200
 
 
+def test_connector_reads_documented_account_history() -> None:
+    ex = connector({("futures_account_trades", ""): fixture("account_trades"),
+                    ("futures_income_history", ""): fixture("income_history")})
+    t = ex.account_trades("BTCUSDT")[0]
+    assert (t.trade_id, t.order_id, t.side, t.price, t.quantity, t.realized_pnl, t.commission, t.time_ms) == (
+        698759, 25851813, "SELL", D("7819.01"), D("0.002"), D("-0.91539999"), D("0.07819010"), 1569514978020)
+    r = ex.income_history("BTCUSDT")[0]
+    assert (r.income_type, r.income, r.asset, r.time_ms, r.tran_id, r.trade_id) == (
+        "TRANSFER", D("-0.37500000"), "USDT", 1570608000000, 9689322392, "")
+
+
 def test_connector_names_a_hedge_mode_position() -> None:
     """Finding 6: a LONG/SHORT position is refused by name, never ignored."""
     hedged = [fixture("position_risk_v3")[0] | {"positionSide": "LONG"}]
@@ -233,6 +244,13 @@ def test_sim_answers_account_with_documented_shapes(sim) -> None:
     assert_same_shape(v3["positions"], fixture("account_v3")["positions"], "GET /fapi/v3/account positions")
     c.futures_create_order(symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.010", reduceOnly="true",
                            newClientOrderId="contract_mkt_2")
+    # the account's own history: both fills as trades, their PnL and commission as income
+    trades = c.futures_account_trades(symbol="BTCUSDT")
+    assert_same_shape(trades, fixture("account_trades"), "GET /fapi/v1/userTrades")
+    assert [(t["side"], t["qty"]) for t in trades[-2:]] == [("BUY", "0.010"), ("SELL", "0.010")]
+    income = c.futures_income_history(symbol="BTCUSDT")
+    assert_same_shape(income, fixture("income_history"), "GET /fapi/v1/income")
+    assert "COMMISSION" in {r["incomeType"] for r in income}  # (no REALIZED_PNL row for a PnL of 0, as Binance)
 
 
 def test_sim_answers_market_data_with_documented_shapes(sim) -> None:

@@ -187,8 +187,12 @@ def test_f5_reduce_only_refused_means_already_reduced_not_safe_mode(trade, db, t
     assert view_then.position_qty > 0
     close = market_close(w.state, view_then, w.cfg, "BTCUSDT")
     assert close is not None
-    # the exchange's stop fires at that very moment: flat before our close arrives
-    core.place(OrderRequest("BTCUSDT", "SELL", "MARKET", core.ledger.qty, reduce_only=True, client_order_id="stop_x"))
+    # our stop fires at that very moment: flat before our close arrives. (Its own fill, as
+    # the exchange's trigger makes it: a foreign order closing the position would be an
+    # unexplained change, issue 15, and rightly put the worker in SAFE MODE.)
+    sl = next(o for o in _stops(sim) if o.side == "SELL")
+    core._unrest(sl)
+    core._trigger_algo(sl, core.ledger.qty, D(str(sim.venue.market.last_price())))
     events = w.execute([close])  # judged against the view just gathered
     assert [(e.code, e.level) for e in events] == [("already_reduced", "WARNING")]
     assert not w.state.safe_mode

@@ -95,3 +95,28 @@ def test_no_orphan_when_supervisor_is_killed(tmp_path: Path) -> None:
     while _alive(child_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child_pid), "child outlived its SIGKILLed supervisor"
+
+
+def test_crash_loop_is_alerted_critical_once(tmp_path: Path) -> None:
+    """Issue 15, finding 3: a child restarted forever used to be restarted in silence."""
+    crasher = _script(tmp_path, "crasher", """
+        import sys
+        sys.exit(7)
+    """)
+    alerts: list[tuple[str, str, str, dict]] = []
+    lines: list[str] = []
+    sup = Supervisor([ChildSpec("execution", crasher)], out=lines.append, max_backoff_s=0.05,
+                     alert=lambda *a: alerts.append(a), crash_loop=(3, 1.0))
+    sup.start()
+    import threading
+    t = threading.Thread(target=sup.watch, kwargs={"poll_s": 0.02})
+    t.start()
+    deadline = time.monotonic() + 10
+    while sum("exited with 7" in line for line in lines) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sup.stop()
+    t.join(5)
+    assert sum("exited with 7" in line for line in lines) >= 5
+    assert [(level, code) for level, code, _, _ in alerts] == [("CRITICAL", "child_crash_loop")]  # once
+    assert alerts[0][3]["child"] == "execution" and alerts[0][3]["last_code"] == 7
+    assert sup.crash_loops["execution"]["exits"] == 3

@@ -32,9 +32,11 @@ from engine.exchange.errors import (
 from engine.exchange.filters import FilterError, SymbolFilters, check_order, round_price, round_quantity
 from engine.exchange.types import (
     TRIGGERED_TYPES,
+    AccountTrade,
     Balance,
     Depth,
     FundingRate,
+    Income,
     Kline,
     MarginType,
     OpenInterest,
@@ -160,6 +162,16 @@ class BinanceExchange:
         return parse.algo_order(d, actual)
 
     # --- trading -----------------------------------------------------------------
+    def account_trades(self, symbol: str, start_ms: int | None = None, limit: int = 500) -> list[AccountTrade]:
+        rows = self.t.call("futures_account_trades", 5, signed=True, symbol=symbol, startTime=start_ms,
+                           limit=min(limit, 1000))
+        return sorted((parse.account_trade(d) for d in rows), key=lambda t: (t.time_ms, t.trade_id))
+
+    def income_history(self, symbol: str, start_ms: int | None = None, limit: int = 100) -> list[Income]:
+        rows = self.t.call("futures_income_history", 30, signed=True, symbol=symbol, startTime=start_ms,
+                           limit=min(limit, 1000))
+        return sorted((parse.income(d) for d in rows), key=lambda r: (r.time_ms, r.tran_id))
+
     def prepare(self, req: OrderRequest, ref_price: Decimal | None = None) -> dict[str, Any]:
         """Round to the filters, check minimum notional, build Binance's parameters."""
         f = self.symbol_filters(req.symbol)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from engine.exchange.types import Depth, Kline, Order, Position
+from engine.exchange.types import AccountTrade, Depth, Income, Kline, Order, Position
 
 ZERO = Decimal(0)
 
@@ -87,3 +87,13 @@ def position(d: dict[str, Any], leverage: int, margin_type: str) -> Position:
 def depth(d: dict[str, Any]) -> Depth:
     return Depth(int(d.get("T") or d.get("E") or 0), [(dec(p), dec(q)) for p, q in d["bids"]],
                  [(dec(p), dec(q)) for p, q in d["asks"]])
+
+
+def account_trade(d: dict[str, Any]) -> AccountTrade:
+    return AccountTrade(int(d["id"]), int(d["orderId"]), d["side"], dec(d["price"]), dec(d["qty"]),
+                        dec(d.get("realizedPnl")), dec(d.get("commission")), int(d["time"]))
+
+
+def income(d: dict[str, Any]) -> Income:
+    return Income(d["incomeType"], dec(d["income"]), d.get("asset", ""), int(d["time"]), str(d.get("info") or ""),
+                  int(d.get("tranId") or 0), str(d.get("tradeId") or ""))

@@ -80,7 +80,10 @@ class Transport:
             if isinstance(exc, TimestampOutOfSync) and not resynced:
                 resynced = True
                 self.stats["resyncs"] += 1
-                self.sync_time()
+                before = getattr(self.client, "timestamp_offset", 0)
+                log.warning("%s: re-syncing the clock with the server", exc)  # exc names the call and -1021
+                offset = self.sync_time()
+                log.warning("clock re-synced: offset %+d ms (was %+d ms)", offset, before or 0)
                 continue
             if isinstance(exc, RateLimited):
                 self.stats["rate_limited"] += 1

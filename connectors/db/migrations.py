@@ -20,7 +20,7 @@ import peewee as pw
 from playhouse.migrate import SchemaMigrator
 
 from connectors.db import database_proxy
-from connectors.db.models import ALL_MODELS, now_ms
+from connectors.db.models import ALL_MODELS, INTERNAL_MODELS, JournalApplied, now_ms
 
 
 class SchemaVersion(pw.Model):
@@ -54,10 +54,16 @@ def _m003_web_sessions(db: pw.Database) -> None:
     db.create_tables([WebSession], safe=True)
 
 
+# --- issue 15 (durable write-ahead): one step, renumber on merge if needed ---------------
+def _m004_journal_applied(db: pw.Database) -> None:
+    db.create_tables([JournalApplied], safe=True)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[pw.Database], None]]] = [
     (1, "create every table of PRODUCT.md §13", _m001_create_everything),
     (2, "notifications: carried_by, last_error (aggregation and delivery failures)", _m002_notification_delivery),
     (3, "web_sessions: server-side admin-site sessions (logout ends them everywhere)", _m003_web_sessions),
+    (4, "journal_applied: execution journal records already written (exactly once)", _m004_journal_applied),
 ]
 LATEST = MIGRATIONS[-1][0]
 
@@ -74,7 +80,7 @@ def drop_everything(db: pw.Database) -> None:
     (a replay starting over). Dropping only the models would leave schema_version saying
     the tables exist: `upgrade` would then create nothing."""
     with _bound(db):
-        db.drop_tables([*ALL_MODELS, SchemaVersion], safe=True)
+        db.drop_tables([*ALL_MODELS, *INTERNAL_MODELS, SchemaVersion], safe=True)
 
 
 def current_version(db: pw.Database) -> int:
@@ -91,7 +97,7 @@ def _bound(db: pw.Database) -> Iterator[None]:
     if database_proxy.obj is db:
         yield
     else:
-        with db.bind_ctx([*ALL_MODELS, SchemaVersion]):
+        with db.bind_ctx([*ALL_MODELS, *INTERNAL_MODELS, SchemaVersion]):
             yield
 
 

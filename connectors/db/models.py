@@ -464,6 +464,17 @@ class EquityPointBacktest(EquityPoint):
 
 
 # Creation order respects foreign keys.
+class JournalApplied(BaseModel):
+    """The execution journal's records already in the database (connectors/stores/journal.py):
+    written with the record's rows in one transaction, so a replay never writes twice."""
+
+    id = pw.CharField(max_length=40, primary_key=True)
+    applied_ms = pw.BigIntegerField(default=now_ms)
+
+    class Meta:
+        table_name = "journal_applied"
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     Candle, Derivative, EtpFlow, LiquidationZones, NewsSentiment,
     Snapshot, Flow, Ruleset, DecisionTrace, Decision,
@@ -471,3 +482,5 @@ ALL_MODELS: list[type[BaseModel]] = [
     LogRecord, Notification, ReconciliationEvent, RiskEvent, BotState, User, WebSession, AuditEntry,
     BacktestRun, DecisionBacktest, OrderBacktest, PositionBacktest, TradeBacktest, EquityPointBacktest,
 ]
+# Bookkeeping tables beyond PRODUCT.md §13 (created by their own migrations).
+INTERNAL_MODELS: list[type[BaseModel]] = [JournalApplied]

@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.exchange.filters import SymbolFilters
 from engine.exchange.sim import SimCore
+from engine.exchange.sim.history import account_trades, income_history
 from engine.exchange.types import TRIGGERED_TYPES, Order
 
 ZERO = Decimal(0)
@@ -220,3 +221,23 @@ def exchange_info(filters: SymbolFilters, server_time: int) -> dict[str, Any]:
             "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"], "liquidationFee": "0.012500",
             "marketTakeBound": "0.05"}],
     }
+
+
+def user_trades_json(core: SimCore, start_ms: int | None, limit: int) -> list[dict[str, Any]]:
+    """GET /fapi/v1/userTrades: the account's fills, keys as documented (account_trades.json)."""
+    sym = core.config.filters.symbol
+    makers = {i: f.maker for i, f in enumerate(core.fills, start=1)}
+    return [{"buyer": t.side == "BUY", "commission": s(t.commission), "commissionAsset": "USDT", "id": t.trade_id,
+             "maker": makers.get(t.trade_id, False), "orderId": t.order_id, "price": s(t.price), "qty": s(t.quantity),
+             "quoteQty": s(t.price * t.quantity), "baseQty": s(t.quantity), "marginAsset": "USDT",
+             "realizedPnl": s(t.realized_pnl), "side": t.side, "positionSide": "BOTH", "symbol": sym, "pair": sym,
+             "time": t.time_ms}
+            for t in account_trades(core, start_ms, limit)]
+
+
+def income_json(core: SimCore, start_ms: int | None, limit: int) -> list[dict[str, Any]]:
+    """GET /fapi/v1/income: realised PnL, commission and funding rows (income_history.json)."""
+    sym = core.config.filters.symbol
+    return [{"symbol": sym, "incomeType": r.income_type, "income": s(r.income), "asset": r.asset, "info": r.info,
+             "time": r.time_ms, "tranId": r.tran_id, "tradeId": r.trade_id}
+            for r in income_history(core, start_ms, limit)]

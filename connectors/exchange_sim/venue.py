@@ -293,6 +293,17 @@ def r_position_risk(v: Venue, p: dict[str, str]) -> Any:
     return [shapes.position_json(v.core, v.dual_side)]
 
 
+def r_user_trades(v: Venue, p: dict[str, str]) -> Any:
+    _symbol(v, p)
+    return shapes.user_trades_json(v.core, _int(p, "startTime"), min(_int(p, "limit", 500) or 500, 1000))
+
+
+def r_income(v: Venue, p: dict[str, str]) -> Any:
+    if p.get("symbol"):
+        _symbol(v, p)
+    return shapes.income_json(v.core, _int(p, "startTime"), min(_int(p, "limit", 100) or 100, 1000))
+
+
 def r_leverage(v: Venue, p: dict[str, str]) -> Any:
     _symbol(v, p)
     lev = _int(p, "leverage")
@@ -498,6 +509,8 @@ ROUTES: dict[tuple[str, str], tuple[Handler, Any, bool | str]] = {
     ("GET", "/fapi/v2/account"): (r_account, 5, True),
     ("GET", "/fapi/v3/account"): (r_account_v3, 5, True),
     ("GET", "/fapi/v3/positionRisk"): (r_position_risk, 5, True),
+    ("GET", "/fapi/v1/userTrades"): (r_user_trades, 5, True),
+    ("GET", "/fapi/v1/income"): (r_income, 30, True),
     ("POST", "/fapi/v1/leverage"): (r_leverage, 1, True),
     ("POST", "/fapi/v1/marginType"): (r_margin_type, 1, True),
     ("GET", "/fapi/v1/positionSide/dual"): (r_dual_get, 30, True),

@@ -29,6 +29,7 @@ import peewee
 from connectors.db import models as M  # noqa: N812
 from connectors.loops.entry_confirmation import EntryConfirmation
 from connectors.stores.execution_store import DB_ERRORS, ExecutionStore
+from connectors.stores.journal import Journal
 from engine.clock import Clock, WallClock
 from engine.exchange.errors import (
     AccountModeRefused,
@@ -44,6 +45,7 @@ from engine.exchange.interface import Exchange
 from engine.exchange.types import Order, OrderRequest
 from engine.execution.core import daily_weekly, step
 from engine.execution.decision import Malformed, timestamp_ms
+from engine.execution.incidents import INCIDENTS, evidence
 from engine.execution.model import (
     Cancel,
     Event,
@@ -90,6 +92,11 @@ class DecisionSource:
         return doc if isinstance(doc, dict) else None
 
 
+def journal_path(state_path: Path) -> Path:
+    """The write-ahead journal of the worker whose state file this is."""
+    return state_path.with_name(state_path.stem + ".journal.jsonl")
+
+
 class ExecutionWorker:
     def __init__(self, exchange: Exchange, config: Any, store: ExecutionStore, decisions: DecisionSource,
                  state_path: Path, clock: Clock | None = None, symbol: str = "BTCUSDT"):
@@ -108,6 +115,8 @@ class ExecutionWorker:
         self.backoff_max_s = float(ex.get("backoff_max_s", 30))
         self.vol_window = int(ex.get("volatility_window_min", 15))
         self.sl_fail_limit = int(ex.get("sl_failures_to_safe_mode", 3))
+        if store.journal is None:  # write-ahead next to the state file (survives a kill during an outage)
+            store.use_journal(Journal(journal_path(state_path)))
         self.state = ExecState()
         self._saved: dict[str, Any] | None = None
         self._last_equity_ms = 0
@@ -118,6 +127,8 @@ class ExecutionWorker:
         self._position_key: tuple[Any, ...] | None = None
         self.loops = 0
         self._liquidation_price: Decimal | None = None
+        self.degraded: str | None = None  # the resource error the loop is stuck on, if any
+        self._last_view_ms: int | None = None
         self.soft_errors = 0
         self.last_error: str | None = None
         self.last_cpu_s = 0.0
@@ -199,7 +210,8 @@ class ExecutionWorker:
                     equity=bal.equity, wallet=bal.wallet_balance, available=bal.available,
                     volatility_pct=vol, orders=closed)
         self._last_view = view  # what a refused protective order is judged against (execute)
-        return view, premium.time_ms or self.ex.server_time_ms()
+        self._last_view_ms = premium.time_ms or self.ex.server_time_ms()
+        return view, self._last_view_ms
 
     def execute(self, intents: list[Intent], view: View | None = None) -> list[Event]:
         """Send the intents in order. A Place that depends on a cancel is skipped when the
@@ -323,8 +335,60 @@ class ExecutionWorker:
                                    f"{request.get('by') or 'the operator'}", {"reason": was}))
         self.store.clear_safe_mode_done(was)
 
+    def acknowledge(self, request: dict[str, Any]) -> None:
+        """The operator acknowledged (bot_state control row `safe_mode_ack`, written by
+        `showdown acknowledge` or the site): SAFE MODE ends, and the request is marked done."""
+        reason, by = self.state.safe_mode, request.get("by") or "the operator"
+        self.state.safe_mode = None
+        self.save_state()
+        self.store.event(Event("safe_mode_cleared", "WARNING", f"SAFE MODE ({reason or 'not set'}) acknowledged and "
+                               f"cleared by {by}", {"reason": reason, "by": by}))
+        self.store.safe_mode_ack_done(reason)
+
+    def with_evidence(self, events: list[Event]) -> list[Event]:
+        """An unexplained position change carries the exchange's own record (account
+        trades, income history) since the position opened; when the exchange cannot
+        answer, the alert goes out without it, saying so."""
+        out = []
+        for e in events:
+            if e.code in INCIDENTS:
+                since = int(e.context.get("opened_ms") or 0) or None
+                try:
+                    found = evidence(self.ex.account_trades(self.symbol, since),
+                                     self.ex.income_history(self.symbol, since), since or 0)
+                except ExchangeError as exc:
+                    found = {"evidence": f"exchange history unavailable: {exc}"}
+                e = dataclasses.replace(e, message=f"{e.message}. {found['evidence']}", context=e.context | found)
+                log.critical("%s: %s", e.code, e.message)
+            out.append(e)
+        return out
+
+    def resource_error(self, exc: BaseException) -> None:
+        """A resource failed under the loop (a state or journal write on a full disk, a
+        permission, memory): no new entries (SAFE MODE, in memory if it cannot be saved),
+        what is open keeps its exchange-side stop, the heartbeat says ERROR and why (details.degraded),
+        and the operator is alerted once per distinct error. The loop goes on retrying."""
+        what = f"{type(exc).__name__}: {exc}"
+        first = what != self.degraded
+        self.degraded = self.last_error = what
+        self.state.safe_mode = self.state.safe_mode or "resource_error"
+        with contextlib.suppress(OSError):
+            self.save_state()
+        if first:
+            log.critical("execution loop: %s; degraded: no new entries, the exchange-side stop stays", what)
+            with contextlib.suppress(Exception):  # the alert itself may have nowhere to go: logged above
+                self.store.event(Event("resource_error", "CRITICAL", f"{what}: the worker is degraded — no new "
+                                       "entries, the open position keeps its stop on the exchange; fix the cause, "
+                                       "then acknowledge", {"error": what}))
+        with contextlib.suppress(Exception):
+            self.heartbeat(self._last_view, self._last_view_ms or 0)
+
     # --- the loop ------------------------------------------------------------------
     def reconcile_now(self, view: View, now: int) -> None:
+        if not self.store.flush():  # the records must see what the journal still holds (no false phantom)
+            log.warning("reconciliation postponed: %d journal records not yet in the database",
+                        len(self.store.pending()))
+            return
         try:
             db_open = self.store.open_positions()
         except DB_ERRORS:
@@ -347,11 +411,14 @@ class ExecutionWorker:
         self._last_reconcile_ms = now
 
     def run_once(self) -> dict[str, Any]:
+        self.store.new_loop()
         view, now = self.gather()
         if self._last_reconcile_ms is None or now - self._last_reconcile_ms >= self.reconcile_every_ms:
             self.reconcile_now(view, now)
             view, now = self.gather()
         control = self.store.control()
+        if (control.get("safe_mode_ack") or {}).get("status") == "requested":
+            self.acknowledge(control["safe_mode_ack"])
         if (control.get("emergency_stop") or {}).get("status") == "requested":
             closed = self.emergency_stop()
             self.store.emergency_stop_done(closed.client_order_id if closed else "no position open")
@@ -369,7 +436,7 @@ class ExecutionWorker:
         events = asked + events
         self.save_state()
         cpu = time.process_time() - cpu0
-        events += self.execute(intents, view)
+        events = self.with_evidence(events) + self.execute(intents, view)
         if force is not None:  # after the close went out: a failed send leaves the request for the next loop
             self.store.force_exit_done("market close sent" if view.position_qty else "no position open")
         cpu0 = time.process_time()
@@ -407,11 +474,13 @@ class ExecutionWorker:
 
     def heartbeat(self, view: View | None, now: int) -> None:
         s = self.state
-        state = "SAFE_MODE" if s.safe_mode else ("RUNNING" if s.phase != "NO_POSITION" else "IDLE")
+        # a resource error is ERROR (the site's Status shows it; details.degraded says which)
+        state = "ERROR" if self.degraded else "SAFE_MODE" if s.safe_mode else (
+            "RUNNING" if s.phase != "NO_POSITION" else "IDLE")
         equity = view.equity if view is not None else Decimal(s.day_start_equity or 0)
         details = {"phase": s.phase, "decision_id": s.decision_id, "safe_mode": s.safe_mode, "time_ms": now,
                    "account": daily_weekly(s, equity, now), "loops": self.loops, "soft_errors": self.soft_errors,
-                   "last_error": self.last_error, "db_backlog": len(st.backlog) if (st := self.store) else 0,
+                   "last_error": self.last_error, "degraded": self.degraded, "db_backlog": len(self.store.pending()),
                    "position": {"side": "flat" if view is None or view.position_qty == 0 else
                                 ("long" if view.position_qty > 0 else "short"),
                                 "quantity": float(abs(view.position_qty)) if view else 0.0,
@@ -430,10 +499,13 @@ class ExecutionWorker:
         self.load_state()
         try:
             prefix = self.store.client_id_prefix()
-        except DB_ERRORS:
-            prefix = self.cfg.id_prefix
+        except DB_ERRORS:  # the prefix this state file was written with: our open orders stay ours
+            prefix = self.state.id_prefix or self.cfg.id_prefix
             log.warning("database unreachable: client ids keep the prefix %s", prefix)
         self.cfg = dataclasses.replace(self.cfg, id_prefix=prefix)
+        self.state.id_prefix = prefix
+        with contextlib.suppress(OSError):  # a full disk is the loop's to report (resource_error)
+            self.save_state()
         try:
             self.setup_account()
         except AccountModeRefused as exc:  # a hedge-mode account that cannot be made one-way: nothing traded
@@ -476,7 +548,7 @@ class ExecutionWorker:
             try:
                 self.run_once()
                 failures = 0
-                self.last_error = None
+                self.last_error = self.degraded = None
             except (TransientError, peewee.OperationalError) as exc:
                 failures += 1
                 self.soft_errors += 1
@@ -491,6 +563,11 @@ class ExecutionWorker:
                 for e in events:
                     self.store.event(e)
                 self.clock.sleep(self.loop_s)
+                continue
+            except (OSError, MemoryError) as exc:  # disk full, permission, out of memory: never a silent death
+                failures += 1
+                self.resource_error(exc)
+                self.clock.sleep(min(self.loop_s * 2 ** failures, self.backoff_max_s))
                 continue
             self._idle(self.loop_s - (time.monotonic() - t0))
         if self.stream is not None:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -53,9 +54,21 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
+Alert = Callable[[str, str, str, dict], object]  # (level, code, message, context)
+
+
 class Supervisor:
+    """crash_loop (n, minutes): a child that exits n times within that many minutes is a
+    crash loop: alerted CRITICAL through `alert` (once per episode, again after it ran a
+    while), and kept in `crash_loops` for whoever shows the status."""
+
     def __init__(self, specs: Sequence[ChildSpec], out: Callable[[str], None] | None = None,
-                 base_env: Mapping[str, str] | None = None, max_backoff_s: float = 30.0):
+                 base_env: Mapping[str, str] | None = None, max_backoff_s: float = 30.0,
+                 alert: Alert | None = None, crash_loop: tuple[int, float] = (5, 10.0)):
+        self.alert = alert
+        self.crash_loop = crash_loop
+        self.exits: dict[str, deque[float]] = {}
+        self.crash_loops: dict[str, dict[str, object]] = {}
         self.specs = list(specs)
         self.out = out or (lambda line: print(line, flush=True))
         self.base_env = dict(os.environ if base_env is None else base_env)
@@ -116,12 +129,35 @@ class Supervisor:
                 # A child that ran a while earns a fresh backoff; a crash loop backs off.
                 lived = time.monotonic() - running.started
                 restarts = 0 if lived > 60 else running.restarts + 1
+                self._count_exit(name, code, lived)
                 delay = min(self.max_backoff_s, 2.0 ** restarts)
                 self.out(f"[run] {name} exited with {code}; restarting in {delay:.0f} s")
                 if self._stopping.wait(delay):
                     break
                 self._spawn(running.spec, restarts)
         return 0
+
+    def _count_exit(self, name: str, code: int, lived: float) -> None:
+        n, minutes = self.crash_loop
+        now = time.monotonic()
+        exits = self.exits.setdefault(name, deque())
+        exits.append(now)
+        while exits and now - exits[0] > minutes * 60:
+            exits.popleft()
+        if lived > 60:
+            self.crash_loops.pop(name, None)  # it ran a while: a new episode may start
+        if len(exits) < n or name in self.crash_loops:
+            return
+        message = (f"{name} crash-looping: exited {len(exits)} times in {minutes:g} min (last exit code {code}); "
+                   "restarts continue with backoff — look at its log")
+        self.crash_loops[name] = {"exits": len(exits), "minutes": minutes, "last_code": code}
+        self.out(f"[run] CRITICAL {message}")
+        if self.alert is not None:
+            try:
+                self.alert("CRITICAL", "child_crash_loop", message, {"child": name, "exits": len(exits),
+                                                                     "minutes": minutes, "last_code": code})
+            except Exception as exc:  # the alert path itself failing must not stop supervision
+                self.out(f"[run] crash-loop alert not sent: {type(exc).__name__}: {exc}")
 
     def stop(self) -> None:
         self._stopping.set()

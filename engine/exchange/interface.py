@@ -13,9 +13,11 @@ from typing import Protocol, runtime_checkable
 
 from engine.exchange.filters import SymbolFilters
 from engine.exchange.types import (
+    AccountTrade,
     Balance,
     Depth,
     FundingRate,
+    Income,
     Kline,
     MarginType,
     OpenInterest,
@@ -59,6 +61,14 @@ class Exchange(Protocol):
 
     def order(self, symbol: str, client_order_id: str) -> Order:
         """The order with this client order id (open or closed); UnknownOrder if none."""
+        ...
+
+    def account_trades(self, symbol: str, start_ms: int | None = None, limit: int = 500) -> list[AccountTrade]:
+        """The account's own trades (oldest first): evidence of who moved the position."""
+        ...
+
+    def income_history(self, symbol: str, start_ms: int | None = None, limit: int = 100) -> list[Income]:
+        """Realised PnL, commission, funding … rows (oldest first)."""
         ...
 
     # --- trading -----------------------------------------------------------------

@@ -158,3 +158,32 @@ class Depth:
     time_ms: int
     bids: list[tuple[Decimal, Decimal]] = field(default_factory=list)  # best first
     asks: list[tuple[Decimal, Decimal]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AccountTrade:
+    """One of the account's own trades (GET /fapi/v1/userTrades): the exchange's evidence
+    of who changed the position."""
+
+    trade_id: int
+    order_id: int
+    side: Side
+    price: Decimal
+    quantity: Decimal
+    realized_pnl: Decimal
+    commission: Decimal
+    time_ms: int
+
+
+@dataclass(frozen=True)
+class Income:
+    """One row of the account's income history (GET /fapi/v1/income): REALIZED_PNL,
+    COMMISSION, FUNDING_FEE, TRANSFER, INSURANCE_CLEAR (liquidation) …"""
+
+    income_type: str
+    income: Decimal
+    asset: str
+    time_ms: int
+    info: str = ""
+    tran_id: int = 0
+    trade_id: str = ""

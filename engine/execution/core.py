@@ -21,6 +21,7 @@ from engine.exchange.filters import SymbolFilters, round_price, round_quantity
 from engine.exchange.types import Order, OrderRequest, Side
 from engine.execution import manage
 from engine.execution.decision import Malformed, Plan, market_refusal, parse_plan, pnl_pct, refusal
+from engine.execution.incidents import book_unexplained, unexplained
 from engine.execution.model import (
     CLOSING,
     ENTERING,
@@ -109,9 +110,15 @@ def step(state: ExecState, decision: Mapping[str, Any] | None, view: View, cfg: 
     position at market, its stop staying on the exchange until the close fills."""
     st = _Step(state.copy(), view, cfg, now_ms, symbol)
     _roll_periods(st)
+    s = st.s
+    seen = len(s.entry_fills) + len(s.exit_fills)
     _observe(st)
     pos = view.position_qty
-    s = st.s
+    if unexplained(s, view) != 0:
+        if len(s.entry_fills) + len(s.exit_fills) == seen:
+            st.events.append(book_unexplained(s, view, now_ms))
+        elif pos == 0:  # a fill of ours landed between the two reads: judged next loop
+            return s, st.intents, st.events
     if pos != 0 and s.opened_ms == 0:
         _position_appeared(st)
     if pos == 0 and s.opened_ms:
@@ -235,6 +242,8 @@ def adopt(s: ExecState, v: View, cfg: ExecSettings, now_ms: int) -> None:
                   ts_ms=now_ms).to_dict()
     s.seq, s.phase, s.opened_ms = {}, IN_POSITION, s.opened_ms or now_ms
     s.wallet_before = s.wallet_before or str(v.wallet)
+    if not s.entry_fills and not s.exit_fills:  # what we took over is the baseline our fills are judged against
+        s.entry_fills = [[str(abs(v.position_qty)), str(entry)]]
     if did not in s.entered:
         s.entered.append(did)
 
@@ -246,7 +255,7 @@ def _position_closed(st: _Step) -> None:
         if cid in st.open:
             st.cancel(role, cid)
     summary = trade_summary(s, v)
-    st.event("trade_closed", "INFO", f"{summary['side']} {summary['quantity']} closed by {summary['exit_reason']}: "
+    st.event("trade_closed", "WARNING" if summary["exit_reason"] == "unexplained" else "INFO", f"{summary['side']} {summary['quantity']} closed by {summary['exit_reason']}: "
              f"pnl {summary['pnl']} USDT", **summary)
     s.last_exit_ms = st.now
     s.phase = NO_POSITION

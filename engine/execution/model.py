@@ -182,6 +182,7 @@ class ExecState:
     managed: str | None = None
     target_price: str | None = None
     exit_reason: str | None = None
+    id_prefix: str | None = None  # this installation's client-id prefix, for a start while the DB is down
 
     def copy(self) -> ExecState:
         """A copy the core may change without touching this one: every list and dict the

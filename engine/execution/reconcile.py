@@ -78,7 +78,10 @@ def reconcile(state: ExecState, view: View, db_open: list[DbPosition], cfg: Exec
         r.import_position = {"side": "long" if pos > 0 else "short", "quantity": abs(pos),
                              "entry_price": view.entry_price, "decision_id": s.decision_id,
                              "sl": (s.plan or {}).get("sl"), "opened_ms": s.opened_ms}
-    if pos == 0 and db_open:
+    # A trade the state still follows is judged by the step (a routine close, or one our
+    # fills do not explain: engine/execution/incidents.py), which books it; closing its row
+    # here as "phantom" first would leave that trade unrecorded.
+    if pos == 0 and db_open and not (s.opened_ms and s.plan is not None):
         for p in db_open:
             r.close_db_positions.append(p.id)
             r.found("phantom_position", "ERROR", f"DB position {p.id} ({p.side} {p.quantity}) open but exchange "

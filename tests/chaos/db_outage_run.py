@@ -132,7 +132,7 @@ def run(tmp: Path, hold_s: float = 60.0) -> dict[str, object]:
                 problems += check_invariants(sim, {"1": D("0.010")})
             if outage_loops > 200 + hold_s:
                 raise AssertionError("trade never finished during the outage")
-        backlog = len(w.store.backlog)
+        backlog = len(w.store.pending())
         outage_s = time.monotonic() - t0
         proxy.restore()
         w.run_once()

@@ -18,10 +18,13 @@ from engine.clock import Clock
 from engine.exchange.errors import MinNotional, OrderRejected, UnknownOrder
 from engine.exchange.filters import FilterError, SymbolFilters, check_order, round_price, round_quantity
 from engine.exchange.sim.core import SimConfig, SimCore
+from engine.exchange.sim.history import account_trades, income_history
 from engine.exchange.types import (
+    AccountTrade,
     Balance,
     Depth,
     FundingRate,
+    Income,
     Kline,
     MarginType,
     OpenInterest,
@@ -141,6 +144,14 @@ class SimExchange:
         return dataclasses.replace(self.core.order(client_order_id))
 
     # --- trading -----------------------------------------------------------------
+    def account_trades(self, symbol: str, start_ms: int | None = None, limit: int = 500) -> list[AccountTrade]:
+        self.sync()
+        return account_trades(self.core, start_ms, limit)
+
+    def income_history(self, symbol: str, start_ms: int | None = None, limit: int = 100) -> list[Income]:
+        self.sync()
+        return income_history(self.core, start_ms, limit)
+
     def place_order(self, request: OrderRequest) -> Order:
         self.sync()
         f = self.core.config.filters

@@ -187,7 +187,10 @@ def _unauthorized() -> Any:
         msg = "your session has ended; sign in again"
         if is_api_request():
             return jsonify(error="unauthorized", message=msg), 401
-        return render_template("login.html", error=msg.capitalize() + ".", username=""), 401
+        # served at the page asked for: the form posts to the login route, then comes back here
+        nxt = request.script_root + request.full_path.rstrip("?") if request.method == "GET" else None
+        return render_template("login.html", error=msg.capitalize() + ".", username="",
+                               login_action=url_for("auth.login", next=nxt)), 401
     if is_api_request():
         return jsonify(error="unauthorized", message="log in first (POST the login form, keep the session cookie)"), 401
     nxt = request.script_root + request.full_path.rstrip("?") if request.method == "GET" else None

@@ -293,13 +293,8 @@ class ExecutionStore:
         M.BotState.update(details=details).where(M.BotState.id == row.id).execute()
 
     def clear_safe_mode_done(self, was: str | None) -> None:
-        def write() -> None:
-            row = M.BotState.get((M.BotState.symbol == self.symbol) & (M.BotState.component == "control"))
-            details = dict(row.details or {})
-            details["clear_safe_mode"] = dict(details.get("clear_safe_mode") or {}, status="done",
-                                              cleared=was or "not in SAFE MODE", done_ms=self.now_ms())
-            M.BotState.update(details=details).where(M.BotState.id == row.id).execute()
-        self._write("clear safe mode done", write)
+        self._record("control_done", {"key": "clear_safe_mode", "result": {
+            "status": "done", "cleared": was or "not in SAFE MODE", "done_ms": self.now_ms()}})
 
     # --- force exit of the open trade (admin site Position page: bot_state row "force_exit") ---
     def force_exit_request(self) -> str | None:
@@ -312,11 +307,12 @@ class ExecutionStore:
         return str(d.get("reason") or "operator") if d.get("status") == "requested" else None
 
     def force_exit_done(self, result: str) -> None:
-        def write() -> None:
-            row = M.BotState.get((M.BotState.symbol == self.symbol) & (M.BotState.component == FORCE_EXIT))
-            details = dict(row.details or {}, status="done", result=result, done_ms=self.now_ms())
-            M.BotState.update(details=details, state="IDLE").where(M.BotState.id == row.id).execute()
-        self._write("force exit done", write)
+        self._record("force_exit_done", {"result": result, "done_ms": self.now_ms()})
+
+    def _apply_force_exit_done(self, d: dict[str, Any]) -> None:
+        row = M.BotState.get((M.BotState.symbol == self.symbol) & (M.BotState.component == FORCE_EXIT))
+        details = dict(row.details or {}, status="done", result=d["result"], done_ms=d["done_ms"])
+        M.BotState.update(details=details, state="IDLE").where(M.BotState.id == row.id).execute()
 
     def heartbeat(self, state: str, details: dict[str, Any], risk_mode: str | None = None) -> None:
         """Not history: written when the journal is empty; during an outage only the
@@ -368,6 +364,7 @@ APPLY: dict[str, Callable[[ExecutionStore, dict[str, Any]], None]] = {
     "close": ExecutionStore._apply_close, "equity": ExecutionStore._apply_equity,
     "control_done": ExecutionStore._apply_control_done, "notify": ExecutionStore._apply_notify,
     "reconciliation": ExecutionStore._apply_reconciliation,
+    "force_exit_done": ExecutionStore._apply_force_exit_done,
 }
 
 

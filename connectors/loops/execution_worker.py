@@ -318,12 +318,6 @@ class ExecutionWorker:
                                 "entries; open position stays protected; waiting for the operator.",
                                 {"reason": reason}))
 
-    def clear_safe_mode(self) -> None:
-        self.load_state()
-        self.state.safe_mode = None
-        self.save_state()
-        self.store.event(Event("safe_mode_cleared", "WARNING", "SAFE MODE cleared by the operator"))
-
     def obey_clear_safe_mode(self, request: dict[str, Any]) -> None:
         """An operator's request (site or CLI: the control row) to leave SAFE MODE, taken by
         the running worker within one loop; marked done with what was cleared."""

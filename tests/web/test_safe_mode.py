@@ -195,3 +195,19 @@ def test_clear_requested_with_no_worker_running_is_taken_on_its_first_loop(app: 
     # on the console (the worker's log) as well, entering and leaving
     assert "emergency_stop: emergency stop: orders cancelled" in caplog.text
     assert "safe_mode_cleared: SAFE MODE (emergency_stop) cleared by cli:test" in caplog.text
+
+
+def test_one_way_out_of_safe_mode_the_control_row() -> None:
+    """Issue 13 item 2: the site and the CLI both clear SAFE MODE through the control row the
+    running worker obeys (obey_clear_safe_mode); no second, direct way that a running worker
+    would never hear of (the old ExecutionWorker.clear_safe_mode, called by nothing)."""
+    import inspect
+
+    from cli import execute_cmd
+    from connectors.loops.execution_worker import ExecutionWorker
+    from web.sections import control
+
+    assert not hasattr(ExecutionWorker, "clear_safe_mode")
+    assert hasattr(ExecutionWorker, "obey_clear_safe_mode")
+    assert "operator_control.request_clear_safe_mode" in inspect.getsource(execute_cmd)
+    assert "set_control(clear_safe_mode=" in inspect.getsource(control)

@@ -19,6 +19,7 @@ from connectors.db.migrations import upgrade
 from connectors.db.models import BotState, now_ms
 from connectors.files.rules_files import read_rules_dir, write_rules_dir
 from connectors.stores import rules_store
+from connectors.stores.market_state import market_now_ms
 from engine.candles import ms_to_iso
 from engine.decision import decide
 from engine.format import time_iso
@@ -227,20 +228,23 @@ def register(group: click.Group) -> None:
                                                              for (a, s), n in pairs.most_common()))
 
     @rules.command("why-not")
-    @click.option("--since", default="24h", show_default=True, help="window up to the newest decision, e.g. 6h, 24h, 7d")
+    @click.option("--since", default="24h", show_default=True,
+                  help="window back from the market clock (the replay's in a replay), e.g. 6h, 24h, 7d")
     @click.option("--closest", default=10, show_default=True, help="how many near-trade cycles to list")
     def why_not_cmd(since: str, closest: int) -> None:
         """Why no trade? Counts of flat reasons, the cycles closest to a trade and what
         stopped each, the rules that blocked most often, what the shadow version would have done."""
         span = _span_ms(since, "--since")
         config = load_or_exit()
+        symbol = str(config.get("symbol"))
         with _database():
-            until, decisions, shadow = rules_store.decisions_window(str(config.get("symbol")), span)
+            now = market_now_ms(symbol, int(time.time() * 1000))  # the replay's "now" in a replay
+            until, decisions, shadow = rules_store.decisions_window(symbol, span, now)
         if until is None:
             click.echo("no decision stored yet: nothing to explain")
             return
         report = why_not(decisions, shadow, closest=closest)
-        click.echo(f"window: the {since} up to the newest decision, {time_iso(until)} UTC")
+        click.echo(f"window: the {since} up to the market clock, {time_iso(until)} UTC")
         click.echo(render_why_not(report, since))
 
 

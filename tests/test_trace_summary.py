@@ -92,6 +92,17 @@ def test_rules_trace_and_why_not_commands(db, backend, traces):
     old = m.DecisionTrace.create(symbol="BTCUSDT", trace=copy.deepcopy(traces[0][2]))
     m.Decision.create(symbol="BTCUSDT", decided_at_ms=traces[0][0] - 3 * 86_400_000, action="flat",
                       reason="old_and_outside", trace=old, document={})
+    # a replay whose clock stands 2 h after the newest cycle: the 24 h window counts back from
+    # that clock, not from the newest decision (nor from today's wall clock)
+    from connectors.stores.market_state import record_market_source
+
+    newest = traces[-1][0]
+    record_market_source("replay", ["replaying"])
+    m.BotState.create(symbol="BTCUSDT", component="execution", state="RUNNING", heartbeat_ms=newest,
+                      details={"time_ms": newest + 2 * 3_600_000})
+    for at, reason in ((newest - 23 * 3_600_000, "before_the_clock_window"), (newest + 5 * 3_600_000, "future")):
+        tr = m.DecisionTrace.create(symbol="BTCUSDT", trace=copy.deepcopy(traces[0][2]))
+        m.Decision.create(symbol="BTCUSDT", decided_at_ms=at, action="flat", reason=reason, trace=tr, document={})
     env = {**backend.env, "SHOWDOWN_HOME": str(backend.home.root)}
     run = CliRunner()
     out = run.invoke(showdown, ["rules", "trace", str(ids[-1])], env=env)
@@ -104,8 +115,9 @@ def test_rules_trace_and_why_not_commands(db, backend, traces):
     assert json.loads(raw.stdout)["result"]["action"] == "flat"
     why = run.invoke(showdown, ["rules", "why-not", "--since", "24h"], env=env)
     assert why.exit_code == 0, why.output
-    assert "window: the 24h up to the newest decision, 2025-12-07T12:00:00Z UTC" in why.output
+    assert "window: the 24h up to the market clock, 2025-12-07T14:00:00Z UTC" in why.output
     assert f"{len(traces)} cycle(s)" in why.output and "old_and_outside" not in why.output
+    assert "before_the_clock_window" not in why.output and "future" not in why.output
     assert "flat.weak" in why.output and "closest to a trade" in why.output
     bad = run.invoke(showdown, ["rules", "why-not", "--since", "soon"], env=env)
     assert bad.exit_code == 2 and "--since" in bad.output

@@ -163,17 +163,18 @@ def take_attribution(var_dir: Path, version: str, max_age_ms: int = 600_000) -> 
 
 
 # ------------------------------------------------------------------------- why not
-def decisions_window(symbol: str, span_ms: int, limit: int = 5000) -> tuple[int | None, list[dict[str, Any]],
-                                                                             list[dict[str, Any]]]:
-    """The decisions of the `span_ms` up to the newest one (the market clock of the data:
-    a replay's decisions carry replayed times), each with its trace, and the shadow
-    disagreements recorded on them: (newest decision time or None, decisions, shadow)."""
-    newest = (Decision.select(Decision.decided_at_ms).where(Decision.symbol == symbol)
-              .order_by(Decision.decided_at_ms.desc()).limit(1).first())
-    if newest is None:
+def decisions_window(symbol: str, span_ms: int, until_ms: int, limit: int = 5000) -> tuple[
+        int | None, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The decisions of the `span_ms` up to `until_ms` — the market clock (a replay's
+    decisions carry replayed times, so its window counts back from the replay's "now"; one
+    dated after it is the future, not in the window) — each with its trace, and the shadow
+    disagreements recorded on them: (until_ms, or None when no decision is stored at all,
+    decisions, shadow)."""
+    if Decision.select(Decision.id).where(Decision.symbol == symbol).limit(1).first() is None:
         return None, [], []
-    until = int(newest.decided_at_ms)  # type: ignore[attr-defined]
-    rows = list(Decision.select().where((Decision.symbol == symbol) & (Decision.decided_at_ms > until - span_ms))
+    until = int(until_ms)
+    rows = list(Decision.select().where((Decision.symbol == symbol) & (Decision.decided_at_ms > until - span_ms)
+                                        & (Decision.decided_at_ms <= until))
                 .order_by(Decision.decided_at_ms.desc()).limit(limit))
     trace_ids = [r.trace_id for r in rows if r.trace_id is not None]  # type: ignore[attr-defined]
     traces: dict[int, Any] = {}

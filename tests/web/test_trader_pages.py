@@ -117,3 +117,17 @@ def test_why_not_page(admin, site):
     closest = re.search(r'id="closest">(.*?)</section>', html, re.S).group(1)
     assert closest.count("<tr>") >= 10 and "(0.55)" in closest
     assert admin.get("/why-not/?since=1y").status_code == 400
+
+
+def test_why_not_window_counts_back_from_the_replay_clock(app, admin, site):
+    """The page's window ends at the market clock (the replay's "now", 2025-12-07T12:00Z):
+    a cycle dated after it is the future, not in the window; one 23 h before it is in."""
+    from connectors.db import models as m
+    from tests.web.seed_replay import T_MS
+
+    with app.app_context():
+        for at, reason in ((T_MS + 3_600_000, "dated_after_the_clock"), (T_MS - 23 * 3_600_000, "day_old_cycle")):
+            m.Decision.create(symbol="BTCUSDT", decided_at_ms=at, action="flat", reason=reason, document={})
+    text = visible_text(admin.get("/why-not/").get_data(as_text=True))
+    assert "14 cycle(s)" in text and "up to 2025-12-07T12:00:00Z" in text
+    assert "day_old_cycle" in text and "dated_after_the_clock" not in text

@@ -25,7 +25,8 @@ def page() -> Any:
     since = request.args.get("since", "24h")
     if since not in WINDOWS:
         abort(400, description=f"since must be one of {', '.join(WINDOWS)}, got {since!r}")
-    until, decisions, shadow = decisions_window(queries._symbol(), WINDOWS[since] * 3_600_000)
+    until, decisions, shadow = decisions_window(queries._symbol(), WINDOWS[since] * 3_600_000,
+                                               queries.market_now())
     report = why_not(decisions, shadow) if until is not None else None
     return render_template("sections/why_not.html", since=since, windows=list(WINDOWS),
                            until=fmt.time_iso(until) if until is not None else None, w=report)

@@ -33,7 +33,7 @@ def test_summary_of_a_real_flat_decision(traces):
     assert all(sc["value"] < 0.55 and not sc["reaches"] for sc in s["scores"])
     assert s["decided_by"]["rule"] == "flat.weak" and s["decided_by"]["kind"] == "veto"
     assert "score.best < 0.55 (risk.min_score) (was 0." in s["decided_by"]["conditions"][0]
-    texts = [m["text"] for m in s["nearest_misses"]]
+    texts = [m["text"] for m in summarize(trace, misses=20)["nearest_misses"]]
     # the ETF 3-day total of the fixture (-122.2 M) misses long.etf_flows' "≥ 0", formatted by its field
     assert "long.etf_flows: flow.etp_summary.last_3d_total -122.2 M, needed ≥ 0" in texts
     gaps = [m["gap"] for m in s["nearest_misses"] if m["gap"] is not None]
@@ -41,6 +41,31 @@ def test_summary_of_a_real_flat_decision(traces):
     text = render_summary(s)
     assert text.startswith("SUMMARY  FLAT  (both_sides_weak)") and "below threshold 0.55" in text
     assert "e-0" not in text and "['" not in text
+
+
+def test_nearest_misses_cover_every_family_that_decides_or_blocks(traces):
+    """Not only the long/short signals and the candidates: a veto, a risk block, a mode and
+    a warning that nearly fired are misses too, each formatted by its field and named by
+    what it would have done; a rule that only shapes a trade, or waits on the stage gate
+    (candidate.side), is none."""
+    _, _, trace = traces[0]
+    s = summarize(trace)
+    by_rule = {m["rule"]: m for m in s["nearest_misses"]}
+    assert {m["family"] for m in s["nearest_misses"]} >= {"veto", "block", "mode", "candidate", "score", "warning"}
+    assert by_rule["risk.max_trades"]["text"] == "risk.max_trades: account.trades_today 0, needed ≥ 3"
+    assert by_rule["risk.max_trades"]["effect"] == "block max_trades_per_day_ok"
+    assert by_rule["mode.score_risk_off"]["text"] == "mode.score_risk_off: flow.risk.global_score 0.34, needed < 0.25"
+    assert by_rule["flat.no_clear_side"]["effect"].startswith("veto ")
+    gaps = [m["gap"] for m in s["nearest_misses"]]
+    assert gaps == sorted(gaps)
+    assert not [m for m in summarize(trace, misses=50)["nearest_misses"] if m["path"].startswith("candidate.side")]
+    assert "[block max_trades_per_day_ok]" in render_summary(s)
+    # the trace says what each rule that did not fire would have done (deciding actions only)
+    assert trace["not_fired_effects"]["risk.daily_drawdown"].startswith("block ")
+    assert trace["not_fired_effects"]["long.etf_flows"] == "score long +0.05"
+    # a trace stored before effects were recorded: families by the rule names' prefixes
+    old = {k: v for k, v in trace.items() if k != "not_fired_effects"}
+    assert {m["family"] for m in summarize(old)["nearest_misses"]} >= {"risk", "mode", "flat", "long"}
 
 
 def test_conditions_read_without_reprs():

@@ -461,6 +461,26 @@ def _manage(rules: list[Rule]) -> dict[str, Any]:
     return out
 
 
+# Actions that decide or block an outcome, in the order a rule's effect is named by; the
+# others (multiplier, cap, flag, levels, stop, target) shape a trade but decide none.
+_DECIDING = ("veto", "block", "candidate", "score", "mode", "warning", "close", "reduce")
+
+
+def rule_effect(actions: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """'veto both_sides_weak', 'block daily_dd_ok', 'candidate long', 'score long +0.10',
+    'mode risk_off', 'warning etf_stale', 'close time_stop'; None for a rule that only shapes."""
+    for name in _DECIDING:
+        a = actions.get(name)
+        if a is None:
+            continue
+        if name == "score":
+            return f"score {a.get('side')} {float(a.get('weight') or 0):+.2f}"
+        detail = {"veto": "reason", "block": "check", "candidate": "side", "mode": "set", "warning": "code",
+                  "close": "reason", "reduce": "reason"}[name]
+        return f"{name} {a.get(detail)}" if a.get(detail) is not None else name
+    return None
+
+
 def _trace(compiled: CompiledRules, facts: Mapping[str, Any], view: dict[str, dict[str, Any]],
            problems: list[str], fired: dict[str, list[Rule]], steps: list[dict[str, Any]],
            result: dict[str, Any], engine_name: str) -> dict[str, Any]:
@@ -487,9 +507,13 @@ def _trace(compiled: CompiledRules, facts: Mapping[str, Any], view: dict[str, di
         if step in by_step:
             stages_out.append(by_step[step])
     not_fired: list[tuple[str, str | None, Any]] = []
+    effects: dict[str, str] = {}
     for r, checks in compiled.checks:
         if r.id in fired_ids:
             continue
+        effect = rule_effect(r.actions)
+        if effect:
+            effects[r.id] = effect
         if r.stage == "manage" and "manage" not in fired:
             not_fired.append((r.id, "a position is open (stage manage runs only then)", view["position"].get("side")))
             continue
@@ -510,6 +534,9 @@ def _trace(compiled: CompiledRules, facts: Mapping[str, Any], view: dict[str, di
         "stages": stages_out,
         # (rule id, first failing condition, the value it saw): the "why not".
         "not_fired": not_fired,
+        # what each rule that did not fire would have done (deciding actions only): the
+        # summary's nearest misses cover every family that decides or blocks
+        "not_fired_effects": effects,
         "disagreements": disagreements,
         "result": {k: v for k, v in result.items() if k != "fired"},
         **_declared_trace(compiled, facts),

@@ -15,9 +15,9 @@ from typing import Any
 
 from engine import format as fmt
 
-# Rules whose firing moves toward a trade (the long/short signals and the candidates):
-# their misses are the "nearest misses"; a veto or block that did not fire is no miss.
-MISS_PREFIXES = ("long.", "short.", "candidate.")
+# A failing condition on the stage gate (no candidate yet, a flat outcome) says only that
+# an earlier stage did not produce a trade: that earlier rule's own miss is the one to read.
+STAGE_GATES = ("candidate.side", "outcome.side")
 NUMERIC_OPS = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "between": "between", "eq": "=", "neq": "≠",
                "in": "in", "not_in": "not in", "is_known": "known", "is_unknown": "unknown"}
 _LABEL = re.compile(r"^(?P<path>\S+) (?P<op>[a-z_]+)(?: (?P<shown>.*))?$")
@@ -116,6 +116,45 @@ def explain_miss(rule: str, label: str | None, value: Any) -> dict[str, Any]:
             "source": cond["source"], "text": text, "gap": gap(op, value, needed)}
 
 
+def _family(rule: str, effect: str | None) -> str:
+    """The family a miss stands for: its effect's kind (veto, block, candidate, score, mode,
+    warning, close, reduce), else — a trace stored before effects were recorded — the rule
+    name's prefix (long, short, risk, filter, ...)."""
+    return effect.split(" ", 1)[0] if effect else str(rule).split(".", 1)[0]
+
+
+def nearest_misses(trace: Mapping[str, Any], limit: int = 6) -> list[dict[str, Any]]:
+    """The rules that came nearest to firing, among every family that decides or blocks
+    (signals, candidates, vetoes, risk blocks, modes, warnings, exits): the nearest of each
+    family first (so a veto that nearly fired shows beside the signal that nearly did),
+    then the next nearest overall; smallest relative gap first, unmeasurable ones last."""
+    effects = trace.get("not_fired_effects")
+    pool = []
+    for r, c, v in trace.get("not_fired") or []:
+        if isinstance(effects, Mapping) and r not in effects:
+            continue  # a rule that only shapes a trade (size, leverage, levels): no miss of a decision
+        m = explain_miss(r, c, v)
+        if m["path"] is None or str(m["path"]).startswith(STAGE_GATES):
+            continue
+        effect = effects.get(r) if isinstance(effects, Mapping) else None
+        pool.append(dict(m, effect=effect, family=_family(r, effect)))
+
+    def key(m: Mapping[str, Any]) -> tuple[bool, float, str]:
+        return (m["gap"] is None, m["gap"] if m["gap"] is not None else 0.0, m["rule"])
+
+    pool.sort(key=key)
+    chosen: dict[str, dict[str, Any]] = {}
+    for m in pool:
+        chosen.setdefault(m["family"], m)
+    picked = sorted(chosen.values(), key=key)[:limit]
+    for m in pool:
+        if len(picked) >= limit:
+            break
+        if m not in picked:
+            picked.append(m)
+    return sorted(picked, key=key)
+
+
 def _config_value(trace: Mapping[str, Any], key: str) -> Any:
     values = (trace.get("ruleset") or {}).get("config_values") or {}
     if isinstance(values, Mapping):
@@ -155,16 +194,13 @@ def deciding_rule(trace: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def summarize(trace: Mapping[str, Any], misses: int = 5) -> dict[str, Any]:
+def summarize(trace: Mapping[str, Any], misses: int = 6) -> dict[str, Any]:
     """The glance: decision, both scores and the threshold, the deciding rule, the nearest
     misses (smallest relative gap first; unknown values last), the warnings."""
     result = trace.get("result") or trace.get("decision") or {}
     agg: Mapping[str, Any] = next((s for s in trace.get("stages") or [] if s.get("step") == "aggregation"), {})
     threshold = _config_value(trace, "risk.min_score")
     long_, short = agg.get("score_long", result.get("score_long")), agg.get("score_short", result.get("score_short"))
-    nearest = [explain_miss(r, c, v) for r, c, v in trace.get("not_fired") or []
-               if str(r).startswith(MISS_PREFIXES)]
-    nearest.sort(key=lambda m: (m["gap"] is None, m["gap"] if m["gap"] is not None else 0.0, m["rule"]))
     return {
         "action": result.get("action"), "reason": result.get("reason"),
         "confidence": result.get("confidence"), "confidence_text": fmt.score(result.get("confidence")),
@@ -179,7 +215,7 @@ def summarize(trace: Mapping[str, Any], misses: int = 5) -> dict[str, Any]:
         "warnings": [{"code": w.get("code"), "penalty_text": fmt.score(w.get("penalty"))}
                      for w in agg.get("warnings") or []],
         "decided_by": deciding_rule(trace),
-        "nearest_misses": nearest[:misses],
+        "nearest_misses": nearest_misses(trace, misses),
         "checks_failed": [k for k, ok in (result.get("risk_checks") or {}).items() if not ok],
     }
 
@@ -205,5 +241,5 @@ def render_summary(s: Mapping[str, Any]) -> str:
     if s.get("nearest_misses"):
         lines.append("  nearest misses:")
         for m in s["nearest_misses"]:
-            lines.append(f"    {m['text']}")
+            lines.append(f"    {m['text']}" + (f"  [{m['effect']}]" if m.get("effect") else ""))
     return "\n".join(lines)

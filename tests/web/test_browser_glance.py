@@ -120,3 +120,48 @@ def test_position_page(site, logged_in):
 
     WebDriverWait(b, 15).until(lambda d: "89,300.0" in d.find_element(By.ID, "mark-price").text)
     assert "+2.79 USDT" in b.find_element(By.ID, "unrealized-pnl").text  # (89300 - 89160.4) x 0.02
+
+
+def _set_execution(site, **details) -> None:
+    """Change the execution worker's heartbeat details, as the running worker would."""
+    script = ("import json, sys; from engine.config import load_config; from engine.paths import home; "
+              "from connectors.db import open_database; from connectors.db import models as m; "
+              "open_database(load_config(), home().ensure()); "
+              "r = m.BotState.get(m.BotState.component == 'execution'); d = dict(r.details); "
+              "d.update(json.loads(sys.argv[1])); d = {k: v for k, v in d.items() if v is not None}; "
+              "st = 'SAFE_MODE' if d.get('safe_mode') else 'RUNNING'; "
+              "m.BotState.update(details=d, state=st).where(m.BotState.id == r.id).execute()")
+    import json
+
+    subprocess.run([sys.executable, "-c", script, json.dumps(details)], env=site.env(), cwd=ROOT, check=True)
+
+
+def test_safe_mode_banner_comes_and_goes_without_a_reload(site, logged_in):
+    """Issue 13 item 2: the worker enters SAFE MODE while a page is open — the banner shows
+    within a refresh, on any page (here Position) and on Status; it goes when SAFE MODE ends."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    b = logged_in
+    try:
+        # appears on a page other than Status (site.js reads /api/status itself)...
+        b.get(site.base + "/position/")
+        wait_for(b, "#mark-price")
+        assert not b.find_elements(By.ID, "safe-mode-banner")
+        b.execute_script("window.sameLoad = 'yes';")  # gone if the page reloads
+        _set_execution(site, safe_mode="emergency_stop")
+        WebDriverWait(b, 15).until(lambda d: d.find_elements(By.ID, "safe-mode-banner"))
+        banner = b.find_element(By.ID, "safe-mode-banner").text
+        assert "SAFE MODE (emergency_stop)." in banner and "orders cancelled" in banner, banner
+        assert b.find_element(By.CSS_SELECTOR, "#safe-mode-banner a").text == "Control"  # admin: the way out
+        assert b.execute_script("return window.sameLoad") == "yes", "the Position page reloaded"
+        shot(b, "13-safe-mode-banner")
+        # ...and goes on Status (fed by the Status page's own refresh, status.js)
+        b.get(site.base + "/status/")
+        assert "SAFE MODE (emergency_stop)." in wait_for(b, "#safe-mode-banner").text
+        b.execute_script("window.sameLoad = 'yes';")
+        _set_execution(site, safe_mode=None)
+        WebDriverWait(b, 15).until(lambda d: not d.find_elements(By.ID, "safe-mode-banner"))
+        assert b.execute_script("return window.sameLoad") == "yes", "the Status page reloaded"
+    finally:
+        _set_execution(site, safe_mode=None)

@@ -1,5 +1,6 @@
 // Status page: re-read /api/status every 5 s and update the figures in place.
 (function () {
+  Showdown.statusPolled = true;  // this page's refresh feeds the SAFE MODE banner (site.js)
   const $ = (id) => document.getElementById(id);
   const esc = (s) => String(s ?? "—").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   const lightHtml = (c) => `<span class="light ${esc(c)}" title="${esc(c)}"></span>`;
@@ -13,6 +14,7 @@
     const st = $("bot-state"); st.textContent = s.bot_state; st.className = "state state-" + s.bot_state;
     $("risk-mode").textContent = s.risk_mode || "—";
     $("entries").textContent = s.entries.text;
+    Showdown.showSafeMode(s.safe_mode);
     const ref = s.rules_refusal;
     $("rules-refusal-card").hidden = !ref;
     $("rules-refusal").innerHTML = ref ? `<p>${esc(ref.time)} (${esc(ref.source)}): version <code>${esc((ref.version || "—").slice(0, 12))}</code> refused; <code>${esc((ref.active || "—").slice(0, 12))}</code> stays active.</p><ul>${ref.problems.map((p) => `<li><code>${esc(p)}</code></li>`).join("")}</ul>` : "";

@@ -165,3 +165,41 @@ def test_safe_mode_banner_comes_and_goes_without_a_reload(site, logged_in):
         assert b.execute_script("return window.sameLoad") == "yes", "the Status page reloaded"
     finally:
         _set_execution(site, safe_mode=None)
+
+
+def test_liquidation_zones_are_shaded_bands_by_strength(site, logged_in):
+    """Issue 13 item 8: a liquidation zone on the market chart is a band over its price range
+    (shaded, more opaque the stronger), not two lines at its edges: the middle of the band
+    is tinted, not the chart's background."""
+    import io
+
+    from PIL import Image
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    script = ("from engine.config import load_config; from engine.paths import home; "
+              "from connectors.db import open_database; from connectors.db import models as m; "
+              "open_database(load_config(), home().ensure()); "
+              "f = m.Flow.select().order_by(m.Flow.as_of_ms.desc()).first(); d = dict(f.document); "
+              "d['liquidation_zones'] = {'below_price': [{'price': 88750, 'zone': [88700, 88800], 'side': 'long', "
+              "'strength': 0.9}, {'price': 88600, 'zone': [88580, 88620], 'side': 'long', 'strength': 0.2}], "
+              "'above_price': []}; "
+              "m.Flow.create(symbol=f.symbol, as_of_ms=f.as_of_ms + 1, document=d)")
+    subprocess.run([sys.executable, "-c", script], env=site.env(), cwd=ROOT, check=True)
+    b = logged_in
+    b.get(site.base + "/market/?tf=5m")
+    wait_for(b, "#chart canvas")
+    WebDriverWait(b, 10).until(lambda d: d.execute_script(
+        "return !!(window.showdownLiqBands && showdownLiqBands.drawn.length === 2)"))
+    drawn = b.execute_script("return showdownLiqBands.drawn")
+    strong = next(r for r in drawn if r["low"] == 88700)
+    weak = next(r for r in drawn if r["low"] == 88580)
+    assert strong["bottom"] - strong["top"] > 8, strong  # the 100 USD range, not a line
+    alpha = [float(r["fill"].rsplit(",", 1)[1].rstrip(")")) for r in (strong, weak)]
+    assert alpha[0] > alpha[1] + 0.2, drawn  # the stronger zone is shaded darker
+    shot(b, "13-market-liquidation-bands")
+    chart = b.find_element("id", "chart")
+    png = Image.open(io.BytesIO(chart.screenshot_as_png)).convert("RGB")
+    ratio = png.width / chart.rect["width"]
+    y = round((strong["top"] + strong["bottom"]) / 2 * ratio)
+    r, g, bl = png.getpixel((round(png.width * 0.4), y))
+    assert r > 0x16 + 40 and r > g + 30, (r, g, bl)  # red-tinted (long liquidations), background #161c24

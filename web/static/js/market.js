@@ -1,6 +1,46 @@
 // Market page: candlesticks (TradingView lightweight-charts) with volume, the rules' EMAs,
-// the liquidation zones as bands (opacity and width by strength), the decision's entry zone,
+// the liquidation zones as shaded bands over their price range (opacity by strength), the decision's entry zone,
 // SL and TP lines, and the trades (entry arrows, exit dots coloured by result).
+// A series primitive (lightweight-charts 4.1+ plugin API): the liquidation zones as bands.
+class LiquidationBands {
+  constructor(zones) { this.zones = zones; this.drawn = []; this.series = null; this.view = new LiquidationBandsView(this); }
+  attached({ series }) { this.series = series; }
+  detached() { this.series = null; }
+  updateAllViews() { this.view.update(); }
+  paneViews() { return [this.view]; }
+}
+class LiquidationBandsView {
+  constructor(source) { this.source = source; this.rects = []; }
+  update() {
+    const s = this.source.series;
+    this.rects = s ? this.source.zones.map((z) => {
+      const hi = s.priceToCoordinate(z.high), lo = s.priceToCoordinate(z.low);
+      if (hi === null || lo === null) return null;
+      const min = 3 + 6 * z.strength;  // a one-price zone still shows, by strength
+      const mid = (hi + lo) / 2, half = Math.max(Math.abs(lo - hi), min) / 2;
+      return { top: mid - half, bottom: mid + half, fill: `rgba(${z.color},${z.alpha.toFixed(2)})`,
+        edge: `rgba(${z.color},${Math.min(1, z.alpha + 0.3).toFixed(2)})`,
+        label: `liq ${z.side} ${z.strength.toFixed(2)}`, zone: z };
+    }).filter(Boolean) : [];
+  }
+  zOrder() { return "bottom"; }
+  renderer() {
+    const rects = this.rects, source = this.source;
+    return { draw(target) {
+      source.drawn = rects.map((r) => ({ top: r.top, bottom: r.bottom, fill: r.fill, low: r.zone.low, high: r.zone.high }));
+      target.useBitmapCoordinateSpace((scope) => {
+        const ctx = scope.context, k = scope.verticalPixelRatio, w = scope.bitmapSize.width;
+        rects.forEach((r) => {
+          const top = Math.round(r.top * k), h = Math.max(1, Math.round((r.bottom - r.top) * k));
+          ctx.fillStyle = r.fill; ctx.fillRect(0, top, w, h);
+          ctx.fillStyle = r.edge; ctx.fillRect(0, top, w, Math.max(1, Math.round(k)));
+          ctx.font = `${Math.round(10 * k)}px sans-serif`; ctx.fillText(r.label, Math.round(4 * scope.horizontalPixelRatio), top - Math.round(2 * k));
+        });
+      });
+    } };
+  }
+}
+
 (async function () {
   const el = document.getElementById("chart");
   const chart = LightweightCharts.createChart(el, {
@@ -39,14 +79,13 @@
       r.priceRange.maxValue = Math.max(r.priceRange.maxValue, z.high); });
     return r;
   } });
-  (data.liquidation_zones || []).forEach((z) => {
-    const a = (0.25 + 0.6 * z.strength).toFixed(2);
-    const color = z.side === "long" ? `rgba(239,83,80,${a})` : `rgba(38,166,154,${a})`;
-    const width = Math.max(1, Math.round(1 + 3 * z.strength));
-    const title = `liq ${z.side} ${z.strength.toFixed(2)}`;
-    series.createPriceLine({ price: z.low, color, lineWidth: width, lineStyle: 0, axisLabelVisible: false, title });
-    if (z.high !== z.low) series.createPriceLine({ price: z.high, color, lineWidth: width, lineStyle: 0, axisLabelVisible: false, title: "" });
-  });
+  // each zone a shaded band over its price range, the stronger the more opaque (a zone of
+  // one price a band of a few pixels, thicker by strength), behind the candles
+  const zones = (data.liquidation_zones || []).map((z) => ({ ...z,
+    color: `${z.side === "long" ? "239,83,80" : "38,166,154"}`, alpha: 0.12 + 0.38 * z.strength }));
+  const bands = new LiquidationBands(zones);
+  series.attachPrimitive(bands);
+  window.showdownLiqBands = bands;
   const lv = data.decision_levels || {};
   const line = (p, color, title, style) => { if (p !== null && p !== undefined)
     series.createPriceLine({ price: Number(p), color, lineWidth: 2, lineStyle: style, axisLabelVisible: true, title }); };

@@ -152,6 +152,7 @@ def login() -> Any:
                 current_app.logger.warning("failed login for %r from %s", username, address)
             else:
                 throttle.succeeded(username, address)
+                users.remember(account)
                 session.clear()
                 login_user(WebUser(account))
                 session["sid"] = sessions.start(account.id)

@@ -102,6 +102,15 @@ def forget_cached() -> None:
     _cache.clear()
 
 
+def remember(account: Account) -> None:
+    """The account as just read from the database (a successful login): the cache holds it
+    from now, so a session started with a password changed in another process (the CLI)
+    is not taken for one of the old password for the rest of ACCOUNT_CACHE_S."""
+    from connectors.db import database_proxy
+
+    _cache[(id(database_proxy.obj), account.id)] = (time.monotonic(), account)
+
+
 def all_accounts() -> list[Account]:
     return [_account(r) for r in _model().select().order_by(_model().username)]
 

@@ -235,3 +235,20 @@ def test_build_lock_wait_is_bounded(operator, monkeypatch):
         assert resp.status_code == 503 and time.perf_counter() - started < 2
     finally:
         rules_edit._BUILD_LOCK.release()
+
+
+def test_signing_in_right_after_a_password_change_made_by_the_cli(app, admin):
+    """`showdown user passwd` (another process) changes the password; signing in with the new
+    one at once gives a working session — not one the site's per-process account cache,
+    still holding the old password, takes for ended (the replay walk met it)."""
+    from tests.web.conftest import login
+    from web import users
+
+    assert admin.get("/api/status").status_code == 200  # the account is in this process's cache
+    with app.app_context():  # what the CLI does, in its own process: this one's cache is not told
+        users._model().update(password_hash=users.hash_password("changed-by-cli-123")).where(
+            users._model().username == "admin").execute()
+        users.end_sessions("admin")
+    fresh = login(app.test_client(), "admin", "changed-by-cli-123")
+    assert fresh.get("/api/status").status_code == 200
+    assert fresh.get("/status/").status_code == 200

@@ -3,9 +3,9 @@
 (function () {
   const card = document.getElementById("open-trade");
   if (!card) return;
-  setInterval(async () => {
+  const timer = setInterval(async () => {
     const resp = await fetch(location.href, { credentials: "same-origin" });
-    if (!resp.ok) { if (resp.status === 401) location.reload(); return; }
+    if (!resp.ok) { if (resp.status === 401) { clearInterval(timer); Showdown.sessionEnded(); } return; }
     const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
     const fresh = doc.querySelector("#open-trade table.kv");
     const now = card.querySelector("table.kv");

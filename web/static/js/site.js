@@ -21,26 +21,36 @@
   Showdown.showSafeMode = function (safe) {
     const slot = document.getElementById("safe-mode-slot");
     let banner = document.getElementById("safe-mode-banner");
-    if (!safe) { if (banner) banner.remove(); return; }
-    if (!banner && slot) {  // the same markup as base.html renders
-      banner = document.createElement("div");
-      banner.className = "flash error safe-mode-banner"; banner.id = "safe-mode-banner"; banner.setAttribute("role", "alert");
-      banner.innerHTML = '<strong>SAFE MODE (<span class="safe-mode-reason"></span>).</strong> <span class="safe-mode-text"></span>; '
-        + "no new entries, the open position stays protected.";
-      if (slot.dataset.controlUrl) {
-        const a = document.createElement("a"); a.href = slot.dataset.controlUrl; a.textContent = "Control";
-        banner.append(" ", a);
-      }
-      slot.before(banner);
+    if (banner && (!safe || banner.dataset.reason !== safe.reason)) { banner.remove(); banner = null; }
+    if (!safe || banner || !slot) return;
+    banner = document.createElement("div");  // the same banner as base.html renders
+    banner.className = "flash error safe-mode-banner"; banner.id = "safe-mode-banner"; banner.setAttribute("role", "alert");
+    banner.dataset.reason = safe.reason;
+    const strong = document.createElement("strong"); strong.textContent = `SAFE MODE (${safe.reason}).`;
+    banner.append(strong, ` ${safe.text}; no new entries, the open position stays protected.`);
+    if (slot.dataset.controlUrl) {
+      const a = document.createElement("a"); a.href = slot.dataset.controlUrl; a.textContent = "Control";
+      banner.append(" ", a);
     }
-    if (!banner) return;
-    banner.querySelector(".safe-mode-reason").textContent = safe.reason;
-    banner.querySelector(".safe-mode-text").textContent = safe.text;
+    slot.before(banner);
+  };
+  // A poll answered 401: the session ended (sign-out elsewhere, password or role change).
+  // Say so on the open page, with the way back in, and stop polling.
+  Showdown.sessionEnded = function (message) {
+    Showdown.ended = true;
+    if (document.getElementById("session-ended")) return;
+    const box = document.createElement("div");
+    box.className = "flash error"; box.id = "session-ended"; box.setAttribute("role", "alert");
+    box.textContent = (message || "your session has ended; sign in again").replace(/^./, (c) => c.toUpperCase()) + " ";
+    const a = document.createElement("a"); a.href = Showdown.url("/login"); a.textContent = "Sign in";
+    box.append(a);
+    document.querySelector("main").prepend(box);
   };
   if (document.getElementById("safe-mode-slot")) {
-    setInterval(async () => {
+    const timer = setInterval(async () => {
       if (Showdown.statusPolled || document.hidden) return;
       const r = await Showdown.api("GET", "/api/status");
+      if (r.status === 401) { clearInterval(timer); Showdown.sessionEnded(r.data && r.data.message); return; }
       if (r.ok && r.data) Showdown.showSafeMode(r.data.safe_mode);
     }, 5000);
   }

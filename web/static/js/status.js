@@ -6,7 +6,7 @@
   const lightHtml = (c) => `<span class="light ${esc(c)}" title="${esc(c)}"></span>`;
   async function refresh() {
     const r = await Showdown.api("GET", "/api/status");
-    if (!r.ok) { if (r.status === 401) location.reload(); return; }
+    if (!r.ok) { if (r.status === 401) { clearInterval(timer); Showdown.sessionEnded(r.data && r.data.message); } return; }
     const s = r.data;
     $("updated").textContent = s.time;
     $("market-time").hidden = s.market_time === s.time;
@@ -36,5 +36,5 @@
     const rec = s.last_reconciliation;
     $("reconciliation").innerHTML = rec ? `${esc(rec.time)} · ${esc(rec.summary)}` : '<span class="empty">none yet</span>';
   }
-  setInterval(refresh, 5000);
+  const timer = setInterval(refresh, 5000);
 })();

@@ -26,6 +26,7 @@ from connectors.loops.backtest_run import (
 )
 from connectors.stores.backtest_inputs import inputs_at
 from connectors.stores.backtest_store import load_history, recorded_decisions, save_run
+from engine import format as fmt
 from engine.analytics.batch import build_cycles
 from engine.backtest.compare import compare_runs, parity
 from engine.backtest.loop import with_declared
@@ -141,9 +142,10 @@ def _backtest(date_from: str | None, date_to: str | None, rules_spec: str | None
     finally:
         bar.close()
     report = None
-    notes = f"{len(result.trades)} trades; events {json.dumps(result.events)}"
+    # notes are shown as they are (Backtests page, API): read as text, never as a JSON dict
+    notes = f"{len(result.trades)} trades; events " + (fmt.field("events", result.events) if result.events else "none")
     if result.open_position:
-        notes += f"; position still open at the end: {json.dumps(result.open_position)}"
+        notes += f"; position still open at the end: {fmt.field('position', result.open_position)}"
     if compare_spec:
         files_b = rule_texts(compare_spec, where.rules_dir)
         bar, update = _bar((t_to - t_from) // 60_000, "compare")

@@ -64,6 +64,9 @@ def test_close_asked_by_a_rule_is_a_market_close_with_the_rules_reason() -> None
                    now=now + 2000)
     [closed] = [e for e in ev if e.code == "trade_closed"]
     assert closed.context["exit_reason"] == "time_stop" and s.exit_reason is None and s.managed == "2"
+    # read by people (console, Logs page): figures by meaning, the raw Decimals in the fields
+    pnl = closed.context["pnl"]
+    assert closed.message == f"long 0.010 closed by time_stop: pnl {D(pnl):.2f} USDT", (closed.message, pnl)
 
 
 def test_stop_moves_only_tighter_never_through_the_price_and_stays_on_the_exchange() -> None:

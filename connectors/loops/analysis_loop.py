@@ -121,7 +121,7 @@ class AnalysisLoop:
             if v is not None and v.version == ev.get("version"):
                 by = rules_store.take_attribution(self.var_dir, v.version) or by
                 rules_store.record_activation(v.version, v.compiled.files, v.test_files, by)
-            log.info("ruleset %s activated by %s (previous %s); %s", ev.get("version"), by, ev.get("previous"),
+            log.info("ruleset %s activated by %s (previous %s); %s", ev.get("version"), by, ev.get("previous") or "none",
                      ev.get("tests"), extra={"context": {"warnings": ev.get("warnings")}})
             if ev.get("previous"):
                 notify("INFO", COMPONENT, "rules_activated",

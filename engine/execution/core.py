@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from engine import format as fmt
 from engine.exchange.filters import SymbolFilters, round_price, round_quantity
 from engine.exchange.types import Order, OrderRequest, Side
 from engine.execution import manage
@@ -255,8 +256,11 @@ def _position_closed(st: _Step) -> None:
         if cid in st.open:
             st.cancel(role, cid)
     summary = trade_summary(s, v)
-    st.event("trade_closed", "WARNING" if summary["exit_reason"] == "unexplained" else "INFO", f"{summary['side']} {summary['quantity']} closed by {summary['exit_reason']}: "
-             f"pnl {summary['pnl']} USDT", **summary)
+    # the message is read by people (console, Logs page): figures by meaning; the raw
+    # Decimals stay in the event's fields
+    st.event("trade_closed", "WARNING" if summary["exit_reason"] == "unexplained" else "INFO",
+             f"{summary['side']} {fmt.qty(summary['quantity'])} closed by {summary['exit_reason']}: "
+             f"pnl {fmt.money(summary['pnl'])} USDT", **summary)
     s.last_exit_ms = st.now
     s.phase = NO_POSITION
     s.live, s.opened_ms, s.wallet_before = {}, 0, None

@@ -9,7 +9,12 @@ command and log in again; see a CLI backtest on the Backtests page; enter a sent
 the next decision's trace use it; run an emergency stop, clear SAFE MODE from the site and
 see the worker trade again; break a rule on disk and see the refusal on Status.
 
-The rules are rules/examples/ema_cross.yaml (long or short at every cycle), so the worker
+Then the trace at a glance (long/short score bars against the threshold, the deciding rule,
+the nearest misses) and the "Why no trade?" page. A second test scans every page and API
+answer of the same running replay for raw numbers (tests/web/test_formatting.py's checks).
+
+The rules are tests/web/fixtures/replay_walk_rules.yaml (EMA 20/50 as scores against
+risk.min_score: long or short at every cycle, flat while a position is open), so the worker
 has something to trade as soon as it may. Screenshots go to artifacts/screenshots/replay-*.
 """
 
@@ -23,6 +28,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +41,7 @@ from tests.web.live import ROOT, LiveSite, free_port
 from tests.web.test_e2e_browser import SHOTS, _skip_reason, wait_for
 
 REPLAY_KLINES = "btcusdt-perp-1m-2025-11-10_2025-12-10.csv.gz"
+WALK_RULES = Path(__file__).parent / "fixtures" / "replay_walk_rules.yaml"
 SPEED = 60  # one replayed minute per wall second: a cycle every 5 s
 NEW_PASSWORD = "replay-walk-pass-2"
 
@@ -71,7 +78,7 @@ class Replay:
         self.root = root
         self.rules = root / "rules"
         self.rules.mkdir(parents=True)
-        shutil.copy(ROOT / "rules" / "examples" / "ema_cross.yaml", self.rules / "strategy.yaml")
+        shutil.copy(WALK_RULES, self.rules / "strategy.yaml")
         shutil.copytree(ROOT / "config", root / "config", ignore=shutil.ignore_patterns("config.local.yaml"))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOWDOWN", "DB_", "BINANCE_", "TELEGRAM_"))}
         self.env.update({"SHOWDOWN_HOME": str(root), "SHOWDOWN_CONFIG_DIR": str(root / "config"),
@@ -185,10 +192,12 @@ def test_walk_a_replay(walk, chromium) -> None:
     changed = replay.cli(*command.split()[1:], "--password", NEW_PASSWORD)
     assert changed.stderr.startswith("database: REPLAY ("), changed.stderr  # it found the replay's users
     assert "password of admin changed" in changed.stdout
+    # the password change ended the session: the open Status page says so at its next
+    # refresh, without a reload, and the next page asked for is the login form
+    ended = until("the open page saying the session has ended", lambda: browser.find_elements(By.ID, "session-ended"),
+                  timeout=15)
+    assert ended[0].text.startswith("Your session has ended; sign in again"), ended[0].text
     browser.get(site.base + "/status/")
-    # the password change ended the session: the server-side session is gone, so the page
-    # answers with the login form (401) instead of the status
-    assert "session has ended" in browser.find_element(By.TAG_NAME, "body").text.lower()
     browser.find_element(By.ID, "username").send_keys("admin")
     browser.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
     browser.find_element(By.ID, "login-submit").click()
@@ -280,7 +289,51 @@ def test_walk_a_replay(walk, chromium) -> None:
 
     lap("refusal on Status")
 
-    # 7. (issue 13 part 2) the trace summary and the why-not page: their steps go here.
+    # 7. the latest decision at a glance: both scores as bars against the threshold, the rule
+    # that decided, the nearest misses formatted by field
+    browser.get(site.base + "/decisions/latest")
+    summary = wait_for(browser, "#trace-summary")
+    action = summary.find_element(By.CSS_SELECTOR, "p b").text.lower()
+    filled = {}
+    for side in ("long", "short"):
+        bar = browser.find_element(By.ID, f"score-{side}")
+        assert bar.get_attribute("data-threshold") == "0.55"  # risk.min_score, as configured
+        line = bar.find_element(By.CSS_SELECTOR, ".threshold").rect
+        assert abs((line["x"] - bar.rect["x"]) / bar.rect["width"] - 0.55) < 0.01
+        filled[side] = bar.find_element(By.CSS_SELECTOR, ".fill").rect["width"] / bar.rect["width"]
+        assert bar.get_attribute("data-score") in ("0.70", "0.00"), bar.get_attribute("data-score")
+    # EMA 20 above or below EMA 50: one side scores 0.70 (past the threshold), the other nothing
+    assert sorted(round(f, 2) for f in filled.values()) == [0.0, 0.7], filled
+    decided = browser.find_element(By.ID, "decided-by").text
+    if action == "flat":
+        assert decided.startswith("Decided by risk.position_open (veto, stage risk)"), decided
+    else:
+        assert decided.startswith(f"Decided by candidate.{action} (candidate, stage candidate)"), decided
+        assert "score." + action in decided and "≥ 0.55 (risk.min_score)" in decided
+    misses = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#nearest-misses li")]
+    other = "short" if filled["long"] > filled["short"] else "long"
+    # the other side's candidate missed its threshold, named by what it would have done
+    assert f"candidate.{other}: score.{other} 0.00, needed ≥ 0.55 [candidate {other}]" in misses, misses
+    browser.set_window_size(1400, 1300)
+    shot(browser, "07-trace-summary")
+    # 8. "Why no trade?": the cycles of the last 24 h of the replay's clock, flat while in a position
+    def flat_while_in_position() -> bool:
+        browser.get(site.base + "/why-not/")
+        counts = wait_for(browser, "#why-not-counts").text
+        cycles, flat = re.search(r"(\d+) cycle\(s\):.*flat (\d+)", counts).groups()  # type: ignore[union-attr]
+        assert int(cycles) >= int(flat), counts
+        return bool(re.search(r"position_open \d+ \d", browser.find_element(By.ID, "flat-reasons").text))
+
+    # the trade entered in step 4 is open: the next cycle is flat (one position at a time)
+    until("a flat cycle for the open position on the why-not page", flat_while_in_position, every=1)
+    assert "risk.position_open" in browser.find_element(By.ID, "blocking-rules").text
+    closest = browser.find_element(By.ID, "closest").text
+    assert "risk.position_open (veto)" in closest and "(0.55)" in closest, closest
+    assert "up to 2025-12-" in browser.find_element(By.TAG_NAME, "h1").text  # the replay's clock
+    shot(browser, "08-why-not")
+    browser.set_window_size(1400, 1000)
+
+    lap("trace summary and why-not")
 
     logs = [e["message"] for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
     # expected: the 401 of the ended session; the browser's own /favicon.ico guess on the raw
@@ -289,3 +342,78 @@ def test_walk_a_replay(walk, chromium) -> None:
     assert not [m for m in logs if "401" not in m and "/favicon.ico" not in m
                 and "/decisions/latest" not in m], logs
     assert time.monotonic() - started < 150, f"the walk took {time.monotonic() - started:.0f} s"
+
+
+SCAN_PASSWORD = "replay-scan-pass-3"
+SCAN_SKIP = ("/static/", "/login", "/logout", "/api/csrf", "/api/openapi.json")
+PER_PATTERN = 3  # pages of one shape (/decisions/<id>, /backtest/<id>): the first three found
+
+
+def _crawl(session: Any, site: SiteOnItsOwn, start: list[str], limit: int = 120) -> list[tuple[str, Any]]:
+    """Every page reachable from the navigation and the given entry points, following the
+    site's own links (pages of one shape — a decision, a run — up to PER_PATTERN each):
+    [(path, response)]."""
+    from html import unescape
+
+    prefix = "/" + site.base.split("/", 3)[3]
+    queue, seen, shapes, out = list(start), set(start), Counter[str](), []
+    while queue and len(out) < limit:
+        path = queue.pop(0)
+        shape = re.sub(r"\d+", "N", path)
+        shapes[shape] += 1
+        if shapes[shape] > PER_PATTERN:
+            continue
+        resp = session.get(site.base + path, timeout=30)
+        assert resp.status_code == 200, (path, resp.status_code, resp.text[:300])
+        out.append((path, resp))
+        if "html" not in resp.headers.get("Content-Type", ""):
+            continue
+        for href in re.findall(r'href="([^"#]+)"', resp.text):
+            href = unescape(href)
+            if href.startswith(prefix + "/") and not any(s in href for s in SCAN_SKIP):
+                p = href[len(prefix):]
+                if p not in seen:
+                    seen.add(p)
+                    queue.append(p)
+    return out
+
+
+def test_every_page_and_api_answer_of_the_replay_formats_numbers_by_meaning(walk) -> None:
+    """Issue 13, "Done when" 2, on the replay the walk ran (the same running bot, its own
+    decisions, trades, backtest and logs): no float printed with more digits than its
+    field's precision, no Python dict or list repr, no epoch number shown as a time — on
+    every page the site links to and every API answer."""
+    import requests
+
+    from tests.web.test_formatting import api_problems, page_problems
+
+    replay, site = walk
+    started = time.monotonic()
+    replay.cli("user", "passwd", "admin", "--password", SCAN_PASSWORD)
+    s = requests.Session()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', s.get(site.base + "/login", timeout=10).text).group(1)  # type: ignore[union-attr]
+    assert s.post(site.base + "/login", data={"username": "admin", "password": SCAN_PASSWORD, "csrf_token": token},
+                  timeout=10, allow_redirects=False).status_code == 302
+    latest = s.get(site.base + "/api/decision", timeout=10).json()
+    runs = s.get(site.base + "/api/backtest/runs", timeout=10).json()
+    starts = ["/status/", "/market/?tf=1m", "/market/?tf=5m", "/market/candles.json?tf=5m", "/market/candles.json?tf=1m",
+              "/decisions/?hours=336", "/why-not/?since=7d", "/api/status", "/api/snapshot", "/api/flow", "/api/decision",
+              f"/api/decision?id={latest['id']}&trace=1", "/api/position", "/api/orders", "/api/logs", "/api/rules",
+              "/api/backtest/runs", "/confirmations/api",
+              *[f"/api/backtest/run/{r['id']}" for r in runs["runs"][:2]]]
+    pages = _crawl(s, site, starts)
+    problems: list[str] = []
+    kinds: Counter[str] = Counter()
+    for path, resp in pages:
+        if "json" in resp.headers.get("Content-Type", ""):
+            kinds["json"] += 1
+            problems += api_problems(path, resp.json())
+        else:
+            kinds["html"] += 1
+            problems += page_problems(path, resp.text)
+    print(f"[replay scan] {len(pages)} answers ({dict(kinds)}) in {time.monotonic() - started:.1f} s")
+    scanned = {re.sub(r"\d+", "N", p) for p, _ in pages}
+    for must in ("/status/", "/flow/", "/position/", "/decisions/N", "/backtest/N", "/why-not/", "/logs/", "/rules/",
+                 "/inputs/", "/control/", "/audit/", "/api/decision?id=N&trace=N"):
+        assert must in scanned, (must, sorted(scanned))
+    assert not problems, "\n".join(problems[:40])

@@ -282,7 +282,7 @@ def test_walk_a_replay(walk, chromium) -> None:
     def refusal_shown() -> bool:
         browser.get(site.base + "/status/")
         card = browser.find_element(By.ID, "rules-refusal-card")
-        return card.is_displayed() and "strategy.yaml:" in card.text
+        return card.is_displayed() and bool(re.search(r"strategy\.yaml:\d+:\d+: not valid YAML", card.text))
 
     until("the refusal on the Status page", refusal_shown)
     shot(browser, "06-refusal-on-status")

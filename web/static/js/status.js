@@ -25,7 +25,7 @@
       `<tr><td>${lightHtml(b.freshness)}${esc(b.component)}</td><td>${esc(b.state)}</td><td class="num">${esc(b.age_s)} s ago</td></tr>`).join("")
       : '<tr><td colspan="3" class="empty">no loop has reported yet</td></tr>');
     $("freshness").innerHTML = s.data_freshness.map((f) =>
-      `<tr><td>${lightHtml(f.freshness)}${esc(f.name)}</td><td class="num">${esc(f.as_of || "none in force")}${f.future ? ` <span class="future">(future: ${esc(f.future)})</span>` : ""}</td></tr>`).join("");
+      `<tr><td>${lightHtml(f.freshness)}${esc(f.name)}</td><td class="num wrap">${esc(f.as_of || "none in force")}${f.future ? ` <span class="future">(future: ${esc(f.future)})</span>` : ""}</td></tr>`).join("");
     $("orders").innerHTML = "<tr><th>role</th><th>side</th><th>type</th><th class=num>price</th><th class=num>qty</th></tr>" +
       (s.open_orders.length ? s.open_orders.map((o) => `<tr><td>${esc(o.role)}</td><td>${esc(o.side)}</td><td>${esc(o.type)}</td><td class="num">${esc(o.price || o.stop_price)}</td><td class="num">${esc(o.quantity)}</td></tr>`).join("")
         : '<tr><td colspan="5" class="empty">none</td></tr>');

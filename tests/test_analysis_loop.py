@@ -244,3 +244,15 @@ def test_declared_ruleset_decides_at_its_own_cycle_with_the_backtest_values(db, 
             assert isinstance(facts["indicators"]["ema_fast"], float) and "bb" in facts["indicators"]
     finally:
         lp.close()
+
+
+def test_first_activation_is_logged_as_text_without_a_python_none(loop, caplog):
+    """The console and the Logs page read the line: the first activation has no previous
+    version — 'previous none', not a Python None (found by the replay's raw-output scan)."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="showdown.analytics")
+    loop._on_rules_event("activated", {"version": "baf8c34a88ec4da9", "previous": None, "source": "startup",
+                                       "tests": "0/0 cases passed"})
+    [line] = [r.getMessage() for r in caplog.records if "activated by" in r.getMessage()]
+    assert "(previous none);" in line and "None" not in line, line

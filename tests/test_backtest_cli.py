@@ -38,6 +38,9 @@ def test_backtest_compare_exports_and_reruns(db, backend, shared_data: Path, tmp
     assert a.status == "done" and a.trade_count == TradeBacktest.select().where(TradeBacktest.run == run_a).count() > 0
     assert DecisionBacktest.select().where(DecisionBacktest.run == run_a).count() == compared
     assert EquityPointBacktest.select().where(EquityPointBacktest.run == run_a).count() > 0
+    # the notes are shown as they are (Backtests page, API): text, not a JSON dict
+    assert re.fullmatch(r"\d+ trades; events (\w+ \d+, )*\w+ \d+(; .*)?", a.notes), a.notes
+    assert "{" not in a.notes and '"' not in a.notes, a.notes
 
     with (out_a / "trades.csv").open() as f:
         trades = list(csv.DictReader(f))

@@ -108,6 +108,17 @@ def test_login_and_status(site, browser):
     assert not severe, "\n".join(severe)
 
 
+def test_rules_api_answers_through_nginx(site):
+    """GET /admin/api/rules (the files and versions) reaches the app through the shipped
+    Nginx locations: not a 301 to /api/rules/ that the app answers 404 (found by the replay
+    scan); the drafts under /api/rules/ keep their own, rate-limited location."""
+    s = site.session()
+    resp = s.get(site.base + "/api/rules", timeout=10, allow_redirects=False)
+    assert resp.status_code == 200, (resp.status_code, resp.text[:200])
+    assert {f["name"] for f in resp.json()["files"]} >= {"strategy.yaml", "risk.yaml"}
+    assert s.post(site.base + "/api/rules/validate", json={}, timeout=10).status_code in (400, 422)
+
+
 def test_market_chart_renders(site, browser):
     browser.get(site.base + "/market/?tf=5m")
     wait_for(browser, "#chart")

@@ -163,6 +163,10 @@ def test_safe_mode_banner_comes_and_goes_without_a_reload(site, logged_in):
         _set_execution(site, safe_mode=None)
         WebDriverWait(b, 15).until(lambda d: not d.find_elements(By.ID, "safe-mode-banner"))
         assert b.execute_script("return window.sameLoad") == "yes", "the Status page reloaded"
+        # the refresh that removed the banner rewrote the figures too: prices to the tick, quantities to the step
+        position = b.find_element(By.ID, "position").text
+        assert "89,160.4" in position and "88,712.3" in position and "0.020" in position, position
+        assert "88,712.3" in b.find_element(By.ID, "orders").text
     finally:
         _set_execution(site, safe_mode=None)
 

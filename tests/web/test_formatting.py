@@ -119,6 +119,9 @@ def test_observation_5_figures_read_as_a_trader_reads_them(app, admin, replay_si
     assert "mark 89,234.6" in position and "liquidation price 71,234.6" in position
     assert "unrealised P&L +1.48 USDT" in position                            # (89234.56 - 89160.4) × 0.02
     assert position.count("exchange and records agree") == 1 and "×30" in position  # no flood
+    status = visible_text(admin.get("/status/").get_data(as_text=True))
+    assert "entry 89,160.4" in status and "stop-loss 88,712.3" in status and "quantity 0.020" in status
+    assert "sl SELL STOP_MARKET 88,712.3 0.020" in status  # the open order, price and quantity by meaning
     flow = admin.get("/flow/").get_data(as_text=True)
     flow_text = visible_text(flow)
     assert "OI change 24h 1.14 %" in flow_text

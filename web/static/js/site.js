@@ -13,6 +13,9 @@
       try { data = await resp.json(); } catch (e) { data = { error: "bad_response", message: resp.statusText }; }
       return { ok: resp.ok, status: resp.status, data };
     },
+    // prices to the tick (0.1), quantities to the step (0.001), as engine/format.py does
+    price(x) { return x === null || x === undefined || x === "" ? "—" : Number(x).toLocaleString("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 }); },
+    qty(x) { return x === null || x === undefined || x === "" ? "—" : Number(x).toLocaleString("en-US", { minimumFractionDigits: 3, maximumFractionDigits: 3 }); },
     fmt(x, d = 2) { return x === null || x === undefined ? "—" : Number(x).toLocaleString("en-US", { maximumFractionDigits: d }); },
   };
   // The SAFE MODE banner follows the worker on every page, without a reload: shown when it

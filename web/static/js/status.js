@@ -27,10 +27,10 @@
     $("freshness").innerHTML = s.data_freshness.map((f) =>
       `<tr><td>${lightHtml(f.freshness)}${esc(f.name)}</td><td class="num wrap">${esc(f.as_of || "none in force")}${f.future ? ` <span class="future">(future: ${esc(f.future)})</span>` : ""}</td></tr>`).join("");
     $("orders").innerHTML = "<tr><th>role</th><th>side</th><th>type</th><th class=num>price</th><th class=num>qty</th></tr>" +
-      (s.open_orders.length ? s.open_orders.map((o) => `<tr><td>${esc(o.role)}</td><td>${esc(o.side)}</td><td>${esc(o.type)}</td><td class="num">${esc(o.price || o.stop_price)}</td><td class="num">${esc(o.quantity)}</td></tr>`).join("")
+      (s.open_orders.length ? s.open_orders.map((o) => `<tr><td>${esc(o.role)}</td><td>${esc(o.side)}</td><td>${esc(o.type)}</td><td class="num">${esc(Showdown.price(o.price || o.stop_price))}</td><td class="num">${esc(Showdown.qty(o.quantity))}</td></tr>`).join("")
         : '<tr><td colspan="5" class="empty">none</td></tr>');
     const p = s.position;
-    $("position").innerHTML = p ? `<table class="kv"><tr><th>side</th><td class="act-${esc(p.side)}">${esc(p.side)}</td></tr><tr><th>quantity</th><td class="num">${esc(p.quantity)}</td></tr><tr><th>entry</th><td class="num">${esc(p.entry_price)}</td></tr><tr><th>stop-loss</th><td class="num">${esc(p.sl_price)}</td></tr></table>` : '<p class="empty">flat</p>';
+    $("position").innerHTML = p ? `<table class="kv"><tr><th>side</th><td class="act-${esc(p.side)}">${esc(p.side)}</td></tr><tr><th>quantity</th><td class="num">${esc(Showdown.qty(p.quantity))}</td></tr><tr><th>entry</th><td class="num">${esc(Showdown.price(p.entry_price))}</td></tr><tr><th>stop-loss</th><td class="num">${esc(Showdown.price(p.sl_price))}</td></tr></table>` : '<p class="empty">flat</p>';
     const d = s.last_decision;
     $("last-decision").innerHTML = d ? `<p><b class="act-${esc(d.action)}">${esc(d.action.toUpperCase())}</b> ${esc(d.reason || "")}<br><span class="muted">${esc(d.time)} · confidence ${esc(Showdown.fmt(d.confidence, 2))}</span><br><a href="${Showdown.url("/decisions/" + d.id)}">why? (rule trace)</a></p>` : '<p class="empty">no decision yet</p>';
     const rec = s.last_reconciliation;

@@ -68,9 +68,11 @@ def register(group: click.Group) -> None:
     @click.option("--slippage", default="none", show_default=True, help="none | bps:N | atr:K")
     @click.option("--fees", default="0.0002,0.0004", show_default=True, help="maker,taker (fractions or 0.02%,0.04%)")
     @click.option("--equity", default="10000", show_default=True, help="Initial equity (USDT).")
-    @click.option("--engine", "rules_engine", type=click.Choice(("durable", "python")), default="durable",
-                  show_default=True, help="Rules evaluator: durable_rules (the code live runs) or the "
-                                          "reference evaluator (the differential tests' oracle).")
+    @click.option("--engine", "rules_engine", type=click.Choice(("fast", "durable", "python")),
+                  default="fast", show_default=True,
+                  help="Rules evaluator: fast (market conditions over all cycles at once; decisions equal "
+                       "to durable's), durable (durable_rules, the code live runs) or python (the reference "
+                       "evaluator, the differential tests' oracle).")
     @click.option("--set", "sets", multiple=True, help="Config override KEY=VALUE for this run (repeatable).")
     @click.option("--out", "out_dir", default=None,
                   help="Export directory (default <home>/var/backtests/<database>-<run id>, e.g. "

@@ -63,12 +63,14 @@ def with_overrides(config: Any, overrides: Mapping[str, Any]) -> Config:
 @dataclass
 class Prepared:
     compiled: CompiledRules
-    engine: Any
+    engine: Any        # what decide() runs one cycle with: a DurableRules or "python"
+    loop_engine: Any = None   # what run_backtest decides with ("fast" for the fast engine)
 
 
 def prepare(files: Mapping[str, str], config: Any, params: BacktestParams) -> Prepared:
     compiled = compile_texts(dict(files), config)
-    return Prepared(compiled, DurableRules(compiled) if params.engine == "durable" else "python")
+    engine: Any = DurableRules(compiled) if params.engine == "durable" else "python"
+    return Prepared(compiled, engine, "fast" if params.engine == "fast" else engine)
 
 
 def warmup_days(compiled: CompiledRules, config: Any) -> int:
@@ -102,7 +104,7 @@ def run_from_db(symbol: str, t_from: int, t_to: int, config: Any, files: Mapping
         cycles = build_cycles(candles, t_from, t_to, config, derivatives=derivatives,
                               inputs=inputs_at(symbol, t_to, etf_params), with_flow=True,
                               cycle_minutes=declared.cycle_minutes)
-    result = run_backtest(candles, t_from, t_to, config, prep.compiled, params, prep.engine,
+    result = run_backtest(candles, t_from, t_to, config, prep.compiled, params, prep.loop_engine,
                           funding=funding, cycles=cycles, progress=progress)
     metrics = compute_metrics(result.trades, result.equity, result.initial_equity, result.final_equity)
     return result, metrics, prep, cycles

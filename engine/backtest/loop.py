@@ -28,6 +28,7 @@ import pandas as pd
 
 from engine.analytics.batch import build_cycles, timeframe_frame
 from engine.analytics.params import plain
+from engine.backtest.fast import FastDecisions
 from engine.backtest.params import BacktestParams
 from engine.clock import SimClock
 from engine.decision import decide
@@ -318,7 +319,8 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
 
     candles_1m: index open_time_ms, columns open high low close volume (+ optional extras),
     from before t_from (indicator warm-up) up to t_to. `engine`: "python" (the reference
-    evaluator) or a DurableRules of `compiled`. `funding`: [(funding_time_ms, rate)].
+    evaluator), a DurableRules of `compiled`, or "fast" (market conditions over all cycles at
+    once, engine/backtest/fast.py; decisions equal to the other two). `funding`: [(funding_time_ms, rate)].
     `cycles` may pass build_cycles' output (to share it between two runs of a compare).
     `progress(minutes_done)` is called now and then.
     """
@@ -332,6 +334,7 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
                               with_flow=True, cycle_minutes=cycle_minutes)
     if declared is not None and not declared.empty and cycles:
         cycles = with_declared(cycles, declared, candles_1m, config)
+    fast = FastDecisions(compiled, cycles) if engine == "fast" else None
     rows = _rows(candles_1m.loc[:t_to - MINUTE] if len(candles_1m) else candles_1m)
     start = cycles[0]["t_ms"] if cycles else t_from
     run = _Run(rows, config, params, start, funding)
@@ -346,7 +349,7 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
         run.ex.sync()
         cyc = by_t.get(now)
         if cyc is not None:
-            decision = _decide(run, cyc, compiled, engine, decisions)
+            decision = _decide(run, cyc, compiled, fast or engine, decisions)
             if now == t_to:
                 decision = None  # recorded, but not entered: the period ends here (closed below)
             pos = core.position()
@@ -377,7 +380,8 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
                "filled_quantity": o.filled_qty, "avg_fill_price": o.avg_price, "reduce_only": o.reduce_only,
                "created_ms": o.time_ms, "updated_ms": o.update_time_ms}
               for o in core.orders.values()]
-    return BacktestResult(version=compiled.version, t_from=t_from, t_to=t_to, params=params.to_json(),
+    run_params = params.to_json() if fast is None else {**params.to_json(), "fast_rules": fast.describe()}
+    return BacktestResult(version=compiled.version, t_from=t_from, t_to=t_to, params=run_params,
                           initial_equity=params.equity, final_equity=final, decisions=decisions, trades=run.trades,
                           equity=equity, orders=orders,
                           funding=[(t, str(r), str(p)) for t, r, p in core.funding_events],
@@ -418,7 +422,10 @@ def _decide(run: _Run, cyc: Mapping[str, Any], compiled: Any, engine: Any,
         facts["protections"] = protection_facts(
             ({"closed_ms": tr["exit_ms"], "exit_reason": tr["exit_reason"], "pnl": tr["pnl"], "side": tr["side"]}
              for tr in reversed(run.trades)), t)
-    doc, _ = decide(compiled, facts, engine)
+    if isinstance(engine, FastDecisions):
+        doc = engine.decide(t, facts)
+    else:
+        doc, _ = decide(compiled, facts, engine)
     did = str(t // 1000)
     doc = {**doc, "id": did}
     if run.params.slippage_kind == "atr":

@@ -43,6 +43,13 @@ class FastDecisions:
         self.full += 1
         return decide(self.compiled, facts, "python")[0]
 
+    def trace(self, t_ms: int, facts: Mapping[str, Any]) -> dict[str, Any]:
+        """The trace of the cycle at t_ms, rebuilt on demand from its facts (the decision
+        record keeps the account and position; the cycle gives the market facts): decide()'s
+        own, with the reference evaluator (equal to durable_rules' but for the engine name)."""
+        self.index[int(t_ms)]          # a cycle of this run, else KeyError
+        return decide(self.compiled, facts, "python")[1]
+
     def describe(self) -> dict[str, Any]:
         return {**self.rules.describe(), "cycles": len(self.times), "cycles_through_decide": self.full}
 

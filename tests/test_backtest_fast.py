@@ -1,0 +1,77 @@
+"""The fast backtest engine (issue 16) equals durable_rules, on a few days of each real 1m
+file; every cycle of both files runs in tests/bench/bench_fast_rules.py."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from engine.paths import shared_data_dir
+from engine.rules.conditions import Condition
+from engine.rules.vector import condition_mask
+from tests import fast_differential as D
+
+
+@pytest.fixture(scope="module", params=D.FILES)
+def candles(request):
+    path = shared_data_dir() / request.param
+    if not path.exists():
+        pytest.skip(f"shared data absent: {path}")
+    df = D.load(path)
+    t_from, t_to = D.period(df, days=2, skip_days=7)
+    return df.loc[:t_to], t_from, t_to
+
+
+def test_default_rules_fast_equals_durable(candles):
+    df, t_from, t_to = candles
+    name, files, cfg = next(D.rulesets())
+    compiled = D.compile_ruleset(files, cfg)
+    cycles = D.market_cycles(df, t_from, t_to, compiled, cfg)
+    bt = D.backtests(df, t_from, t_to, compiled, cfg, cycles)
+    print(name, {k: v for k, v in bt.items() if k != "fast_rules"})
+    assert bt["decisions"] == len(cycles) > 500
+    assert bt["mismatches"] == 0, bt["first"]
+    assert bt["trades_csv_same"] and bt["equity_csv_same"]
+    assert bt["fast_rules"]["conditions_numpy"] > 0 and bt["fast_rules"]["conditions_per_cycle"]
+    v = D.varied(compiled, cycles, trace_at=range(0, len(cycles), 50))
+    print(name, "varied", v)
+    assert v["mismatches"] == 0, v["first"]
+    assert v["traces"] >= 10 and v["trace_mismatches"] == 0
+
+
+def test_every_example_ruleset_fast_equals_durable(candles):
+    df, t_from, t_to = candles
+    t_to = t_from + D.DAY
+    seen = 0
+    for name, files, cfg in list(D.rulesets())[1:]:
+        compiled = D.compile_ruleset(files, cfg)
+        cycles = D.market_cycles(df, t_from, t_to, compiled, cfg)
+        bt = D.backtests(df, t_from, t_to, compiled, cfg, cycles)
+        assert bt["mismatches"] == 0, (name, bt["first"])
+        assert bt["trades_csv_same"] and bt["equity_csv_same"], name
+        v = D.varied(compiled, cycles, trace_at=(0, len(cycles) // 2))
+        assert v["mismatches"] == 0 and v["trace_mismatches"] == 0, (name, v["first"])
+        seen += 1
+    assert seen >= 6
+
+
+@pytest.mark.parametrize("op,value", [("gt", 1.5), ("gte", 2), ("lt", 0.0), ("lte", 2.0), ("between", (1, 2.5)),
+                                      ("eq", 2.0), ("neq", 2.0), ("in", (1.0, 3.0)), ("is_known", None),
+                                      ("is_unknown", None)])
+def test_condition_masks_equal_the_reference_test(op, value):
+    col = [None, 0.0, 1.0, 1.5, 2, 2.0, 2.5, 3.0, -1e300, 7]
+    c = Condition("snapshot", "price", op, value, "x", "")
+    mask, how = condition_mask(c, col)
+    assert mask.tolist() == [c.test(v) for v in col]
+    assert how in ("numpy", "mapped")
+    # unknown values never hold but for is_unknown
+    assert mask[0] == (op == "is_unknown")
+
+
+def test_a_number_too_large_for_a_float_is_tested_exactly():
+    big = 2**60 + 1
+    c = Condition("snapshot", "timestamp_ms", "gt", 2**60, "x", "")
+    mask, how = condition_mask(c, [big, 2**60, None])
+    assert how == "mapped" and mask.tolist() == [True, False, False]
+    assert not math.isnan(float(big))

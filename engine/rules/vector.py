@@ -60,7 +60,9 @@ def market_columns(compiled: CompiledRules, docs: Callable[[str], Sequence[Any]]
 
 
 def condition_mask(c: Condition, col: list[Any]) -> tuple[np.ndarray, str]:
-    """c over every cycle's value: (mask, how) — "numpy" or "mapped" (its test per value)."""
+    """c over every cycle's value: (mask, how) — "numpy" (a comparison on the numbers),
+    "categorical" (its test once per distinct string / boolean) or "mapped" (its test per
+    value: numbers beyond a float's exact range, mixed types)."""
     n = len(col)
     if c.op in ("is_known", "is_unknown"):
         known = np.fromiter((v is not None for v in col), dtype=bool, count=n)
@@ -75,7 +77,35 @@ def condition_mask(c: Condition, col: list[Any]) -> tuple[np.ndarray, str]:
                 return (arr >= bounds[0]) & (arr <= bounds[1]), "numpy"
             return _NUMERIC_OPS[c.op](arr, c.value), "numpy"   # NaN (unknown) compares false
     test = c.test
+    codes, uniques = _factorized(col)
+    if codes is not None:
+        # each distinct value tested once (strings, enums, booleans: a handful)
+        table = np.fromiter((test(u) for u in (*uniques, None)), dtype=bool, count=len(uniques) + 1)
+        return table[codes], "categorical"        # code -1 (unknown) reads the last entry
     return np.fromiter((test(v) for v in col), dtype=bool, count=n), "mapped"
+
+
+_FACTORIZED: dict[int, tuple[list[Any], Any, Any]] = {}
+
+
+def _factorized(col: list[Any]) -> tuple[Any, list[Any]]:
+    """(codes, distinct values) of a column of strings, booleans or numbers (None: code -1), else
+    (None, []). Cached per column object: several conditions read the same path."""
+    hit = _FACTORIZED.get(id(col))
+    if hit is not None and hit[0] is col:
+        return hit[1], hit[2]
+    kinds = {v.__class__ for v in col if v is not None}
+    # one kind only (True == 1 must not share a code); -0.0 and 0.0 may: every test agrees on them
+    if not (kinds <= {str} or kinds <= {bool} or kinds <= {int, float}):
+        return None, []
+    index: dict[Any, int] = {}
+    codes = np.fromiter((-1 if v is None else index.setdefault(v, len(index)) for v in col),
+                        dtype=np.int64, count=len(col))
+    uniques = list(index)
+    if len(_FACTORIZED) > 256:
+        _FACTORIZED.clear()
+    _FACTORIZED[id(col)] = (col, codes, uniques)
+    return codes, uniques
 
 
 class _PatternSession:
@@ -104,9 +134,11 @@ class VectorRules:
         self.rules: tuple[Rule, ...] = compiled.rules
         self.stage_index = {s: [j for j, r in enumerate(self.rules) if r.stage == s] for s in compiled.by_stage}
         self.derived: list[list[Condition]] = []
-        # per rule: its account conditions as (getter, typed check, test), tested per cycle
-        self.account: list[list[tuple[str, Any, Any, Any]]] = []
-        self.how: dict[str, list[str]] = {"numpy": [], "mapped": [], "per_cycle": []}
+        # per rule: its account conditions as (index of the value read, test), tested per cycle
+        self.account: list[list[tuple[int, Any]]] = []
+        self.reads: list[tuple[str, Any, Any]] = []       # (fact, getter, typed check) per account path
+        read_at: dict[tuple[str, str], int] = {}
+        self.how: dict[str, list[str]] = {"numpy": [], "categorical": [], "mapped": [], "per_cycle": []}
         market = np.ones((n, len(self.rules)), dtype=bool)
         acct_plans = {f: {p: (g, ok) for p, g, ok in _plan(compiled, f, ())}
                       for f in ACCOUNT_FACTS if f in compiled.paths}
@@ -116,8 +148,11 @@ class VectorRules:
                 if c.fact in DERIVED_FACTS:
                     der.append(c)
                 elif c.fact in ACCOUNT_FACTS:
-                    get, ok = acct_plans[c.fact][c.path]
-                    acc.append((c.fact, get, ok, c.test))
+                    k = read_at.get((c.fact, c.path))
+                    if k is None:
+                        k = read_at[(c.fact, c.path)] = len(self.reads)
+                        self.reads.append((c.fact, *acct_plans[c.fact][c.path]))
+                    acc.append((k, c.test))
                     self.how["per_cycle"].append(f"{r.id}: {c.label}")
                 else:
                     mask, how = condition_mask(c, columns[(c.fact, c.path)])
@@ -127,37 +162,46 @@ class VectorRules:
             self.account.append(acc)
         self.market = market
         self.account_rules = [j for j, acc in enumerate(self.account) if acc]
+        self._acct_market = market[:, self.account_rules].tolist() if n else []
+        self._fails: dict[tuple[Any, ...], tuple[int, ...]] = {}   # account values -> rules they fail
         self._keys = [bytes(row) for row in np.packbits(market, axis=1)] if n else []
         self._memo: dict[tuple[bytes, tuple[int, ...], bool], dict[str, Any]] = {}
 
     def describe(self) -> dict[str, Any]:
         """How each condition is evaluated (for the run's params): market conditions at once
         ("numpy" comparisons or "mapped" tests), account conditions per cycle."""
-        return {"conditions_numpy": len(self.how["numpy"]), "conditions_mapped": self.how["mapped"],
+        return {"conditions_numpy": len(self.how["numpy"]), "conditions_categorical": len(self.how["categorical"]),
+                "conditions_mapped": self.how["mapped"],
                 "conditions_per_cycle": self.how["per_cycle"], "patterns": len(self._memo)}
 
     def result(self, i: int, facts: Mapping[str, Any]) -> dict[str, Any]:
         """runtime.evaluate's result for cycle i, given that cycle's account facts (only
         account / position / protections are read from `facts`)."""
-        row = self.market[i]
-        failed: list[int] = []
-        for j in self.account_rules:
-            if row[j]:
-                for fact, get, ok, test in self.account[j]:
-                    v = get(facts.get(fact))
-                    if v is not None and not ok(v):
-                        v = None
-                    if not test(v):
-                        failed.append(j)
-                        break
+        vals = []
+        for fact, get, ok in self.reads:
+            v = get(facts.get(fact))
+            vals.append(None if v is not None and not ok(v) else v)
+        key_vals = tuple(vals)
+        fails = self._fails.get(key_vals)     # positions in account_rules
+        if fails is None:
+            fails = tuple(p for p, j in enumerate(self.account_rules)
+                          if not all(test(vals[k]) for k, test in self.account[j]))
+            if len(self._fails) > 65536:     # account values seen in a run: few while flat, bounded anyway
+                self._fails.clear()
+            self._fails[key_vals] = fails
+        # the rules an account value fails, among those whose market conditions hold here
+        failed: tuple[int, ...] = ()
+        if fails:
+            market = self._acct_market[i]
+            failed = tuple(self.account_rules[p] for p in fails if market[p])
         pos = facts.get("position")
         side = pos.get("side") if isinstance(pos, Mapping) else None
         in_position = side in ("long", "short")
-        key = (self._keys[i], tuple(failed), in_position)
+        key = (self._keys[i], failed, in_position)
         res = self._memo.get(key)
         if res is None:
-            holds = row.copy()
-            holds[failed] = False
+            holds = self.market[i].copy()
+            holds[list(failed)] = False
             view: dict[str, dict[str, Any]] = {"position": {"side": side if in_position else None}}
             res, _ = evaluate(self.compiled, {}, _PatternSession(self, holds.tolist()), (view, []), trace=False)
             self._memo[key] = res

@@ -97,7 +97,7 @@ def varied(compiled: CompiledRules, cycles: Sequence[dict[str, Any]],
         for i, cyc in enumerate(cycles):
             acct, pos = account_variant(i)
             facts = cycle_facts(cyc, acct, pos)
-            a = fast.decide(cyc["t_ms"], facts)
+            a = fast.decide(i, facts, lambda facts=facts: facts)
             b, tb = decide(compiled, facts, durable)
             n += 1
             if a != b:
@@ -105,7 +105,7 @@ def varied(compiled: CompiledRules, cycles: Sequence[dict[str, Any]],
                 first = first or {"t_ms": cyc["t_ms"], "fast": a, "durable": b}
             if i in trace_at:
                 traces += 1
-                ta = fast.trace(cyc["t_ms"], facts)
+                ta = fast.trace(i, facts)
                 if {**ta, "engine": None} != {**tb, "engine": None}:
                     trace_diff += 1
     finally:
@@ -116,3 +116,11 @@ def varied(compiled: CompiledRules, cycles: Sequence[dict[str, Any]],
 
 def compile_ruleset(files: dict[str, str], cfg: Any) -> CompiledRules:
     return compile_texts(files, cfg)
+
+
+def get_path(doc: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(part)
+    return doc

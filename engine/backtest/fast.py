@@ -9,52 +9,64 @@ cycle's full facts (the reference evaluator), so sizing and levels are decide()'
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from engine.analytics.columns import CycleColumns
 from engine.decision import _flat, decide
 from engine.rules.compiler import CompiledRules
-from engine.rules.vector import VectorRules, market_columns
+from engine.rules.vector import VectorRules, doc_column, market_columns
 
 
 class FastDecisions:
-    """Per-cycle decisions of one ruleset over one run's cycles."""
+    """Per-cycle decisions of one ruleset over one run's cycles: documents (a list of
+    build_cycles' cycles) or columns (engine.analytics.columns.CycleColumns)."""
 
     def __init__(self, compiled: CompiledRules, cycles: Sequence[Mapping[str, Any]]):
         self.compiled = compiled
-        self.index = {int(c["t_ms"]): i for i, c in enumerate(cycles)}
+        column: Callable[[str, str], Sequence[Any]]
+        if isinstance(cycles, CycleColumns):
+            self.times = cycles.times
+            column = cycles.column
+        else:
+            self.times = [int(c["t_ms"]) for c in cycles]
+            by_fact: dict[str, list[Any]] = {}
 
-        def docs(fact: str) -> list[Any]:
-            if fact in ("snapshot", "flow"):
-                return [c.get(fact) for c in cycles]
-            return [(c.get("declared") or {}).get(fact) for c in cycles]
-        self.rules = VectorRules(compiled, market_columns(compiled, docs), len(cycles))
-        self.times = [_timestamp(c.get("snapshot")) for c in cycles]
+            def column(fact: str, path: str) -> Sequence[Any]:
+                docs = by_fact.get(fact)
+                if docs is None:
+                    docs = by_fact[fact] = [c.get(fact) if fact in ("snapshot", "flow")
+                                            else (c.get("declared") or {}).get(fact) for c in cycles]
+                return doc_column(docs, compiled, fact, path)
+        self.column = column
+        self.rules = VectorRules(compiled, market_columns(compiled, column), len(self.times))
+        self.stamps = [v if type(v) is str else None for v in column("snapshot", "timestamp_iso")]
         self.symbol = compiled.settings.get("symbol", "BTCUSDT")
         self.full = 0       # cycles that went through decide()
+        self._atr: Sequence[Any] | None = None
 
-    def decide(self, t_ms: int, facts: Mapping[str, Any]) -> dict[str, Any]:
-        """The decision at t_ms; `facts` are the cycle's full facts (cycle_facts)."""
-        i = self.index[int(t_ms)]
-        res = self.rules.result(i, facts)
+    def decide(self, i: int, own: Mapping[str, Any], full: Callable[[], Mapping[str, Any]]) -> dict[str, Any]:
+        """The decision of cycle i. `own`: the run's facts at it (account, position,
+        protections); `full()`: the cycle's whole facts, built only for decide()."""
+        res = self.rules.result(i, own)
         if res["action"] == "flat" and not res.get("manage"):
-            return _flat(self.symbol, self.times[i], res["reason"], res["confidence"], dict(res["risk_checks"]),
+            return _flat(self.symbol, self.stamps[i], res["reason"], res["confidence"], dict(res["risk_checks"]),
                          res["risk_mode"], self.compiled.version)
         self.full += 1
-        return decide(self.compiled, facts, "python")[0]
+        return decide(self.compiled, full(), "python")[0]
 
-    def trace(self, t_ms: int, facts: Mapping[str, Any]) -> dict[str, Any]:
-        """The trace of the cycle at t_ms, rebuilt on demand from its facts (the decision
-        record keeps the account and position; the cycle gives the market facts): decide()'s
-        own, with the reference evaluator (equal to durable_rules' but for the engine name)."""
-        self.index[int(t_ms)]          # a cycle of this run, else KeyError
+    def atr_pct_5m(self, i: int) -> Any:
+        """snapshot.volatility.atr_pct.tf_5m at cycle i (the atr slippage model reads it)."""
+        if self._atr is None:
+            self._atr = self.column("snapshot", "volatility.atr_pct.tf_5m")
+        return self._atr[i]
+
+    def trace(self, i: int, facts: Mapping[str, Any]) -> dict[str, Any]:
+        """The trace of cycle i, rebuilt on demand from its facts (the decision record keeps
+        the account and position; the cycle gives the market facts): decide()'s own, with the
+        reference evaluator (equal to durable_rules' but for the engine name)."""
+        self.times[i]          # a cycle of this run, else IndexError
         return decide(self.compiled, facts, "python")[1]
 
     def describe(self) -> dict[str, Any]:
         return {**self.rules.describe(), "cycles": len(self.times), "cycles_through_decide": self.full}
-
-
-def _timestamp(snapshot: Any) -> str | None:
-    """snapshot.timestamp_iso as decide() reads it (a string, else unknown)."""
-    v = snapshot.get("timestamp_iso") if isinstance(snapshot, Mapping) else None
-    return v if type(v) is str else None

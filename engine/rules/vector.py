@@ -40,23 +40,25 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def market_columns(compiled: CompiledRules, docs: Callable[[str], Sequence[Any]]) -> dict[tuple[str, str], list[Any]]:
+def market_columns(compiled: CompiledRules, column: Callable[[str, str], Sequence[Any]]
+                   ) -> dict[tuple[str, str], list[Any]]:
     """{(fact, path): [value per cycle]} for every market path the rules read.
 
-    `docs(fact)` gives that fact's document per cycle. Values go through the same typed
-    reading as runtime.read_facts (a wrong type is unknown, None)."""
+    `column(fact, path)` gives that field's raw values over the cycles. Values go through
+    the same typed reading as runtime.read_facts (a wrong type is unknown, None)."""
     out: dict[tuple[str, str], list[Any]] = {}
     for fact in facts_of(compiled):
         if fact in ACCOUNT_FACTS or fact not in compiled.paths:
             continue
-        fact_docs = docs(fact)
-        for path, get, ok in _plan(compiled, fact, ()):
-            col = []
-            for d in fact_docs:
-                v = get(d)
-                col.append(None if v is not None and not ok(v) else v)
-            out[(fact, path)] = col
+        for path, _, ok in _plan(compiled, fact, ()):
+            out[(fact, path)] = [None if v is not None and not ok(v) else v for v in column(fact, path)]
     return out
+
+
+def doc_column(docs: Sequence[Any], compiled: CompiledRules, fact: str, path: str) -> list[Any]:
+    """A field's values read from per-cycle documents, as runtime.read_facts reads them."""
+    get = next(g for p, g, _ in _plan(compiled, fact, (path,)) if p == path)
+    return [get(d) for d in docs]
 
 
 def condition_mask(c: Condition, col: list[Any]) -> tuple[np.ndarray, str]:

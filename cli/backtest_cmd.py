@@ -170,6 +170,12 @@ def _backtest(date_from: str | None, date_to: str | None, rules_spec: str | None
     click.echo(f"run {run_id}: rules {result.version[:12]}, {result.candles} minutes, {metrics['trades']} trades, "
                f"net {metrics['net_profit']} USDT ({metrics['return_pct']}%), max DD {metrics['max_dd_pct']}%, "
                f"Sharpe {metrics['sharpe']}, win rate {metrics['win_rate']}%")
+    fast = result.fast_rules
+    if fast:   # which conditions the fast engine could not take over all cycles at once, and why
+        click.echo(f"rules engine fast: {fast['conditions_numpy'] + fast['conditions_categorical']} market conditions "
+                   f"over all cycles at once, {len(fast['conditions_mapped'])} tested value by value, "
+                   f"{len(fast['conditions_per_cycle'])} on the account / position per cycle; "
+                   f"{fast['cycles_through_decide']} of {fast['cycles']} cycles through decide()")
     for w in metrics.get("warnings") or []:
         click.echo(f"warning: {w}")
     click.echo(f"exports: {paths['html'].parent}")

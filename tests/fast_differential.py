@@ -76,7 +76,7 @@ def backtests(df: pd.DataFrame, t_from: int, t_to: int, compiled: CompiledRules,
             "trades": len(runs["fast"].trades), "not_flat": sum(d["decision"]["action"] != "flat" for d in a),
             "trades_csv_same": trades_csv(runs["fast"].trades) == trades_csv(runs["durable"].trades),
             "equity_csv_same": equity_csv(runs["fast"].equity) == equity_csv(runs["durable"].equity),
-            "fast_rules": runs["fast"].params.get("fast_rules")}
+            "fast_rules": runs["fast"].fast_rules}
 
 
 def market_cycles(df: pd.DataFrame, t_from: int, t_to: int, compiled: CompiledRules, cfg: Any) -> list[dict[str, Any]]:

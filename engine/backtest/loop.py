@@ -84,6 +84,8 @@ class BacktestResult:
     events: dict[str, int] = field(default_factory=dict)  # event code -> count
     open_position: dict[str, Any] | None = None
     candles: int = 0
+    # the fast engine: how each condition was evaluated (at once / per cycle), patterns, decide() calls
+    fast_rules: dict[str, Any] | None = None
 
 
 def _rows(df: pd.DataFrame) -> list[tuple[int, float, float, float, float, float]]:
@@ -387,13 +389,12 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
                "filled_quantity": o.filled_qty, "avg_fill_price": o.avg_price, "reduce_only": o.reduce_only,
                "created_ms": o.time_ms, "updated_ms": o.update_time_ms}
               for o in core.orders.values()]
-    run_params = params.to_json() if fast is None else {**params.to_json(), "fast_rules": fast.describe()}
-    return BacktestResult(version=compiled.version, t_from=t_from, t_to=t_to, params=run_params,
+    return BacktestResult(version=compiled.version, t_from=t_from, t_to=t_to, params=params.to_json(),
                           initial_equity=params.equity, final_equity=final, decisions=decisions, trades=run.trades,
                           equity=equity, orders=orders,
                           funding=[(t, str(r), str(p)) for t, r, p in core.funding_events],
                           events=dict(sorted(run.events.items())), open_position=open_pos,
-                          candles=len(minutes))
+                          candles=len(minutes), fast_rules=fast.describe() if fast is not None else None)
 
 
 def _times(cycles: Sequence[Mapping[str, Any]]) -> list[int]:

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from engine.analytics.batch import build_cycles
+from engine.analytics.columns import build_columns
 from engine.backtest.export import equity_csv, trades_csv
 from engine.backtest.fast import FastDecisions
 from engine.backtest.loop import cycle_facts, run_backtest, with_declared
@@ -59,14 +60,13 @@ def period(df: pd.DataFrame, days: float | None = None, skip_days: float = 0) ->
     return t_from, t_to if days is None else min(t_to, t_from + int(days * DAY))
 
 
-def backtests(df: pd.DataFrame, t_from: int, t_to: int, compiled: CompiledRules, cfg: Any,
-              cycles: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The same run decided by fast and by durable_rules: what differs."""
+def backtests(df: pd.DataFrame, t_from: int, t_to: int, compiled: CompiledRules, cfg: Any) -> dict[str, Any]:
+    """The same run decided by fast and by durable_rules, each building its own analytics
+    (fast: columns, durable: documents, as `showdown backtest --engine` does): what differs."""
     candles = df.loc[:t_to - MINUTE]
     durable = DurableRules(compiled)
     try:
-        runs = {name: run_backtest(candles, t_from, t_to, cfg, compiled, BacktestParams(engine=name), eng,
-                                   cycles=cycles)
+        runs = {name: run_backtest(candles, t_from, t_to, cfg, compiled, BacktestParams(engine=name), eng)
                 for name, eng in (("fast", "fast"), ("durable", durable))}
     finally:
         durable.close()
@@ -79,25 +79,30 @@ def backtests(df: pd.DataFrame, t_from: int, t_to: int, compiled: CompiledRules,
             "fast_rules": runs["fast"].fast_rules}
 
 
-def market_cycles(df: pd.DataFrame, t_from: int, t_to: int, compiled: CompiledRules, cfg: Any) -> list[dict[str, Any]]:
-    cycles = build_cycles(df.loc[:t_to - MINUTE], t_from, t_to, cfg, with_flow=True,
-                          cycle_minutes=compiled.declared.cycle_minutes)
+def market_cycles(df: pd.DataFrame, t_from: int, t_to: int, compiled: CompiledRules, cfg: Any,
+                  columns: bool = False) -> Any:
+    """The cycles as documents (build_cycles) or as columns (build_columns)."""
+    build: Any = build_columns if columns else build_cycles
+    cycles = build(df.loc[:t_to - MINUTE], t_from, t_to, cfg, with_flow=True,
+                   cycle_minutes=compiled.declared.cycle_minutes)
     if not compiled.declared.empty and cycles:
         cycles = with_declared(cycles, compiled.declared, df.loc[:t_to - MINUTE], cfg)
     return cycles
 
 
-def varied(compiled: CompiledRules, cycles: Sequence[dict[str, Any]],
+def varied(compiled: CompiledRules, cycles: Sequence[dict[str, Any]], columns: Any,
            trace_at: Sequence[int] = ()) -> dict[str, Any]:
-    """Every cycle on varied account / position facts: FastDecisions vs decide(durable)."""
-    fast = FastDecisions(compiled, cycles)
+    """Every cycle on varied account / position facts: FastDecisions (over the columns)
+    vs decide(durable) (over the documents)."""
+    assert len(columns) == len(cycles)
+    fast = FastDecisions(compiled, columns)
     durable = DurableRules(compiled)
     n, diff, first, traces, trace_diff = 0, 0, None, 0, 0
     try:
         for i, cyc in enumerate(cycles):
             acct, pos = account_variant(i)
             facts = cycle_facts(cyc, acct, pos)
-            a = fast.decide(i, facts, lambda facts=facts: facts)
+            a = fast.decide(i, facts, lambda i=i, acct=acct, pos=pos: cycle_facts(columns[i], acct, pos))
             b, tb = decide(compiled, facts, durable)
             n += 1
             if a != b:

@@ -26,13 +26,14 @@ def test_default_rules_fast_equals_durable(candles):
     name, files, cfg = next(D.rulesets())
     compiled = D.compile_ruleset(files, cfg)
     cycles = D.market_cycles(df, t_from, t_to, compiled, cfg)
-    bt = D.backtests(df, t_from, t_to, compiled, cfg, cycles)
+    bt = D.backtests(df, t_from, t_to, compiled, cfg)
     print(name, {k: v for k, v in bt.items() if k != "fast_rules"})
     assert bt["decisions"] == len(cycles) > 500
     assert bt["mismatches"] == 0, bt["first"]
     assert bt["trades_csv_same"] and bt["equity_csv_same"]
     assert bt["fast_rules"]["conditions_numpy"] > 0 and bt["fast_rules"]["conditions_per_cycle"]
-    v = D.varied(compiled, cycles, trace_at=range(0, len(cycles), 50))
+    columns = D.market_cycles(df, t_from, t_to, compiled, cfg, columns=True)
+    v = D.varied(compiled, cycles, columns, trace_at=range(0, len(cycles), 50))
     print(name, "varied", v)
     assert v["mismatches"] == 0, v["first"]
     assert v["traces"] >= 10 and v["trace_mismatches"] == 0
@@ -45,10 +46,11 @@ def test_every_example_ruleset_fast_equals_durable(candles):
     for name, files, cfg in list(D.rulesets())[1:]:
         compiled = D.compile_ruleset(files, cfg)
         cycles = D.market_cycles(df, t_from, t_to, compiled, cfg)
-        bt = D.backtests(df, t_from, t_to, compiled, cfg, cycles)
+        bt = D.backtests(df, t_from, t_to, compiled, cfg)
         assert bt["mismatches"] == 0, (name, bt["first"])
         assert bt["trades_csv_same"] and bt["equity_csv_same"], name
-        v = D.varied(compiled, cycles, trace_at=(0, len(cycles) // 2))
+        columns = D.market_cycles(df, t_from, t_to, compiled, cfg, columns=True)
+        v = D.varied(compiled, cycles, columns, trace_at=(0, len(cycles) // 2))
         assert v["mismatches"] == 0 and v["trace_mismatches"] == 0, (name, v["first"])
         seen += 1
     assert seen >= 6

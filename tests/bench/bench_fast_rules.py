@@ -35,8 +35,9 @@ def main() -> int:
             c0 = time.process_time()
             compiled = D.compile_ruleset(files, cfg)
             cycles = D.market_cycles(df, t_from, t_to, compiled, cfg)
-            bt = D.backtests(df, t_from, t_to, compiled, cfg, cycles)
-            v = D.varied(compiled, cycles, trace_at=range(0, len(cycles), 97))
+            bt = D.backtests(df, t_from, t_to, compiled, cfg)
+            columns = D.market_cycles(df, t_from, t_to, compiled, cfg, columns=True)
+            v = D.varied(compiled, cycles, columns, trace_at=range(0, len(cycles), 97))
             ok = (bt["mismatches"] == 0 and bt["trades_csv_same"] and bt["equity_csv_same"]
                   and v["mismatches"] == 0 and v["trace_mismatches"] == 0)
             bad += not ok

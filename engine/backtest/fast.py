@@ -52,8 +52,8 @@ class FastDecisions:
         if res["action"] == "flat" and not res.get("manage"):
             return _flat(self.symbol, self.stamps[i], res["reason"], res["confidence"], dict(res["risk_checks"]),
                          res["risk_mode"], self.compiled.version)
-        self.full += 1
-        return decide(self.compiled, full(), "python")[0]
+        self.full += 1          # a trade or a manage request: decide() sizes and prices it
+        return decide(self.compiled, full(), "python", result={**res, "risk_checks": dict(res["risk_checks"])})[0]
 
     def atr_pct_5m(self, i: int) -> Any:
         """snapshot.volatility.atr_pct.tf_5m at cycle i (the atr slippage model reads it)."""

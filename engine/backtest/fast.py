@@ -44,14 +44,20 @@ class FastDecisions:
         self.symbol = compiled.settings.get("symbol", "BTCUSDT")
         self.full = 0       # cycles that went through decide()
         self._atr: Sequence[Any] | None = None
+        self._flats: dict[int, dict[str, Any]] = {}
 
     def decide(self, i: int, own: Mapping[str, Any], full: Callable[[], Mapping[str, Any]]) -> dict[str, Any]:
         """The decision of cycle i. `own`: the run's facts at it (account, position,
         protections); `full()`: the cycle's whole facts, built only for decide()."""
         res = self.rules.result(i, own)
         if res["action"] == "flat" and not res.get("manage"):
-            return _flat(self.symbol, self.stamps[i], res["reason"], res["confidence"], dict(res["risk_checks"]),
-                         res["risk_mode"], self.compiled.version)
+            flat = self._flats.get(id(res))      # results are memoised: one flat document each
+            if flat is None:
+                flat = self._flats[id(res)] = _flat(self.symbol, None, res["reason"], res["confidence"],
+                                                    res["risk_checks"], res["risk_mode"], self.compiled.version)
+            doc = flat.copy()
+            doc["timestamp_iso"], doc["risk_checks"] = self.stamps[i], dict(flat["risk_checks"])
+            return doc
         self.full += 1          # a trade or a manage request: decide() sizes and prices it
         return decide(self.compiled, full(), "python", result={**res, "risk_checks": dict(res["risk_checks"])})[0]
 

@@ -71,9 +71,8 @@ def condition_mask(c: Condition, col: list[Any]) -> tuple[np.ndarray, str]:
         return (known if c.op == "is_known" else ~known), "numpy"
     bounds: tuple[Any, ...] = tuple(c.value) if c.op == "between" else (c.value,)
     numeric = c.op in _NUMERIC_OPS or c.op == "between"
-    if numeric and all(_is_number(b) and abs(b) < 2**53 for b in bounds) and all(
-            v is None or (v.__class__ is float or (v.__class__ is int and abs(v) < 2**53)) for v in col):
-        arr = np.fromiter((math.nan if v is None else v for v in col), dtype=np.float64, count=n)
+    arr = _floats(col) if numeric and all(_is_number(b) and abs(b) < 2**53 for b in bounds) else None
+    if arr is not None:
         with np.errstate(invalid="ignore"):
             if c.op == "between":
                 return (arr >= bounds[0]) & (arr <= bounds[1]), "numpy"
@@ -88,11 +87,25 @@ def condition_mask(c: Condition, col: list[Any]) -> tuple[np.ndarray, str]:
 
 
 _FACTORIZED: dict[int, tuple[list[Any], Any, Any]] = {}
+_FLOATS: dict[int, tuple[list[Any], Any]] = {}
+
+
+def _floats(col: list[Any]) -> np.ndarray | None:
+    """The column as float64 (NaN where unknown) when every value converts exactly (floats,
+    ints within 2**53), else None. Cached per column object (while one ruleset's masks are built)."""
+    hit = _FLOATS.get(id(col))
+    if hit is not None and hit[0] is col:
+        return hit[1]
+    arr = None
+    if all(v is None or (v.__class__ is float or (v.__class__ is int and abs(v) < 2**53)) for v in col):
+        arr = np.fromiter((math.nan if v is None else v for v in col), dtype=np.float64, count=len(col))
+    _FLOATS[id(col)] = (col, arr)
+    return arr
 
 
 def _factorized(col: list[Any]) -> tuple[Any, list[Any]]:
     """(codes, distinct values) of a column of strings, booleans or numbers (None: code -1), else
-    (None, []). Cached per column object: several conditions read the same path."""
+    (None, []). Cached per column object (while one ruleset's masks are built)."""
     hit = _FACTORIZED.get(id(col))
     if hit is not None and hit[0] is col:
         return hit[1], hit[2]
@@ -104,8 +117,6 @@ def _factorized(col: list[Any]) -> tuple[Any, list[Any]]:
     codes = np.fromiter((-1 if v is None else index.setdefault(v, len(index)) for v in col),
                         dtype=np.int64, count=len(col))
     uniques = list(index)
-    if len(_FACTORIZED) > 256:
-        _FACTORIZED.clear()
     _FACTORIZED[id(col)] = (col, codes, uniques)
     return codes, uniques
 
@@ -163,6 +174,8 @@ class VectorRules:
             self.derived.append(der)
             self.account.append(acc)
         self.market = market
+        _FLOATS.clear()         # the per-column caches live for one ruleset's masks only
+        _FACTORIZED.clear()
         self.account_rules = [j for j, acc in enumerate(self.account) if acc]
         self._acct_market = market[:, self.account_rules].tolist() if n else []
         self._fails: dict[tuple[Any, ...], tuple[int, ...]] = {}   # account values -> rules they fail

@@ -15,6 +15,7 @@ equals durable's, but for the engine's name.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,13 +61,15 @@ def period(df: pd.DataFrame, days: float | None = None, skip_days: float = 0) ->
     return t_from, t_to if days is None else min(t_to, t_from + int(days * DAY))
 
 
-def backtests(df: pd.DataFrame, t_from: int, t_to: int, compiled: CompiledRules, cfg: Any) -> dict[str, Any]:
+def backtests(df: pd.DataFrame, t_from: int, t_to: int, compiled: CompiledRules, cfg: Any,
+              params: BacktestParams | None = None) -> dict[str, Any]:
     """The same run decided by fast and by durable_rules, each building its own analytics
     (fast: columns, durable: documents, as `showdown backtest --engine` does): what differs."""
     candles = df.loc[:t_to - MINUTE]
     durable = DurableRules(compiled)
     try:
-        runs = {name: run_backtest(candles, t_from, t_to, cfg, compiled, BacktestParams(engine=name), eng)
+        base = params or BacktestParams()
+        runs = {name: run_backtest(candles, t_from, t_to, cfg, compiled, dataclasses.replace(base, engine=name), eng)
                 for name, eng in (("fast", "fast"), ("durable", durable))}
     finally:
         durable.close()

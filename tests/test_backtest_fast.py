@@ -85,3 +85,14 @@ def test_a_number_too_large_for_a_float_is_tested_exactly():
     mask, how = condition_mask(c, [big, 2**60, None])
     assert how == "categorical" and mask.tolist() == [True, False, False]
     assert float(big) == float(2**60)      # what a float comparison would have got wrong
+
+
+def test_atr_slippage_and_hybrid_fills_equal_durable(candles):
+    """The atr slippage model reads the 5m ATR% column on the fast path, the document on durable's."""
+    df, t_from, t_to = candles
+    name, files, cfg = next(r for r in D.rulesets() if r[0] == "ema_cross_managed")
+    compiled = D.compile_ruleset(files, cfg)
+    bt = D.backtests(df, t_from, t_from + D.DAY, compiled, cfg,
+                     D.BacktestParams(slippage_kind="atr", slippage_value=0.5, fill="hybrid"))
+    assert bt["trades"] > 5 and bt["mismatches"] == 0, bt["first"]
+    assert bt["trades_csv_same"] and bt["equity_csv_same"]

@@ -35,6 +35,7 @@ from tests.backtest_peer import peer_config
 from tests.rules_realdata import account_variant
 from tests.rules_support import RULES_DIR, config, rule_files
 
+FUNDING = "btcusdt-perp-funding-8h.csv.gz"
 FILES = ("btcusdt-perp-1m-2025-05-04_2025-06-24.csv.gz", "btcusdt-perp-1m-2025-11-10_2025-12-10.csv.gz")
 MINUTE, STEP, DAY = 60_000, 300_000, 86_400_000
 
@@ -132,3 +133,19 @@ def get_path(doc: Any, path: str) -> Any:
             return None
         doc = doc.get(part)
     return doc
+
+
+def columns_equal_documents(df: pd.DataFrame, t_from: int, t_to: int, funding: Path) -> tuple[bool, int]:
+    """build_columns vs build_cycles with the funding history: every document, every flow column."""
+    from engine.analytics.batch import derive_timeframes
+    from engine.analytics.columns import FLOW_LEAVES
+    from engine.analytics.flow import prepare_derivatives
+    candles = df.loc[:t_to - MINUTE]
+    deriv = prepare_derivatives({"funding": pd.read_csv(funding).to_numpy(), "candles_1m": candles})
+    frames = derive_timeframes(candles)
+    docs = build_cycles(candles, t_from, t_to, config(), derivatives=deriv, with_flow=True, frames=frames)
+    cols = build_columns(candles, t_from, t_to, config(), derivatives=deriv, frames=frames)
+    same = len(cols) == len(docs) and all(cols[i] == d for i, d in enumerate(docs))
+    for path in FLOW_LEAVES:
+        same = same and cols.column("flow", path) == [get_path(d["flow"], path) for d in docs]
+    return same, len(docs)

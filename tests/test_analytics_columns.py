@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from engine.analytics.batch import build_cycles, derive_timeframes
-from engine.analytics.columns import build_columns
+from engine.analytics.columns import FLOW_LEAVES, build_columns
 from engine.analytics.flow import prepare_derivatives
 from engine.facts import FACTS, leaf_types
 from engine.paths import shared_data_dir
@@ -45,3 +45,6 @@ def test_columns_and_documents_equal_the_batch_builder(period):
         assert [type(v) for v in col] == [type(v) for v in want], path
         nones += want.count(None)
     assert nones > 0                               # the warm-up cycles had unknowns to compare too
+    for path in FLOW_LEAVES:                       # the flow fields rules can read, kept as columns
+        assert cols.column("flow", path) == [D.get_path(c["flow"], path) for c in docs], path
+    assert len(FLOW_LEAVES) == len(leaf_types(FACTS["flow"])) > 50

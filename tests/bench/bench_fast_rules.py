@@ -4,7 +4,9 @@
 - one backtest per engine: every decision document equal (0 mismatches, printed),
   trades.csv and equity.csv byte-identical;
 - every cycle on varied account / position facts: FastDecisions vs decide(durable),
-  and the rebuilt trace equal to durable's on every 97th cycle.
+  and the rebuilt trace equal to durable's on every 97th cycle;
+- the columnar analytics (with the funding history) equal build_cycles' documents on
+  every cycle: snapshot and flow documents, and every flow field's column.
 Exit status 1 on any mismatch.
 """
 
@@ -29,6 +31,11 @@ def main() -> int:
             continue
         df = D.load(path)
         t_from, t_to = D.period(df)
+        c0 = time.process_time()
+        same, cycles = D.columns_equal_documents(df, t_from, t_to, path.parent / D.FUNDING)
+        bad += not same
+        print(f"{fname}: columnar analytics of {cycles} cycles equal build_cycles' documents and columns: {same} "
+              f"(CPU {time.process_time() - c0:.1f} s)", flush=True)
         for name, files, cfg in D.rulesets():
             if only and name not in only:
                 continue

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from engine.backtest.fast import rebuild_trace
+from engine.backtest.loop import cycle_facts, run_backtest
+from engine.backtest.params import BacktestParams
+from engine.decision import decide
 from engine.paths import shared_data_dir
 from engine.rules.conditions import Condition
+from engine.rules.durable_backend import DurableRules
 from engine.rules.vector import condition_mask
 from tests import fast_differential as D
 
@@ -96,3 +101,28 @@ def test_atr_slippage_and_hybrid_fills_equal_durable(candles):
                      D.BacktestParams(slippage_kind="atr", slippage_value=0.5, fill="hybrid"))
     assert bt["trades"] > 5 and bt["mismatches"] == 0, bt["first"]
     assert bt["trades_csv_same"] and bt["equity_csv_same"]
+
+
+def test_a_recorded_decision_s_trace_is_rebuilt_equal_to_durable_s(candles):
+    """After a fast run, any cycle's trace rebuilt from its decision record (the columns'
+    document + the recorded account and position) equals durable_rules' on the same facts,
+    and reproduces the recorded decision."""
+    df, t_from, t_to = candles
+    name, files, cfg = next(r for r in D.rulesets() if r[0] == "ema_trend_roi")   # trades: positions open
+    compiled = D.compile_ruleset(files, cfg)
+    t_to = t_from + D.DAY
+    res = run_backtest(df.loc[:t_to - D.MINUTE], t_from, t_to, cfg, compiled, BacktestParams(), "fast")
+    cols = D.market_cycles(df, t_from, t_to, compiled, cfg, columns=True)
+    durable = DurableRules(compiled)
+    picked = [r for r in res.decisions if r["decision"]["action"] != "flat" or r["position"]["side"] != "flat"][:5]
+    picked += res.decisions[::60]
+    assert any(r["position"]["side"] != "flat" for r in picked)
+    try:
+        for rec in picked:
+            mine = rebuild_trace(compiled, cols, rec)
+            facts = cycle_facts(cols[cols.times.index(rec["t_ms"])], rec["account"], rec["position"])
+            theirs = decide(compiled, facts, durable)[1]
+            assert {**mine, "engine": None} == {**theirs, "engine": None}, rec["t_ms"]
+            assert {**mine["decision"], "id": rec["id"]} == rec["decision"]
+    finally:
+        durable.close()

@@ -76,3 +76,23 @@ class FastDecisions:
 
     def describe(self) -> dict[str, Any]:
         return {**self.rules.describe(), "cycles": len(self.times), "cycles_through_decide": self.full}
+
+
+def rebuild_trace(compiled: CompiledRules, cycles: Sequence[Mapping[str, Any]], record: Mapping[str, Any],
+                  protections: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The trace of one recorded decision ({t_ms, id, decision, account, position}), rebuilt
+    after the run: the cycle's market facts (its document, assembled on demand from columns)
+    with the account and position the record kept, through decide() and the reference
+    evaluator — equal to durable_rules' trace but for the engine name. A ruleset reading
+    `protections` needs them passed (the run's trades at that cycle are not recorded)."""
+    if "protections" in compiled.paths and protections is None:
+        raise ValueError("this ruleset reads protections: pass the protections facts of that cycle")
+    times = cycles.times if isinstance(cycles, CycleColumns) else [int(c["t_ms"]) for c in cycles]
+    t = int(record["t_ms"])
+    i = times.index(t)
+    cyc = cycles[i]
+    facts = {"snapshot": cyc["snapshot"], "flow": cyc["flow"], "account": dict(record["account"]),
+             "position": dict(record["position"]), **(cyc.get("declared") or {})}
+    if protections is not None:
+        facts["protections"] = dict(protections)
+    return decide(compiled, facts, "python")[1]

@@ -11,6 +11,7 @@ it reads. Values are the batch builder's, bit for bit (tests/test_analytics_colu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -69,21 +70,64 @@ def _candle_columns(frame: pd.DataFrame | None, times: list[int]) -> dict[str, l
     return cols
 
 
+_NO_INT = np.iinfo(np.int64).min       # an unknown integer (open times) in a packed column
+
+
+class Packed:
+    """One timeframe's row values over the cycles, stored compactly: numbers as float64
+    (NaN: unknown) or int64 arrays, names as lists. Python values come back exactly (the
+    floats were float64 to begin with): `get(key)` a whole column, `at(key, i)` one value."""
+
+    def __init__(self, cols: Mapping[str, list[Any]]):
+        self.arrays: dict[str, Any] = {}
+        self.kinds: dict[str, str] = {}
+        for k, col in cols.items():
+            kinds = {v.__class__ for v in col if v is not None}
+            if kinds <= {float}:
+                self.arrays[k], self.kinds[k] = np.array([math.nan if v is None else v for v in col],
+                                                         dtype=np.float64), "f"
+            elif kinds <= {int}:
+                self.arrays[k], self.kinds[k] = np.array([_NO_INT if v is None else v for v in col],
+                                                         dtype=np.int64), "i"
+            else:
+                self.arrays[k], self.kinds[k] = col, "s"
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.arrays
+
+    def get(self, key: str) -> list[Any]:
+        arr, kind = self.arrays[key], self.kinds[key]
+        if kind == "s":
+            return list(arr)
+        out: list[Any] = arr.tolist()
+        for pos in np.flatnonzero(np.isnan(arr) if kind == "f" else arr == _NO_INT).tolist():
+            out[pos] = None
+        return out
+
+    def at(self, key: str, i: int) -> Any:
+        arr, kind = self.arrays[key], self.kinds[key]
+        if kind == "s":
+            return arr[i]
+        v = arr.item(i)
+        return None if (v != v if kind == "f" else v == _NO_INT) else v
+
+
 class SnapshotColumns:
     """The snapshot of every cycle, as columns; `doc(i)` assembles cycle i's document."""
 
     def __init__(self, times: list[int], rows: dict[str, dict[str, list[Any]]], config: Any):
-        self.times, self.rows, self.config = times, rows, config
+        self.times, self.config = times, config
+        self.rows = {tf: Packed(cols) for tf, cols in rows.items()}
         self._cols: dict[str, list[Any]] = {}
 
     def __len__(self) -> int:
         return len(self.times)
 
     def row(self, tf: str, i: int) -> Row | None:
-        cols = self.rows[tf]
-        if cols["open_time"][i] is None:
+        packed = self.rows[tf]
+        if packed.at("open_time", i) is None:
             return None
-        return {k: v[i] for k, v in cols.items()}
+        return {k: packed.at(k, i) for k in packed.arrays}
 
     def doc(self, i: int) -> dict[str, Any]:
         rows = {tf: self.row(tf, i) for tf in TIMEFRAMES_ANALYSED}
@@ -92,16 +136,19 @@ class SnapshotColumns:
     def flow_view(self, i: int) -> dict[str, Any]:
         """The snapshot fields build_flow reads (flow.py), nothing else."""
         return {"price": self.column("price")[i], "data_age_s": self.column("data_age_s")[i],
-                "swings": {"tf_1h": {"high": self.rows["tf_1h"]["swing_high"][i],
-                                     "low": self.rows["tf_1h"]["swing_low"][i]}},
-                "momentum": {"tf_15m": {"state": self.rows["tf_15m"]["momentum_state"][i]}},
+                "swings": {"tf_1h": {"high": self.rows["tf_1h"].at("swing_high", i),
+                                     "low": self.rows["tf_1h"].at("swing_low", i)}},
+                "momentum": {"tf_15m": {"state": self.rows["tf_15m"].at("momentum_state", i)}},
                 "session": {"volatility_regime": self.column("session.volatility_regime")[i]}}
 
     def column(self, path: str) -> list[Any]:
-        """The values of snapshot field `path` over the cycles (any leaf of the snapshot)."""
+        """The values of snapshot field `path` over the cycles (any leaf of the snapshot).
+        The fields of one row value are unpacked at each call; the others are kept."""
         col = self._cols.get(path)
         if col is None:
-            col = self._cols[path] = self._compute(path)
+            col = self._compute(path)
+            if not isinstance(col, _Unpacked):
+                self._cols[path] = col
         return col
 
     def _compute(self, path: str) -> list[Any]:
@@ -110,10 +157,10 @@ class SnapshotColumns:
         if direct is not None and len(parts) == direct[0] and parts[1] in self.rows:
             key = direct[1](parts)
             if key is not None and key in self.rows[parts[1]]:
-                return self.rows[parts[1]][key]
+                return _Unpacked(self.rows[parts[1]].get(key))
         if parts[0] == "volatility" and len(parts) == 3 and parts[2] in self.rows and parts[1] in (
                 "atr", "atr_pct", "atr_pct_rank"):
-            return self.rows[parts[2]][parts[1]]
+            return _Unpacked(self.rows[parts[2]].get(parts[1]))
         if path == "timestamp_ms":
             return list(self.times)
         if path == "timestamp_iso":
@@ -128,7 +175,7 @@ class SnapshotColumns:
         if parts[0] == "indicators" and len(parts) == 3 and parts[2] == "ema_20_50_pct" and parts[1] in self.rows:
             c = self.rows[parts[1]]
             return [None if e20 is None or e50 is None or not e50 else (e20 - e50) / e50 * 100.0
-                    for e20, e50 in zip(c["ema_20"], c["ema_50"], strict=True)]
+                    for e20, e50 in zip(c.get("ema_20"), c.get("ema_50"), strict=True)]
         if parts[0] == "orderbook" and len(parts) == 2:   # no book in a backtest: the same every cycle
             ob = section(self.config, "analytics")["orderbook"]
             value = orderbook_metrics(None, int(ob["top_n"]), float(ob["typical_order_usdt"])).get(parts[1])
@@ -139,7 +186,8 @@ class SnapshotColumns:
         """price and data_age_s: the close of the freshest closed candle (assemble_snapshot's rule)."""
         price: list[Any] = []
         age: list[Any] = []
-        tfs = [(tf, TF_MS[tf], self.rows[tf]["open_time"], self.rows[tf]["close"]) for tf in TIMEFRAMES_SNAPSHOT]
+        tfs = [(tf, TF_MS[tf], self.rows[tf].get("open_time"), self.rows[tf].get("close"))
+               for tf in TIMEFRAMES_SNAPSHOT]
         for i, t in enumerate(self.times):
             best_ms, best_close = None, None
             for _, ms, ot, close in tfs:
@@ -153,7 +201,7 @@ class SnapshotColumns:
     def _session(self, key: str) -> list[Any]:
         if key == "volatility_regime":
             vr = section(self.config, "analytics")["volatility_regime"]
-            ranks = self.rows[vr["timeframe"]]["atr_pct_rank"]
+            ranks = self.rows[vr["timeframe"]].get("atr_pct_rank")
             return [None if r is None else "low" if r < vr["low_percentile"] else "high"
                     if r > vr["high_percentile"] else "normal" for r in ranks]
         hours = [(t // 3_600_000) % 24 for t in self.times]
@@ -165,6 +213,10 @@ class SnapshotColumns:
         if key == "restricted":
             return [by_hour[h][1] for h in hours]
         return [_get(self.doc(i), ["session", key]) for i in range(len(self.times))]
+
+
+class _Unpacked(list):  # type: ignore[type-arg]
+    """A column unpacked from a Packed store at each call (not kept: the store is the copy)."""
 
 
 def _get(doc: Any, parts: Sequence[str]) -> Any:
@@ -226,7 +278,7 @@ class CycleColumns(Sequence[dict[str, Any]]):
     (the flow document is rebuilt by build_flow from the same arguments: the columns keep
     only the fields rules can read, 58 values a cycle instead of an ~8 KB document)."""
 
-    def __init__(self, snapshot: SnapshotColumns, flow_columns: dict[str, list[Any]] | None,
+    def __init__(self, snapshot: SnapshotColumns, flow_columns: Packed | None,
                  flow_at: Callable[[int], dict[str, Any]] | None):
         self.snapshot = snapshot
         self.times = snapshot.times
@@ -262,7 +314,9 @@ class CycleColumns(Sequence[dict[str, Any]]):
             return self.snapshot.column(path)
         parts = path.split(".")
         if fact == "flow":      # a path outside the fact schema: no rule reads it (the compiler refuses)
-            return (self.flow_columns or {}).get(path) or [None] * len(self)
+            cols = self.flow_columns
+            # (a NaN the flow might hold comes back None: the rules read a non-finite number as unknown)
+            return cols.get(path) if cols is not None and path in cols else [None] * len(self)
         if self.declared is None:
             return [None] * len(self)
         return [_sub(d.get(fact), parts) for d in self.declared]
@@ -315,4 +369,4 @@ def build_columns(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any,
     values = [read(flow_at(i)) for i in range(len(times))]
     flow_cols = {path: list(col) for path, col in zip(FLOW_LEAVES, zip(*values, strict=True), strict=True)} \
         if values else {path: [] for path in FLOW_LEAVES}
-    return CycleColumns(snap, flow_cols, flow_at)
+    return CycleColumns(snap, Packed(flow_cols), flow_at)

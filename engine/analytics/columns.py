@@ -29,7 +29,6 @@ from engine.analytics.snapshot import (
     ROW_FLOATS,
     STRUCTURE_NAMES,
     Row,
-    _values,
     assemble_snapshot,
     closed_rows,
     iso_utc,
@@ -41,47 +40,63 @@ FEATURE_KEYS = (*ROW_FLOATS, "open_time", "swing_high_open_time", "swing_low_ope
 ROW_KEYS = {"tf_1m": (*CANDLE_KEYS, "open_time"), **dict.fromkeys(TIMEFRAMES_ANALYSED, FEATURE_KEYS)}
 
 
-def _feature_columns(feats: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[str, list[Any]]:
-    """snapshot.feature_rows, one list per key instead of one dict per row (same values)."""
-    cols = {k: _values(feats[k], rows) for k in ROW_FLOATS}
-    ot = feats["open_time"]
-    cols["open_time"] = [int(x) for x in ot[rows].tolist()]
+_NO_INT = np.iinfo(np.int64).min       # an unknown integer (open times) in a packed column
+_NAMES = {"structure": STRUCTURE_NAMES, "momentum_state": MOMENTUM_NAMES}
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    """float64, NaN where unknown (NaN / inf): what snapshot._values reads as None."""
+    a = np.asarray(a, dtype=np.float64)
+    return np.where(np.isfinite(a), a, np.nan)
+
+
+def _feature_arrays(feats: Mapping[str, np.ndarray], rows: np.ndarray, unknown: int) -> dict[str, np.ndarray]:
+    """snapshot.feature_rows' values for `rows`, after `unknown` cycles with no closed candle,
+    as one array per key (floats NaN, open times _NO_INT, names as their codes; 0 = unknown)."""
+    out = {k: np.concatenate((np.full(unknown, np.nan), _finite(feats[k][rows]))) for k in ROW_FLOATS}
+    ot = np.asarray(feats["open_time"]).astype(np.int64)
+    out["open_time"] = np.concatenate((np.full(unknown, _NO_INT, dtype=np.int64), ot[rows]))
     for k in ("swing_high_row", "swing_low_row"):
-        cols[k.replace("_row", "_open_time")] = [int(ot[r]) if r >= 0 else None for r in feats[k][rows].tolist()]
-    cols["structure"] = [STRUCTURE_NAMES.get(int(c)) for c in feats["structure"][rows].tolist()]
-    cols["momentum_state"] = [MOMENTUM_NAMES.get(int(c)) for c in feats["momentum_state"][rows].tolist()]
-    return cols
+        r = np.asarray(feats[k][rows]).astype(np.int64)
+        vals = np.where(r >= 0, ot[np.maximum(r, 0)], _NO_INT)
+        out[k.replace("_row", "_open_time")] = np.concatenate((np.full(unknown, _NO_INT, dtype=np.int64), vals))
+    for k in _NAMES:
+        out[k] = np.concatenate((np.zeros(unknown, dtype=np.int64), np.asarray(feats[k][rows]).astype(np.int64)))
+    return out
 
 
-def _candle_columns(frame: pd.DataFrame | None, times: list[int]) -> dict[str, list[Any]]:
-    """snapshot.candle_rows for tf_1m as columns (None in every key where no candle closed)."""
+def _empty_arrays(keys: Sequence[str], n: int) -> dict[str, np.ndarray]:
+    return {k: np.zeros(n, dtype=np.int64) if k in _NAMES else
+            np.full(n, _NO_INT, dtype=np.int64) if k.endswith("open_time") else np.full(n, np.nan) for k in keys}
+
+
+def _candle_arrays(frame: pd.DataFrame | None, times: list[int]) -> dict[str, np.ndarray]:
+    """snapshot.candle_rows for tf_1m as arrays (unknown in every key where no candle closed)."""
     n = len(times)
     if frame is None or frame.empty:
-        return {k: [None] * n for k in ROW_KEYS["tf_1m"]}
+        return _empty_arrays(ROW_KEYS["tf_1m"], n)
     ot = frame.index.to_numpy(dtype=np.int64)
     pos = np.searchsorted(ot, np.asarray(times, dtype=np.int64) - TF_MS["tf_1m"], side="right") - 1
     idx = np.maximum(pos, 0)
-    missing = np.flatnonzero(pos < 0).tolist()
-    cols = {k: _values(frame[k].to_numpy(dtype=np.float64), idx) for k in CANDLE_KEYS}
-    cols["open_time"] = [int(x) for x in ot[idx].tolist()]
-    for col in cols.values():
-        for m in missing:
-            col[m] = None
-    return cols
-
-
-_NO_INT = np.iinfo(np.int64).min       # an unknown integer (open times) in a packed column
+    missing = pos < 0
+    out = {k: np.where(missing, np.nan, _finite(frame[k].to_numpy(dtype=np.float64)[idx])) for k in CANDLE_KEYS}
+    out["open_time"] = np.where(missing, _NO_INT, ot[idx])
+    return out
 
 
 class Packed:
     """One timeframe's row values over the cycles, stored compactly: numbers as float64
-    (NaN: unknown) or int64 arrays, names as lists. Python values come back exactly (the
-    floats were float64 to begin with): `get(key)` a whole column, `at(key, i)` one value."""
+    (NaN: unknown) or int64 arrays, names as codes or lists. Python values come back exactly
+    (the floats were float64 to begin with): `get(key)` a whole column, `at(key, i)` one value."""
 
-    def __init__(self, cols: Mapping[str, list[Any]]):
+    def __init__(self, cols: Mapping[str, Any]):
         self.arrays: dict[str, Any] = {}
         self.kinds: dict[str, str] = {}
         for k, col in cols.items():
+            if isinstance(col, np.ndarray):
+                self.arrays[k] = col
+                self.kinds[k] = "c" if k in _NAMES else "i" if col.dtype == np.int64 else "f"
+                continue
             kinds = {v.__class__ for v in col if v is not None}
             if kinds <= {float}:
                 self.arrays[k], self.kinds[k] = np.array([math.nan if v is None else v for v in col],
@@ -99,6 +114,9 @@ class Packed:
         arr, kind = self.arrays[key], self.kinds[key]
         if kind == "s":
             return list(arr)
+        if kind == "c":
+            names = _NAMES[key]
+            return [names.get(c) for c in arr.tolist()]
         out: list[Any] = arr.tolist()
         for pos in np.flatnonzero(np.isnan(arr) if kind == "f" else arr == _NO_INT).tolist():
             out[pos] = None
@@ -109,13 +127,13 @@ class Packed:
         if kind == "s":
             return arr[i]
         v = arr.item(i)
+        if kind == "c":
+            return _NAMES[key].get(v)
         return None if (v != v if kind == "f" else v == _NO_INT) else v
-
-
 class SnapshotColumns:
     """The snapshot of every cycle, as columns; `doc(i)` assembles cycle i's document."""
 
-    def __init__(self, times: list[int], rows: dict[str, dict[str, list[Any]]], config: Any):
+    def __init__(self, times: list[int], rows: Mapping[str, Mapping[str, Any]], config: Any):
         self.times, self.config = times, config
         self.rows = {tf: Packed(cols) for tf, cols in rows.items()}
         self._cols: dict[str, list[Any]] = {}
@@ -334,29 +352,26 @@ def build_columns(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any,
     minutes = cycle_minutes or int(plain(config).get("engine", {}).get("cycle_minutes", 5))
     tfs = dict(frames) if frames is not None else derive_timeframes(candles_1m)
     times = cycle_times(t_from, t_to, int(minutes) * 60_000)
-    rows: dict[str, dict[str, list[Any]]] = {tf: {k: [] for k in ROW_KEYS[tf]} for tf in TIMEFRAMES_ANALYSED}
+    chunks: dict[str, list[dict[str, np.ndarray]]] = {tf: [] for tf in TIMEFRAMES_ANALYSED}
     days: dict[int, list[int]] = {}
     for t in times:
         days.setdefault(t // DAY_MS, []).append(t)
     for day_times in days.values():
         for tf in TIMEFRAMES_ANALYSED:
-            out = rows[tf]
             start = anchor_ms(day_times[0], tf, a)
             frame = closed_rows(tfs[tf], tf, day_times[-1], start)
             if frame.empty:
-                for col in out.values():
-                    col.extend([None] * len(day_times))
+                chunks[tf].append(_empty_arrays(ROW_KEYS[tf], len(day_times)))
                 continue
             feats = timeframe_features(frame, int(a["swing_bars"][tf]), a)
             ends = np.searchsorted(feats["open_time"], np.asarray(day_times, dtype=np.int64) - TF_MS[tf],
                                    side="right") - 1
             known = ends[ends >= 0]
             unknown = len(ends) - len(known)     # ends is non-decreasing: the unknown ones come first
-            cols = _feature_columns(feats, known)
-            for k, col in out.items():
-                col.extend([None] * unknown)
-                col.extend(cols[k])
-    rows["tf_1m"] = _candle_columns(tfs.get("tf_1m"), times)
+            chunks[tf].append(_feature_arrays(feats, known, unknown))
+    rows = {tf: {k: np.concatenate([c[k] for c in chunks[tf]]) if chunks[tf] else _empty_arrays((k,), 0)[k]
+                 for k in ROW_KEYS[tf]} for tf in TIMEFRAMES_ANALYSED}
+    rows["tf_1m"] = _candle_arrays(tfs.get("tf_1m"), times)
     snap = SnapshotColumns(times, rows, config)
     if not with_flow:
         return CycleColumns(snap, None, None)

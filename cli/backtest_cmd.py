@@ -69,9 +69,11 @@ def register(group: click.Group) -> None:
     @click.option("--slippage", default="none", show_default=True, help="none | bps:N | atr:K")
     @click.option("--fees", default="0.0002,0.0004", show_default=True, help="maker,taker (fractions or 0.02%,0.04%)")
     @click.option("--equity", default="10000", show_default=True, help="Initial equity (USDT).")
-    @click.option("--engine", "rules_engine", type=click.Choice(("durable", "python")), default="durable",
-                  show_default=True, help="Rules evaluator: durable_rules (the code live runs) or the "
-                                          "reference evaluator (the differential tests' oracle).")
+    @click.option("--engine", "rules_engine", type=click.Choice(("fast", "durable", "python")),
+                  default="fast", show_default=True,
+                  help="Rules evaluator: fast (market conditions over all cycles at once; decisions equal "
+                       "to durable's), durable (durable_rules, the code live runs) or python (the reference "
+                       "evaluator, the differential tests' oracle).")
     @click.option("--set", "sets", multiple=True, help="Config override KEY=VALUE for this run (repeatable).")
     @click.option("--out", "out_dir", default=None,
                   help="Export directory (default <home>/var/backtests/<database>-<run id>, e.g. "
@@ -170,6 +172,12 @@ def _backtest(date_from: str | None, date_to: str | None, rules_spec: str | None
     click.echo(f"run {run_id}: rules {result.version[:12]}, {result.candles} minutes, {metrics['trades']} trades, "
                f"net {metrics['net_profit']} USDT ({metrics['return_pct']}%), max DD {metrics['max_dd_pct']}%, "
                f"Sharpe {metrics['sharpe']}, win rate {metrics['win_rate']}%")
+    fast = result.fast_rules
+    if fast:   # which conditions the fast engine could not take over all cycles at once, and why
+        click.echo(f"rules engine fast: {fast['conditions_numpy'] + fast['conditions_categorical']} market conditions "
+                   f"over all cycles at once, {len(fast['conditions_mapped'])} tested value by value, "
+                   f"{len(fast['conditions_per_cycle'])} on the account / position per cycle; "
+                   f"{fast['cycles_through_decide']} of {fast['cycles']} cycles through decide()")
     for w in metrics.get("warnings") or []:
         click.echo(f"warning: {w}")
     click.echo(f"exports: {paths['html'].parent}")

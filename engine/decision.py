@@ -46,15 +46,18 @@ def _flat(symbol: str, ts: Any, reason: str, confidence: float, checks: dict[str
 
 
 def decide(compiled: CompiledRules, facts: Mapping[str, Any], engine: Any = None,
-           filters: SymbolFilters = BTCUSDT_PERP) -> tuple[dict[str, Any], dict[str, Any]]:
-    """One cycle. `engine`: the DurableRules of `compiled`, or "python" (reference)."""
+           filters: SymbolFilters = BTCUSDT_PERP,
+           result: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One cycle. `engine`: the DurableRules of `compiled`, or "python" (reference).
+    `result`: the rules' result when the caller already has it (the fast backtest engine,
+    engine/rules/vector.py): only the sizing runs, and the trace holds no rule stages."""
     symbol = compiled.settings.get("symbol", "BTCUSDT")
     read = read_facts(compiled, facts, SIZING_PATHS)   # once: the rules and the sizing share it
     view = read[0]
     snap, acct = view["snapshot"], view["account"]
     ts = snap.get("timestamp_iso")
     try:
-        result, trace = evaluate(compiled, facts, engine, read)
+        result, trace = (result, {}) if result is not None else evaluate(compiled, facts, engine, read)
     except RuleEngineError as exc:
         checks = dict.fromkeys(L.RISK_CHECKS, False)
         decision = _flat(symbol, ts, "rules_engine_error", 0.0, checks, "risk_off", compiled.version)

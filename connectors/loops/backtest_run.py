@@ -18,6 +18,7 @@ from connectors.files.rules_files import read_rules_dir
 from connectors.stores.backtest_inputs import inputs_at
 from connectors.stores.backtest_store import load_history
 from engine.analytics.batch import build_cycles
+from engine.analytics.columns import build_columns
 from engine.analytics.params import plain
 from engine.backtest.loop import BacktestResult, run_backtest
 from engine.backtest.metrics import compute_metrics
@@ -63,12 +64,14 @@ def with_overrides(config: Any, overrides: Mapping[str, Any]) -> Config:
 @dataclass
 class Prepared:
     compiled: CompiledRules
-    engine: Any
+    engine: Any        # what decide() runs one cycle with: a DurableRules or "python"
+    loop_engine: Any = None   # what run_backtest decides with ("fast" for the fast engine)
 
 
 def prepare(files: Mapping[str, str], config: Any, params: BacktestParams) -> Prepared:
     compiled = compile_texts(dict(files), config)
-    return Prepared(compiled, DurableRules(compiled) if params.engine == "durable" else "python")
+    engine: Any = DurableRules(compiled) if params.engine == "durable" else "python"
+    return Prepared(compiled, engine, "fast" if params.engine == "fast" else engine)
 
 
 def warmup_days(compiled: CompiledRules, config: Any) -> int:
@@ -99,10 +102,12 @@ def run_from_db(symbol: str, t_from: int, t_to: int, config: Any, files: Mapping
         raise ValueError("no 1m candles stored for this period: run `showdown import klines FILE` first")
     if cycles is None:
         etf_params = (config.get("analytics") or {}).get("etf")
-        cycles = build_cycles(candles, t_from, t_to, config, derivatives=derivatives,
-                              inputs=inputs_at(symbol, t_to, etf_params), with_flow=True,
-                              cycle_minutes=declared.cycle_minutes)
-    result = run_backtest(candles, t_from, t_to, config, prep.compiled, params, prep.engine,
+        # the fast engine takes the analytics as columns (documents only where it needs them)
+        build: Any = build_columns if params.engine == "fast" and not declared.fields else build_cycles
+        cycles = build(candles, t_from, t_to, config, derivatives=derivatives,
+                       inputs=inputs_at(symbol, t_to, etf_params), with_flow=True,
+                       cycle_minutes=declared.cycle_minutes)
+    result = run_backtest(candles, t_from, t_to, config, prep.compiled, params, prep.loop_engine,
                           funding=funding, cycles=cycles, progress=progress)
     metrics = compute_metrics(result.trades, result.equity, result.initial_equity, result.final_equity)
     return result, metrics, prep, cycles

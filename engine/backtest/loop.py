@@ -27,7 +27,9 @@ import numpy as np
 import pandas as pd
 
 from engine.analytics.batch import build_cycles, timeframe_frame
+from engine.analytics.columns import CycleColumns, build_columns
 from engine.analytics.params import plain
+from engine.backtest.fast import FastDecisions
 from engine.backtest.params import BacktestParams
 from engine.clock import SimClock
 from engine.decision import decide
@@ -82,6 +84,8 @@ class BacktestResult:
     events: dict[str, int] = field(default_factory=dict)  # event code -> count
     open_position: dict[str, Any] | None = None
     candles: int = 0
+    # the fast engine: how each condition was evaluated (at once / per cycle), patterns, decide() calls
+    fast_rules: dict[str, Any] | None = None
 
 
 def _rows(df: pd.DataFrame) -> list[tuple[int, float, float, float, float, float]]:
@@ -312,41 +316,49 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
                  derivatives: Mapping[str, Any] | None = None,
                  inputs: Mapping[str, Any] | Callable[[int], Mapping[str, Any]] | None = None,
                  funding: Sequence[tuple[int, str]] = (),
-                 cycles: list[dict[str, Any]] | None = None,
+                 cycles: Sequence[dict[str, Any]] | None = None,
                  progress: Callable[[int], None] | None = None) -> BacktestResult:
     """Decisions every cycle in [t_from, t_to], execution every minute up to t_to.
 
     candles_1m: index open_time_ms, columns open high low close volume (+ optional extras),
     from before t_from (indicator warm-up) up to t_to. `engine`: "python" (the reference
-    evaluator) or a DurableRules of `compiled`. `funding`: [(funding_time_ms, rate)].
+    evaluator), a DurableRules of `compiled`, or "fast" (market conditions over all cycles at
+    once, engine/backtest/fast.py; decisions equal to the other two). `funding`: [(funding_time_ms, rate)].
     `cycles` may pass build_cycles' output (to share it between two runs of a compare).
     `progress(minutes_done)` is called now and then.
     """
     declared = getattr(compiled, "declared", None)
     cycle_minutes = declared.cycle_minutes if declared is not None else None
     if cycles is not None and cycle_minutes and len(cycles) > 1 and (
-            cycles[1]["t_ms"] - cycles[0]["t_ms"] != cycle_minutes * MINUTE):
+            _times(cycles)[1] - _times(cycles)[0] != cycle_minutes * MINUTE):
         cycles = None      # shared cycles of another cadence (a compare): this ruleset decides at its own
     if cycles is None:
-        cycles = build_cycles(candles_1m, t_from, t_to, config, derivatives=derivatives, inputs=inputs,
-                              with_flow=True, cycle_minutes=cycle_minutes)
+        # the fast engine reads the analytics as columns (documents only where needed), unless the
+        # ruleset's declared expressions read snapshot / flow fields (they take documents)
+        build: Any = (build_columns if engine == "fast" and not (declared is not None and declared.fields)
+                      else build_cycles)
+        cycles = build(candles_1m, t_from, t_to, config, derivatives=derivatives, inputs=inputs,
+                       with_flow=True, cycle_minutes=cycle_minutes)
+    assert cycles is not None
     if declared is not None and not declared.empty and cycles:
         cycles = with_declared(cycles, declared, candles_1m, config)
+    fast = FastDecisions(compiled, cycles) if engine == "fast" else None
     rows = _rows(candles_1m.loc[:t_to - MINUTE] if len(candles_1m) else candles_1m)
-    start = cycles[0]["t_ms"] if cycles else t_from
+    times = _times(cycles)
+    start = times[0] if times else t_from
     run = _Run(rows, config, params, start, funding)
-    by_t = {c["t_ms"]: c for c in cycles}
+    by_t = {t: i for i, t in enumerate(times)}
     decisions: list[dict[str, Any]] = []
     equity: list[tuple[int, Decimal, Decimal]] = []
     decision: dict[str, Any] | None = None
     core = run.ex.core
-    minutes = range(start, t_to + 1, MINUTE) if cycles else range(0)
+    minutes = range(start, t_to + 1, MINUTE) if times else range(0)
     for i, now in enumerate(minutes):
         run.clock.set(now)
         run.ex.sync()
         cyc = by_t.get(now)
         if cyc is not None:
-            decision = _decide(run, cyc, compiled, engine, decisions)
+            decision = _decide(run, cycles, cyc, compiled, fast or engine, decisions)
             if now == t_to:
                 decision = None  # recorded, but not entered: the period ends here (closed below)
             pos = core.position()
@@ -365,7 +377,7 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
             progress(i)
     if progress is not None:
         progress(len(minutes))
-    if cycles:
+    if times:
         run.close_at_end()
     pos = core.position()
     final = core.ledger.wallet + pos.unrealized_pnl
@@ -382,17 +394,27 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
                           equity=equity, orders=orders,
                           funding=[(t, str(r), str(p)) for t, r, p in core.funding_events],
                           events=dict(sorted(run.events.items())), open_position=open_pos,
-                          candles=len(minutes))
+                          candles=len(minutes), fast_rules=fast.describe() if fast is not None else None)
 
 
-def with_declared(cycles: list[dict[str, Any]], declared: Any, candles_1m: pd.DataFrame,
-                  config: Any) -> list[dict[str, Any]]:
+def _times(cycles: Sequence[Mapping[str, Any]]) -> list[int]:
+    if isinstance(cycles, CycleColumns):
+        return cycles.times
+    return [int(c["t_ms"]) for c in cycles]
+
+
+def with_declared(cycles: Sequence[dict[str, Any]], declared: Any, candles_1m: pd.DataFrame,
+                  config: Any) -> Any:
     """The cycles with the ruleset's declared indicators and expressions (`declared` key),
-    computed a UTC day at a time over whole columns (engine/rules/series.py)."""
+    computed a UTC day at a time over whole columns (engine/rules/series.py). Columnar
+    cycles come back as columns (a new CycleColumns: the given one may be shared)."""
     minutes = declared.cycle_minutes or int(plain(config).get("engine", {}).get("cycle_minutes", 5))
     frames = frames_from_1m(declared, candles_1m, timeframe_frame)
     docs = {c["t_ms"]: {"snapshot": c["snapshot"], "flow": c["flow"]} for c in cycles} if declared.fields else None
-    values = batch_facts(declared, frames, [c["t_ms"] for c in cycles], minutes * MINUTE, docs)
+    times = _times(cycles)
+    values = batch_facts(declared, frames, times, minutes * MINUTE, docs)
+    if isinstance(cycles, CycleColumns):
+        return cycles.with_declared([values.get(t, {}) for t in times])
     return [{**c, "declared": values.get(c["t_ms"], {})} for c in cycles]
 
 
@@ -401,31 +423,38 @@ def cycle_facts(cyc: Mapping[str, Any], account: Mapping[str, Any], position: Ma
             **(cyc.get("declared") or {})}
 
 
-def _decide(run: _Run, cyc: Mapping[str, Any], compiled: Any, engine: Any,
+def _decide(run: _Run, cycles: Sequence[Mapping[str, Any]], i: int, compiled: Any, engine: Any,
             out: list[dict[str, Any]]) -> dict[str, Any]:
     core = run.ex.core
     pos = core.position()
+    t = _times(cycles)[i] if isinstance(cycles, CycleColumns) else int(cycles[i]["t_ms"])
     equity = core.ledger.wallet + pos.unrealized_pnl
-    account = daily_weekly(run.state, equity, int(cyc["t_ms"]))
+    account = daily_weekly(run.state, equity, t)
     position = {"side": "flat" if pos.quantity == 0 else ("long" if pos.quantity > 0 else "short"),
                 "quantity": float(abs(pos.quantity)),
                 "entry_price": float(pos.entry_price) if pos.quantity else None,
                 "unrealized_pnl": float(pos.unrealized_pnl),
-                **manage.position_facts(run.state, pos.quantity, pos.entry_price, core.last_price, int(cyc["t_ms"]))}
-    facts = cycle_facts(cyc, account, position)
-    t = int(cyc["t_ms"])
+                **manage.position_facts(run.state, pos.quantity, pos.entry_price, core.last_price, t)}
+    own: dict[str, Any] = {"account": account, "position": position}
     if "protections" in compiled.paths:      # the run's own trades, as live reads the trades table
-        facts["protections"] = protection_facts(
+        own["protections"] = protection_facts(
             ({"closed_ms": tr["exit_ms"], "exit_reason": tr["exit_reason"], "pnl": tr["pnl"], "side": tr["side"]}
              for tr in reversed(run.trades)), t)
-    doc, _ = decide(compiled, facts, engine)
+
+    def full() -> dict[str, Any]:
+        return {**cycle_facts(cycles[i], account, position), **own}
+    if isinstance(engine, FastDecisions):
+        doc = engine.decide(i, own, full)
+    else:
+        doc, _ = decide(compiled, full(), engine)
     did = str(t // 1000)
     doc = {**doc, "id": did}
     if run.params.slippage_kind == "atr":
-        atr_pct = ((cyc["snapshot"].get("volatility") or {}).get("atr_pct") or {}).get("tf_5m")
+        atr_pct = (engine.atr_pct_5m(i) if isinstance(engine, FastDecisions)
+                   else ((cycles[i]["snapshot"].get("volatility") or {}).get("atr_pct") or {}).get("tf_5m"))
         bps = run.params.slippage_value * (atr_pct or 0.0) * 100
         core.config.slippage_bps = Decimal(repr(round(bps, 6)))
     if doc["action"] != "flat":
-        run.by_decision[did] = {"tags": _tags(facts), "plan": {"tp1": doc.get("tp1"), "tp2": doc.get("tp2")}}
+        run.by_decision[did] = {"tags": _tags(full()), "plan": {"tp1": doc.get("tp1"), "tp2": doc.get("tp2")}}
     out.append({"t_ms": t, "id": did, "decision": doc, "account": account, "position": position})
     return doc

@@ -24,8 +24,9 @@ class BacktestParams:
     maker_fee: Decimal = Decimal("0.0002")
     taker_fee: Decimal = Decimal("0.0004")
     equity: Decimal = Decimal("10000")
-    # rules evaluator: "durable" (durable_rules, the code live runs) or "python" (the reference)
-    engine: str = "durable"
+    # rules evaluator: "fast" (market conditions over all cycles at once, engine/backtest/fast.py),
+    # "durable" (durable_rules, the code live runs) or "python" (the reference evaluator)
+    engine: str = "fast"
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

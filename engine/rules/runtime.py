@@ -283,18 +283,23 @@ class _Cycle:
 
 
 def evaluate(compiled: CompiledRules, facts: Mapping[str, Any], engine: Any = None,
-             read: tuple[dict[str, dict[str, Any]], list[str]] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+             read: tuple[dict[str, dict[str, Any]], list[str]] | None = None,
+             trace: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run the rules over one cycle's facts.
 
     `engine`: a DurableRules for `compiled` (production), or "python" for the reference
     evaluator. `read`: read_facts' result when the caller already has it (it may hold
     more paths than the rules read). Returns (result, trace); both plain dicts.
+    `engine` may also be a stage session itself (run_stage / close: engine/rules/vector.py
+    answers from precomputed masks); `trace=False` skips building the trace ({}).
     """
     view, problems = read if read is not None else read_facts(compiled, facts)
     view = dict(view)
     if engine == "python":
         session: Any = ReferenceSession(compiled)
         engine_name = "python"
+    elif hasattr(engine, "run_stage"):
+        session, engine_name = engine, "fast"
     else:
         if engine is None:
             raise ValueError("evaluate needs a DurableRules engine or engine='python'")
@@ -417,8 +422,9 @@ def evaluate(compiled: CompiledRules, facts: Mapping[str, Any], engine: Any = No
             result["manage"] = manage
     finally:
         session.close()
-    trace = _trace(compiled, facts, view, problems, fired, steps, result, engine_name)
-    return result, trace
+    if not trace:
+        return result, {}
+    return result, _trace(compiled, facts, view, problems, fired, steps, result, engine_name)
 
 
 def _levels(fired: Mapping[str, list[Rule]]) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 Per-cycle here = build_snapshot on the 5m/15m/1h frames with the cycle's own T (it slices
 [anchor, T) itself), compared with build_cycles' result for the same T; a further 1-in-50
 sample re-derives the timeframes from only the 1m candles a live cycle would load.
+The columnar analytics of the fast backtest (engine/analytics/columns.py) are compared with
+the batch too: every cycle's document and every snapshot field's column.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import pandas as pd
 from candles import shared_file
 
 from engine.analytics.batch import build_cycles, derive_timeframes, per_cycle_frames
+from engine.analytics.columns import build_columns
 from engine.analytics.snapshot import build_snapshot
 from engine.config import load_config
+from engine.facts import FACTS, leaf_types
 
 
 def main() -> int:
@@ -43,6 +47,22 @@ def main() -> int:
                 print("DIFF (from 1m)", r["snapshot"]["timestamp_iso"])
     print(f"{len(batch)} cycles compared (batch {t_batch:.2f} s, per-cycle {time.perf_counter() - t0:.1f} s), "
           f"{strict} of them re-derived from 1m: {diffs} differences")
+    t0 = time.perf_counter()
+    cols = build_columns(df, int(df.index[0]), int(df.index[-1]) + 60_000, cfg, frames=frames, with_flow=False)
+    t_cols = time.perf_counter() - t0
+    col_diffs = sum(1 for i, r in enumerate(batch) if cols.snapshot.doc(i) != r["snapshot"])
+    for path in leaf_types(FACTS["snapshot"]):
+        want = []
+        for r in batch:
+            node = r["snapshot"]
+            for part in path.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            want.append(node)
+        if cols.snapshot.column(path) != want:
+            col_diffs += 1
+            print("DIFF (column)", path)
+    print(f"columnar snapshot ({t_cols:.2f} s): {col_diffs} differences in documents and columns")
+    diffs += col_diffs
     return 1 if diffs else 0
 
 

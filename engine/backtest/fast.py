@@ -1,0 +1,98 @@
+"""The `fast` decision source of the backtest (issue 16): rules over the whole period.
+
+engine/rules/vector.py evaluates every market condition over all cycles at once and
+memoises the rules' result per pattern; this turns a cycle's result into its decision
+document. A flat result is the flat decision as decide() writes it (only the time and
+the result fill it); a trade or a manage request goes through decide() itself on that
+cycle's full facts (the reference evaluator), so sizing and levels are decide()'s own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from engine.analytics.columns import CycleColumns
+from engine.decision import _flat, decide
+from engine.rules.compiler import CompiledRules
+from engine.rules.vector import VectorRules, doc_column, market_columns
+
+
+class FastDecisions:
+    """Per-cycle decisions of one ruleset over one run's cycles: documents (a list of
+    build_cycles' cycles) or columns (engine.analytics.columns.CycleColumns)."""
+
+    def __init__(self, compiled: CompiledRules, cycles: Sequence[Mapping[str, Any]]):
+        self.compiled = compiled
+        column: Callable[[str, str], Sequence[Any]]
+        if isinstance(cycles, CycleColumns):
+            self.times = cycles.times
+            column = cycles.column
+        else:
+            self.times = [int(c["t_ms"]) for c in cycles]
+            by_fact: dict[str, list[Any]] = {}
+
+            def column(fact: str, path: str) -> Sequence[Any]:
+                docs = by_fact.get(fact)
+                if docs is None:
+                    docs = by_fact[fact] = [c.get(fact) if fact in ("snapshot", "flow")
+                                            else (c.get("declared") or {}).get(fact) for c in cycles]
+                return doc_column(docs, compiled, fact, path)
+        self.column = column
+        self.rules = VectorRules(compiled, market_columns(compiled, column), len(self.times))
+        self.stamps = [v if type(v) is str else None for v in column("snapshot", "timestamp_iso")]
+        self.symbol = compiled.settings.get("symbol", "BTCUSDT")
+        self.full = 0       # cycles that went through decide()
+        self._atr: Sequence[Any] | None = None
+        self._flats: dict[int, dict[str, Any]] = {}
+
+    def decide(self, i: int, own: Mapping[str, Any], full: Callable[[], Mapping[str, Any]]) -> dict[str, Any]:
+        """The decision of cycle i. `own`: the run's facts at it (account, position,
+        protections); `full()`: the cycle's whole facts, built only for decide()."""
+        res = self.rules.result(i, own)
+        if res["action"] == "flat" and not res.get("manage"):
+            flat = self._flats.get(id(res))      # results are memoised: one flat document each
+            if flat is None:
+                flat = self._flats[id(res)] = _flat(self.symbol, None, res["reason"], res["confidence"],
+                                                    res["risk_checks"], res["risk_mode"], self.compiled.version)
+            doc = flat.copy()
+            doc["timestamp_iso"], doc["risk_checks"] = self.stamps[i], dict(flat["risk_checks"])
+            return doc
+        self.full += 1          # a trade or a manage request: decide() sizes and prices it
+        return decide(self.compiled, full(), "python", result={**res, "risk_checks": dict(res["risk_checks"])})[0]
+
+    def atr_pct_5m(self, i: int) -> Any:
+        """snapshot.volatility.atr_pct.tf_5m at cycle i (the atr slippage model reads it)."""
+        if self._atr is None:
+            self._atr = self.column("snapshot", "volatility.atr_pct.tf_5m")
+        return self._atr[i]
+
+    def trace(self, i: int, facts: Mapping[str, Any]) -> dict[str, Any]:
+        """The trace of cycle i, rebuilt on demand from its facts (the decision record keeps
+        the account and position; the cycle gives the market facts): decide()'s own, with the
+        reference evaluator (equal to durable_rules' but for the engine name)."""
+        self.times[i]          # a cycle of this run, else IndexError
+        return decide(self.compiled, facts, "python")[1]
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.rules.describe(), "cycles": len(self.times), "cycles_through_decide": self.full}
+
+
+def rebuild_trace(compiled: CompiledRules, cycles: Sequence[Mapping[str, Any]], record: Mapping[str, Any],
+                  protections: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The trace of one recorded decision ({t_ms, id, decision, account, position}), rebuilt
+    after the run: the cycle's market facts (its document, assembled on demand from columns)
+    with the account and position the record kept, through decide() and the reference
+    evaluator — equal to durable_rules' trace but for the engine name. A ruleset reading
+    `protections` needs them passed (the run's trades at that cycle are not recorded)."""
+    if "protections" in compiled.paths and protections is None:
+        raise ValueError("this ruleset reads protections: pass the protections facts of that cycle")
+    times = cycles.times if isinstance(cycles, CycleColumns) else [int(c["t_ms"]) for c in cycles]
+    t = int(record["t_ms"])
+    i = times.index(t)
+    cyc = cycles[i]
+    facts = {"snapshot": cyc["snapshot"], "flow": cyc["flow"], "account": dict(record["account"]),
+             "position": dict(record["position"]), **(cyc.get("declared") or {})}
+    if protections is not None:
+        facts["protections"] = dict(protections)
+    return decide(compiled, facts, "python")[1]

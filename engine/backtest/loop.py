@@ -29,6 +29,7 @@ import pandas as pd
 from engine.analytics.batch import build_cycles, timeframe_frame
 from engine.analytics.params import plain
 from engine.backtest.params import BacktestParams
+from engine.backtest.visits import manages, next_visit
 from engine.clock import SimClock
 from engine.decision import decide
 from engine.exchange.errors import (
@@ -218,8 +219,10 @@ class _Run:
     def quiet(self, now: int) -> bool:
         """Nothing for the core to do this minute: in a position whose last step changed
         nothing (no intent, no event), no fill, no funding, no order triggered or expired
-        since, the same UTC day and no new decision. The step would only track the price
-        extremes (`track_price`), so the loop skips it (issue 16: most minutes in a trade)."""
+        since, the same UTC day, and no new decision with a manage part (a step in a position
+        reads nothing else of a decision). The step would only track the price extremes
+        (`track_price`), so the loop skips it (issue 16: most minutes in a trade), and
+        engine/backtest/visits.py jumps over such minutes altogether."""
         core, s = self.ex.core, self.state
         return (self.settled and s.phase == IN_POSITION and not s.safe_mode and core.ledger.qty != 0
                 and len(core.fills) == self.fill_seen and len(core.funding_events) == self.funding_seen
@@ -341,7 +344,9 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
     decision: dict[str, Any] | None = None
     core = run.ex.core
     minutes = range(start, t_to + 1, MINUTE) if cycles else range(0)
-    for i, now in enumerate(minutes):
+    cycle_times = sorted(by_t)
+    now, shown = (start if cycles else t_to + MINUTE), -1
+    while now <= t_to:   # the minutes something can happen in (engine/backtest/visits.py)
         run.clock.set(now)
         run.ex.sync()
         cyc = by_t.get(now)
@@ -357,12 +362,15 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
         if run.busy() or (cyc is not None and (decision is not None and decision["action"] != "flat"
                                                 or now // DAY_MS != run.state.day_key
                                                 or run.state.safe_mode)):
-            if cyc is None and run.quiet(now):
+            if (cyc is None or not manages(decision)) and run.quiet(now):
                 run.track_price()
             else:
                 run.step(decision)
-        if progress is not None and i % 1440 == 0:
-            progress(i)
+        k = bisect_right(cycle_times, now)
+        now = next_visit(run, now, cycle_times[k] if k < len(cycle_times) else t_to, t_to)
+        if progress is not None and (now - start) // MINUTE // 1440 != shown:
+            shown = (now - start) // MINUTE // 1440
+            progress(min(shown * 1440, len(minutes)))
     if progress is not None:
         progress(len(minutes))
     if cycles:

@@ -43,7 +43,7 @@ def _run(df: pd.DataFrame, files: dict[str, str], cfg: object, params: BacktestP
 
 
 def _outputs(r: L.BacktestResult) -> tuple[str, ...]:
-    return (trades_csv(r.trades), equity_csv(r.equity), json.dumps(r.decisions, default=str, sort_keys=True),
+    return (trades_csv(r.trades), equity_csv(r.equity), json.dumps(list(r.decisions), default=str, sort_keys=True),
             json.dumps([r.orders, r.funding, r.events, r.open_position, str(r.final_equity)], default=str))
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 from engine.analytics.batch import build_cycles, timeframe_frame
 from engine.analytics.params import plain
 from engine.backtest.params import BacktestParams
+from engine.backtest.record import DecisionLog
 from engine.backtest.visits import manages, next_visit
 from engine.clock import SimClock
 from engine.decision import decide
@@ -75,7 +76,7 @@ class BacktestResult:
     params: dict[str, Any]
     initial_equity: Decimal
     final_equity: Decimal
-    decisions: list[dict[str, Any]]   # {t_ms, id, decision, account, position}
+    decisions: DecisionLog | list[dict[str, Any]]   # {t_ms, id, decision, account, position}, in time order
     trades: list[dict[str, Any]]
     equity: list[tuple[int, Decimal, Decimal]]  # (time_ms, equity, wallet)
     orders: list[dict[str, Any]]
@@ -339,7 +340,7 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
     start = cycles[0]["t_ms"] if cycles else t_from
     run = _Run(rows, config, params, start, funding)
     by_t = {c["t_ms"]: c for c in cycles}
-    decisions: list[dict[str, Any]] = []
+    decisions = DecisionLog()   # kept compactly (engine/backtest/record.py)
     equity: list[tuple[int, Decimal, Decimal]] = []
     decision: dict[str, Any] | None = None
     core = run.ex.core
@@ -356,6 +357,8 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
                 decision = None  # recorded, but not entered: the period ends here (closed below)
             pos = core.position()
             eq = core.ledger.wallet + pos.unrealized_pnl
+            if equity and equity[-1][1] == eq and equity[-1][1].as_tuple() == eq.as_tuple():
+                eq = equity[-1][1]   # flat stretches: one Decimal shared, not one a cycle
             equity.append((now, eq, core.ledger.wallet))
         # A flat decision while flat with nothing working leaves the core nothing to do,
         # except rolling the day/week (trades_today, start-of-day equity the rules read).
@@ -410,7 +413,7 @@ def cycle_facts(cyc: Mapping[str, Any], account: Mapping[str, Any], position: Ma
 
 
 def _decide(run: _Run, cyc: Mapping[str, Any], compiled: Any, engine: Any,
-            out: list[dict[str, Any]]) -> dict[str, Any]:
+            out: DecisionLog) -> dict[str, Any]:
     core = run.ex.core
     pos = core.position()
     equity = core.ledger.wallet + pos.unrealized_pnl

@@ -1,0 +1,76 @@
+"""Issue 16, bounded memory: a run keeps its decision records compactly
+(engine/backtest/record.py) and gives back exactly the dicts it was given."""
+
+from __future__ import annotations
+
+import gc
+import json
+import tracemalloc
+
+import pandas as pd
+import pytest
+
+from engine.backtest.record import DecisionLog
+from engine.paths import shared_data_dir
+
+FILE = "btcusdt-perp-1m-2025-05-04_2025-06-24.csv.gz"
+
+
+def _rec(t: int, **over: object) -> dict:
+    doc = {"symbol": "BTCUSDT", "timestamp_iso": f"T{t}", "action": "flat", "reason": "no_setup", "entry_zone": None,
+           "confidence": 0.0, "leverage": None, "risk_level": 0, "risk_checks": {"a": True, "b": False},
+           "zone": [1, 1.0, True], "pair": (0, 0.0), "id": str(t)} | over
+    return {"t_ms": t, "id": str(t), "decision": doc,
+            "account": {"equity": 10000.0, "trades_today": 0, "safe_mode": False},
+            "position": {"side": "flat", "quantity": 0.0, "tp1_done": None}}
+
+
+def test_records_come_back_equal_in_value_type_and_key_order() -> None:
+    log = DecisionLog()
+    recs = [_rec(1), _rec(2, confidence=0, risk_level=0.0, leverage=True, id="other"), _rec(3, reason="x")]
+    for r in recs:
+        log.append(r)
+    back = list(log)
+    assert back == recs and len(log) == 3 and log[1] == recs[1] and log[1:] == recs[1:]
+    for a, b in zip(back, recs, strict=True):
+        assert json.dumps(a) == json.dumps(b)      # key order and 0 / 0.0 / True kept apart
+        assert [type(v) for v in a["decision"].values()] == [type(v) for v in b["decision"].values()]
+        assert type(a["decision"]["pair"]) is tuple
+    back[0]["decision"]["risk_checks"]["a"] = False   # a reader's change stays in its copy
+    assert log[0]["decision"]["risk_checks"]["a"] is True
+
+
+def test_quiet_cycles_share_their_parts() -> None:
+    log = DecisionLog()
+    for t in range(2000):
+        log.append(_rec(t))
+    assert len(log._pool) == 3   # one decision, one account, one position part for all
+
+
+def test_backtest_keeps_under_400_bytes_per_flat_cycle() -> None:
+    """A dict per record (the code before) kept ~2.5 KB per cycle of the default rules."""
+    path = shared_data_dir() / FILE
+    if not path.exists():
+        pytest.skip(f"shared data absent: {path}")
+    from engine.analytics.batch import build_cycles
+    from engine.backtest.loop import run_backtest
+    from engine.backtest.params import BacktestParams
+    from tests.rules_support import config, default_rules
+
+    df = pd.read_csv(path).set_index("open_time_ms")
+    t_from = 1746921600000  # 2025-05-11
+    t_to = t_from + 2 * 86_400_000
+    compiled, _ = default_rules()
+    cycles = build_cycles(df.loc[:t_to - 60_000], t_from, t_to, config(), with_flow=True)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        res = run_backtest(df.loc[:t_to - 60_000], t_from, t_to, config(), compiled, BacktestParams(), "python",
+                           cycles=cycles)
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(res.decisions) == len(cycles) == 577
+    assert kept / len(cycles) < 400, kept / len(cycles)

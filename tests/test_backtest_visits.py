@@ -78,3 +78,28 @@ def test_visiting_only_busy_minutes_changes_no_output(real_candles: pd.DataFrame
     assert slow.funding and any(d["decision"]["action"] != "flat" for d in slow.decisions)
     for a, b in zip(_outputs(fast), _outputs(slow), strict=True):
         assert a == b
+
+
+def test_cyclic_gc_paused_during_a_run_and_back_after() -> None:
+    import gc
+
+    from engine.backtest.gc_pause import without_cyclic_gc
+
+    seen = []
+
+    @without_cyclic_gc
+    def run(fail: bool) -> None:
+        seen.append(gc.isenabled())
+        if fail:
+            raise ValueError("boom")
+    assert gc.isenabled()
+    run(False)
+    with pytest.raises(ValueError):
+        run(True)
+    assert seen == [False, False] and gc.isenabled()
+    gc.disable()
+    try:
+        run(False)               # paused by the caller: left paused
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -19,6 +19,7 @@ from connectors.stores.backtest_inputs import inputs_at
 from connectors.stores.backtest_store import load_history
 from engine.analytics.batch import build_cycles
 from engine.analytics.params import plain
+from engine.backtest.gc_pause import without_cyclic_gc
 from engine.backtest.loop import BacktestResult, run_backtest
 from engine.backtest.metrics import compute_metrics
 from engine.backtest.params import BacktestParams
@@ -102,6 +103,7 @@ def warmup_days_of(specs: list[Mapping[str, str]], config: Any) -> int:
     return days
 
 
+@without_cyclic_gc   # the cycles' documents are built here too (engine/backtest/gc_pause.py)
 def run_from_db(symbol: str, t_from: int, t_to: int, config: Any, files: Mapping[str, str],
                 params: BacktestParams, progress: Callable[[int], None] | None = None,
                 history: tuple[Any, Any, Any] | None = None, cycles: list[dict[str, Any]] | None = None,

@@ -28,6 +28,7 @@ import pandas as pd
 
 from engine.analytics.batch import build_cycles, timeframe_frame
 from engine.analytics.params import plain
+from engine.backtest.gc_pause import without_cyclic_gc
 from engine.backtest.params import BacktestParams
 from engine.backtest.record import DecisionLog
 from engine.backtest.visits import manages, next_visit
@@ -311,6 +312,7 @@ class _Run:
                 **rec.get("tags", {})}
 
 
+@without_cyclic_gc
 def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, compiled: Any,
                  params: BacktestParams, engine: Any = "python",
                  derivatives: Mapping[str, Any] | None = None,

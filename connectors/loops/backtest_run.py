@@ -107,7 +107,11 @@ def warmup_days_of(specs: list[Mapping[str, str]], config: Any) -> int:
 def run_from_db(symbol: str, t_from: int, t_to: int, config: Any, files: Mapping[str, str],
                 params: BacktestParams, progress: Callable[[int], None] | None = None,
                 history: tuple[Any, Any, Any] | None = None, cycles: list[dict[str, Any]] | None = None,
-                ) -> tuple[BacktestResult, dict[str, Any], Prepared, list[dict[str, Any]]]:
+                keep_cycles: bool = True,
+                ) -> tuple[BacktestResult, dict[str, Any], Prepared, list[dict[str, Any]] | None]:
+    """One run over stored history: (result, metrics, prepared rules, the cycles, for a
+    second run over the same ones; None unless `keep_cycles`: the cycles' documents are let
+    go before the metrics and the exports load their libraries, so the peaks do not add up)."""
     prep = prepare(files, config, params)
     declared = prep.compiled.declared
     candles, derivatives, funding = history or load_history(symbol, t_from, t_to, config,
@@ -121,5 +125,7 @@ def run_from_db(symbol: str, t_from: int, t_to: int, config: Any, files: Mapping
                               cycle_minutes=declared.cycle_minutes)
     result = run_backtest(candles, t_from, t_to, config, prep.compiled, params, prep.engine,
                           funding=funding, cycles=cycles, progress=progress)
+    if not keep_cycles:
+        cycles = None
     metrics = compute_metrics(result.trades, result.equity, result.initial_equity, result.final_equity)
     return result, metrics, prep, cycles

@@ -145,22 +145,30 @@ class _Run:
         return sum(done) / len(done) * 100 if done else None
 
     def view(self) -> View:
+        """What SimExchange's positions, open_orders, order, depth and balance would answer
+        (the same values), read from its core once: the exchange's calls each rebuild the
+        position (Decimal work), copy every open order and build a 5-level ladder, and this
+        runs at every step (issue 16). The step never changes what the view holds, so the
+        orders need no copies; the ladder's best levels are depth()'s own arithmetic."""
         ex = self.ex
-        pos = ex.positions(self.symbol)[0]
-        opens = ex.open_orders(self.symbol)
+        ex.sync()
+        core = ex.core
+        pos = core.position()
+        opens = tuple(core.open_orders())
         open_ids = {o.client_order_id for o in opens}
         closed = {}
         for cid in self.state.watch:
             if cid not in open_ids:
                 with contextlib.suppress(UnknownOrder):
                     closed[cid] = ex.order(self.symbol, cid)
-        depth = ex.depth(self.symbol, 5)
-        bal = ex.balance()
-        last = ex.core.last_price or Decimal(0)
-        return View(position_qty=pos.quantity, entry_price=pos.entry_price, open_orders=tuple(opens), last=last,
-                    mark=pos.mark_price, bid=depth.bids[0][0], ask=depth.asks[0][0],
-                    filters=ex.symbol_filters(self.symbol), equity=bal.wallet_balance + bal.unrealized_pnl,
-                    wallet=bal.wallet_balance, available=bal.available,
+        f = core.config.filters
+        last = core.last_price or Decimal(0)
+        mid = last.quantize(f.tick_size)
+        wallet = core.ledger.wallet
+        available = core.ledger.available(pos.mark_price, core.open_order_margin())
+        return View(position_qty=pos.quantity, entry_price=pos.entry_price, open_orders=opens, last=last,
+                    mark=pos.mark_price, bid=mid - f.tick_size * 0, ask=mid + f.tick_size * 1,
+                    filters=f, equity=wallet + pos.unrealized_pnl, wallet=wallet, available=available,
                     volatility_pct=self.volatility(self.clock.now_ms()), orders=closed)
 
     # -- sending intents, as the worker's execute() does ----------------------------

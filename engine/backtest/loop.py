@@ -365,8 +365,8 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
             decision = _decide(run, cyc, compiled, engine, decisions)
             if now == t_to:
                 decision = None  # recorded, but not entered: the period ends here (closed below)
-            pos = core.position()
-            eq = core.ledger.wallet + pos.unrealized_pnl
+            # core.position()'s unrealized PnL, without the rest of a Position (liquidation price...)
+            eq = core.ledger.wallet + core.ledger.unrealized(core.mark_price or core.last_price or Decimal(0))
             if equity and equity[-1][1] == eq and equity[-1][1].as_tuple() == eq.as_tuple():
                 eq = equity[-1][1]   # flat stretches: one Decimal shared, not one a cycle
             equity.append((now, eq, core.ledger.wallet))

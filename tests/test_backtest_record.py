@@ -43,8 +43,13 @@ def test_records_come_back_equal_in_value_type_and_key_order() -> None:
 def test_quiet_cycles_share_their_parts() -> None:
     log = DecisionLog()
     for t in range(2000):
-        log.append(_rec(t))
-    assert len(log._pool) == 3   # one decision, one account, one position part for all
+        log.append(_rec(t, reason="no_setup" if t % 2 else "missing_atr"))
+    log.append(_rec(9, confidence=0))            # equal to 0.0, but an int: kept apart
+    log.append(_rec(10, risk_checks={"a": 1, "b": False}))
+    parts = {kind: {id(r[4 + kind]) for r in log._rows} for kind in range(3)}
+    assert len(parts[0]) == 4 and len(parts[1]) == len(parts[2]) == 1, parts
+    assert type(log[-2]["decision"]["confidence"]) is int and log[-1]["decision"]["risk_checks"]["a"] == 1
+    assert type(log[-1]["decision"]["risk_checks"]["a"]) is int
 
 
 def test_backtest_keeps_under_400_bytes_per_flat_cycle() -> None:

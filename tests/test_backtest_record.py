@@ -79,3 +79,28 @@ def test_backtest_keeps_under_400_bytes_per_flat_cycle() -> None:
         tracemalloc.stop()
     assert len(res.decisions) == len(cycles) == 577
     assert kept / len(cycles) < 400, kept / len(cycles)
+
+
+def test_decisions_never_entered_are_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The EMA strategy decides long or short every cycle, in a trade or not: the run kept
+    each such decision's tags and plan for the whole period (only entered ones are read)."""
+    path = shared_data_dir() / FILE
+    if not path.exists():
+        pytest.skip(f"shared data absent: {path}")
+    from engine.backtest import loop as L
+    from tests import backtest_peer as P
+    from tests.rules_support import config
+
+    runs: list[L._Run] = []
+    init = L._Run.__init__
+
+    def keep(self: L._Run, *a: object, **k: object) -> None:
+        init(self, *a, **k)  # type: ignore[arg-type]
+        runs.append(self)
+    monkeypatch.setattr(L._Run, "__init__", keep)
+    df = pd.read_csv(path).set_index("open_time_ms")
+    t_from = 1746921600000
+    res = P.run_ours(df, t_from, t_from + 2 * 86_400_000, P.peer_config(config()), engine="python")
+    entries = sum(1 for d in res.decisions if d["decision"]["action"] != "flat")
+    assert entries > 400 and len(res.trades) > 10
+    assert len(runs[0].by_decision) <= len(res.trades) + 2, (len(runs[0].by_decision), len(res.trades))

@@ -134,6 +134,7 @@ class _Run:
         self.funding_seen = 0
         self.by_decision: dict[str, dict[str, Any]] = {}  # decision id -> fills / fees / funding / tags
         self.current: str | None = None  # decision id of the open trade
+        self.last_decision: str | None = None
         self.settled = False  # the last step ended with nothing sent and nothing happened
         self.resting = 0      # open orders after that step
 
@@ -265,6 +266,18 @@ class _Run:
         self.step(None)
         for t in self.trades[n_trades:]:
             t["exit_reason"] = "end_of_period"
+
+    def drop_unentered(self, did: str) -> None:
+        """A new decision: the previous one, if never entered, never will be (only the latest
+        decision is entered), so its tags and plan are let go: kept, they grew with every
+        non-flat cycle of the period (issue 16, bounded memory)."""
+        prev, self.last_decision = self.last_decision, did
+        if prev is None or prev == did:
+            return
+        rec = self.by_decision.get(prev)
+        if (rec is not None and "fees" not in rec and prev not in self.state.entered
+                and prev != self.state.decision_id and prev != self.current):
+            del self.by_decision[prev]
 
     def busy(self) -> bool:
         core = self.ex.core
@@ -446,6 +459,7 @@ def _decide(run: _Run, cyc: Mapping[str, Any], compiled: Any, engine: Any,
         atr_pct = ((cyc["snapshot"].get("volatility") or {}).get("atr_pct") or {}).get("tf_5m")
         bps = run.params.slippage_value * (atr_pct or 0.0) * 100
         core.config.slippage_bps = Decimal(repr(round(bps, 6)))
+    run.drop_unentered(did)
     if doc["action"] != "flat":
         run.by_decision[did] = {"tags": _tags(facts), "plan": {"tp1": doc.get("tp1"), "tp2": doc.get("tp2")}}
     out.append({"t_ms": t, "id": did, "decision": doc, "account": account, "position": position})

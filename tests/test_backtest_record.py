@@ -104,3 +104,31 @@ def test_decisions_never_entered_are_not_kept(monkeypatch: pytest.MonkeyPatch) -
     entries = sum(1 for d in res.decisions if d["decision"]["action"] != "flat")
     assert entries > 400 and len(res.trades) > 10
     assert len(runs[0].by_decision) <= len(res.trades) + 2, (len(runs[0].by_decision), len(res.trades))
+
+
+def test_column_feed_answers_as_the_tuple_feed_in_a_fifth_of_the_memory() -> None:
+    path = shared_data_dir() / FILE
+    if not path.exists():
+        pytest.skip(f"shared data absent: {path}")
+    from engine.backtest.feed import Candles, ColumnFeed
+    from engine.backtest.loop import _rows
+    from engine.exchange.sim.exchange import CandleFeed
+
+    df = pd.read_csv(path).set_index("open_time_ms")
+    tuples = list(zip(df.index.to_numpy().tolist(), *(df[c].to_numpy().tolist()
+                                                      for c in ("open", "high", "low", "close", "volume")), strict=True))
+    old, new = CandleFeed(tuples), ColumnFeed(Candles(df))
+    assert list(new.times) == old.times and new.rows[5] == old.rows[5] and len(new.rows) == len(old.rows)
+    t0 = old.times[0]
+    for a, b in ((t0 - 60_000, t0 + 60_000), (t0 + 10 * 60_000, t0 + 200 * 60_000), (t0, t0), (old.times[-1], 2**62)):
+        assert new.closed_between(a, b) == old.closed_between(a, b)
+    assert [type(x) for x in new.rows[0]] == [int, float, float, float, float, float]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = _rows(df)
+        size = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(kept) == len(df) and size / len(df) < 60, size / len(df)   # a tuple a candle: ~250 B

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from engine.analytics.batch import build_cycles, timeframe_frame
 from engine.analytics.params import plain
+from engine.backtest.feed import Candles, ColumnFeed
 from engine.backtest.gc_pause import without_cyclic_gc
 from engine.backtest.params import BacktestParams
 from engine.backtest.record import DecisionLog
@@ -43,7 +43,7 @@ from engine.exchange.errors import (
     WouldImmediatelyTrigger,
 )
 from engine.exchange.sim.core import SimConfig
-from engine.exchange.sim.exchange import CandleFeed, SimExchange
+from engine.exchange.sim.exchange import SimExchange
 from engine.exchange.types import OrderRequest, Side
 from engine.execution import manage
 from engine.execution.core import daily_weekly, step
@@ -87,10 +87,8 @@ class BacktestResult:
     candles: int = 0
 
 
-def _rows(df: pd.DataFrame) -> list[tuple[int, float, float, float, float, float]]:
-    ot = df.index.to_numpy(dtype=np.int64).tolist()
-    cols = [df[c].to_numpy(dtype=np.float64).tolist() for c in ("open", "high", "low", "close", "volume")]
-    return list(zip(ot, *cols, strict=True))
+def _rows(df: pd.DataFrame) -> Candles:
+    return Candles(df)   # columns, not a tuple per candle (engine/backtest/feed.py)
 
 
 def _sim_config(params: BacktestParams, slippage_bps: Decimal) -> SimConfig:
@@ -112,7 +110,7 @@ def _tags(facts: Mapping[str, Any]) -> dict[str, str]:
 class _Run:
     """Working state of one run (keeps run_backtest readable)."""
 
-    def __init__(self, rows: list[tuple[int, float, float, float, float, float]], config: Any,
+    def __init__(self, rows: Candles, config: Any,
                  params: BacktestParams, start_ms: int, funding: Sequence[tuple[int, str]]):
         self.params = params
         self.cfg = ExecSettings.from_config(config)
@@ -120,12 +118,13 @@ class _Run:
         self.vol_window = int(ex_cfg.get("volatility_window_min", 15))
         bps = Decimal(repr(params.slippage_value)) if params.slippage_kind == "bps" else Decimal(0)
         self.clock = SimClock(start_ms)
-        self.ex = SimExchange(CandleFeed(rows), self.clock, _sim_config(params, bps), funding=funding)
+        self.ex = SimExchange(ColumnFeed(rows), self.clock, _sim_config(params, bps), funding=funding)
         self.ex.set_leverage(self.ex.symbol, int(ex_cfg.get("leverage", 3)))
         self.ex.set_margin_type(self.ex.symbol, ex_cfg.get("margin_type", "ISOLATED"))
         self.symbol = self.ex.symbol
         self.times = self.ex.feed.times
-        self.range_pct = [(h - low) / c if c > 0 else 0.0 for _, _, h, low, c, _ in rows]
+        self.candles = rows
+        self.range_pct = rows.range_pct()
         self.state = ExecState()
         self.events: dict[str, int] = {}
         self.trades: list[dict[str, Any]] = []

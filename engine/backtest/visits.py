@@ -51,18 +51,18 @@ def next_visit(run: Any, now: int, next_cycle: int, t_to: int) -> int:
     limit = min(limit, (now // DAY_MS + 1) * DAY_MS)
     if limit <= now + MINUTE:
         return now + MINUTE
-    core, rows = run.ex.core, run.ex.feed.rows
-    first = j = bisect_right(run.times, now - MINUTE)  # the first candle not fed yet
+    core, c = run.ex.core, run.candles
+    times, highs, lows = c.times, c.high, c.low
+    first = j = bisect_right(times, now - MINUTE)  # the first candle not fed yet
     fed_by_skipped = limit - 2 * MINUTE  # the last candle the skipped minutes would feed
-    n = len(rows)
-    while j < n and rows[j][0] <= fed_by_skipped:
-        t, _, h, low, _, _ = rows[j]
-        if not core.untouched(t, h, low):
-            limit = t + MINUTE  # the minute that feeds it is looked at
+    n = len(times)
+    while j < n and times[j] <= fed_by_skipped:
+        if not core.untouched(times[j], highs[j], lows[j]):
+            limit = times[j] + MINUTE  # the minute that feeds it is looked at
             break
         j += 1
     if j > first:
-        closes = [r[4] for r in rows[first:j]]
+        closes = c.close[first:j]
         long = core.ledger.qty > 0
         manage.track(run.state, Decimal(repr(max(closes))), long)
         manage.track(run.state, Decimal(repr(min(closes))), long)

@@ -138,7 +138,7 @@ def _backtest(date_from: str | None, date_to: str | None, rules_spec: str | None
     bar, update = _bar((t_to - t_from) // 60_000, "backtest")
     try:
         result, metrics, prep, cycles = run_from_db(symbol, t_from, t_to, config, files, params, update,
-                                                    history=history)
+                                                    history=history, keep_cycles=bool(compare_spec))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

@@ -14,12 +14,10 @@ import cli
 from connectors.files.database_choice import CHOICES, ENV_CHOICE
 
 # Every cli/*_cmd.py module registers its own commands: adding a command group never
-# touches this file.
-COMMAND_MODULES = [
-    importlib.import_module(f"cli.{m.name}")
-    for m in sorted(pkgutil.iter_modules(cli.__path__), key=lambda m: m.name)
-    if m.name.endswith("_cmd")
-]
+# touches this file. They are imported when asked for (the one a command line names,
+# all of them for --help): importing all of them costs over a second of CPU (the Binance
+# client, the web app, plotting), which `showdown backtest` does not need (issue 16).
+COMMAND_MODULES = sorted(m.name for m in pkgutil.iter_modules(cli.__path__) if m.name.endswith("_cmd"))
 
 
 def _choose_db(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -35,7 +33,45 @@ def db_option() -> Any:
                         is_eager=True, callback=_choose_db, help=DB_HELP)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The `showdown` group: command modules loaded on demand (the module named after the
+    command first, cli/<name>_cmd.py; all of them when that does not define it)."""
+
+    loaded: set[str] = set()
+
+    def load(self, module: str) -> None:
+        if module in self.loaded:
+            return
+        self.loaded.add(module)
+        before = set(self.commands)
+        importlib.import_module(f"cli.{module}").register(self)
+        for name in set(self.commands) - before:
+            _add_db_option(self.commands[name])
+
+    def load_all(self) -> None:
+        for module in COMMAND_MODULES:
+            self.load(module)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            guess = f"{cmd_name.replace('-', '_')}_cmd"
+            if guess in COMMAND_MODULES:
+                self.load(guess)
+            if cmd_name not in self.commands:
+                self.load_all()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self.load_all()
+        return super().list_commands(ctx)
+
+
+def command_names() -> set[str]:
+    showdown.load_all()
+    return set(showdown.commands)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", type=click.Choice(CHOICES), default=None, expose_value=False, is_eager=True,
               callback=_choose_db, help=DB_HELP)
 def showdown() -> None:
@@ -43,10 +79,6 @@ def showdown() -> None:
     import cli.config_cmd
 
     cli.config_cmd._announced = False  # each command says which database it uses, once
-
-
-for _module in COMMAND_MODULES:
-    _module.register(showdown)
 
 
 def _add_db_option(command: click.Command) -> None:
@@ -59,10 +91,6 @@ def _add_db_option(command: click.Command) -> None:
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             _add_db_option(sub)
-
-
-for _command in showdown.commands.values():
-    _add_db_option(_command)
 
 
 def main() -> None:

@@ -77,8 +77,8 @@ def choose_source(config: Config, wanted: str | None = None) -> str:
 
 
 def _has_command(name: str) -> bool:
-    from cli.main import showdown  # late: cli.main imports this module
-    return name in showdown.commands
+    from cli.main import command_names  # late: cli.main imports this module
+    return name in command_names()
 
 
 def build_plan(config: Config, source: str, data_dir: Path, speed: float, start_iso: str = REPLAY_START,

@@ -68,13 +68,14 @@ def peer_config(base: Any) -> Any:
 
 def run_ours(candles: pd.DataFrame, t_from: int, t_to: int, cfg: Any,
              cycles: list[dict[str, Any]] | None = None, engine: str = "durable") -> BacktestResult:
-    """Our backtester on the simple strategy, with durable_rules (as `showdown backtest` by default)."""
+    """Our backtester on the simple strategy, with durable_rules by default (`engine`: any
+    evaluator run_backtest takes by name, e.g. the reference "python")."""
     compiled = compile_texts({RULES.name: RULES.read_text(encoding="utf-8")}, cfg)
-    rules = DurableRules(compiled) if engine == "durable" else "python"
+    rules: Any = DurableRules(compiled) if engine == "durable" else engine
     try:
         return run_backtest(candles.loc[:t_to - MINUTE], t_from, t_to, cfg, compiled, PARAMS, rules, cycles=cycles)
     finally:
-        if rules != "python":
+        if engine == "durable":
             rules.close()
 
 

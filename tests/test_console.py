@@ -11,6 +11,9 @@ from connectors.loops.console import QuietConsole, routine, status_line
 def test_routine_lines_are_told_from_what_a_person_must_see():
     assert routine("[collector] new candles 1, backfilled 0, derivative rows 3") == (
         "collector", "new candles 1, backfilled 0, derivative rows 3")
+    # what `showdown collect` really prints (its counts per timeframe): routine too
+    line = "[collector] new candles {'1m': 3, '5m': 1, '15m': 0, '1h': 0}, backfilled {'1m': 0}, derivative rows 4"
+    assert routine(line) == ("collector", line.removeprefix("[collector] "))
     assert routine("[execute] 2025-12-07 12:00:01,123 INFO connectors.loops.execution_worker loop 5")[0] == "execute"
     assert routine("[analyze] cycle 2025-12-07T12:00:00Z: flat (both_sides_weak) confidence 0.24")[0] == "analyze"
     assert routine('[web] 127.0.0.1 - - [07/Dec/2025:12:00:00 +0000] "GET /api/status HTTP/1.0" 200 912')[0] == "web"

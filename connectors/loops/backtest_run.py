@@ -20,6 +20,7 @@ from connectors.stores.backtest_store import load_history
 from engine.analytics.batch import build_cycles
 from engine.analytics.columns import build_columns
 from engine.analytics.params import plain
+from engine.backtest.gc_pause import without_cyclic_gc
 from engine.backtest.loop import BacktestResult, run_backtest
 from engine.backtest.metrics import compute_metrics
 from engine.backtest.params import BacktestParams
@@ -68,8 +69,23 @@ class Prepared:
     loop_engine: Any = None   # what run_backtest decides with ("fast" for the fast engine)
 
 
+_COMPILED: dict[tuple[int, tuple[tuple[str, str], ...]], tuple[Any, CompiledRules]] = {}
+
+
+def compiled_once(files: Mapping[str, str], config: Any) -> CompiledRules:
+    """compile_texts, once per (config object, file texts) in this process: the command
+    reads the warm-up of the rules before loading history, then runs them (0.5 s apiece)."""
+    key = (id(config), tuple(sorted(files.items())))
+    hit = _COMPILED.get(key)
+    if hit is None or hit[0] is not config:   # the config held beside: its id is not reused
+        if len(_COMPILED) > 8:
+            _COMPILED.clear()
+        hit = _COMPILED[key] = (config, compile_texts(dict(files), config))
+    return hit[1]
+
+
 def prepare(files: Mapping[str, str], config: Any, params: BacktestParams) -> Prepared:
-    compiled = compile_texts(dict(files), config)
+    compiled = compiled_once(files, config)
     engine: Any = DurableRules(compiled) if params.engine == "durable" else "python"
     return Prepared(compiled, engine, "fast" if params.engine == "fast" else engine)
 
@@ -86,14 +102,19 @@ def warmup_days_of(specs: list[Mapping[str, str]], config: Any) -> int:
     days = 0
     for files in specs:
         with contextlib.suppress(RulesRefused):
-            days = max(days, warmup_days(compile_texts(dict(files), config), config))
+            days = max(days, warmup_days(compiled_once(files, config), config))
     return days
 
 
+@without_cyclic_gc   # the cycles' documents are built here too (engine/backtest/gc_pause.py)
 def run_from_db(symbol: str, t_from: int, t_to: int, config: Any, files: Mapping[str, str],
                 params: BacktestParams, progress: Callable[[int], None] | None = None,
                 history: tuple[Any, Any, Any] | None = None, cycles: list[dict[str, Any]] | None = None,
-                ) -> tuple[BacktestResult, dict[str, Any], Prepared, list[dict[str, Any]]]:
+                keep_cycles: bool = True,
+                ) -> tuple[BacktestResult, dict[str, Any], Prepared, list[dict[str, Any]] | None]:
+    """One run over stored history: (result, metrics, prepared rules, the cycles, for a
+    second run over the same ones; None unless `keep_cycles`: the cycles' documents are let
+    go before the metrics and the exports load their libraries, so the peaks do not add up)."""
     prep = prepare(files, config, params)
     declared = prep.compiled.declared
     candles, derivatives, funding = history or load_history(symbol, t_from, t_to, config,
@@ -109,5 +130,7 @@ def run_from_db(symbol: str, t_from: int, t_to: int, config: Any, files: Mapping
                        cycle_minutes=declared.cycle_minutes)
     result = run_backtest(candles, t_from, t_to, config, prep.compiled, params, prep.loop_engine,
                           funding=funding, cycles=cycles, progress=progress)
+    if not keep_cycles:
+        cycles = None
     metrics = compute_metrics(result.trades, result.equity, result.initial_equity, result.final_equity)
     return result, metrics, prep, cycles

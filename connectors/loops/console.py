@@ -16,7 +16,7 @@ from typing import TextIO
 # "[child] text": routine when it is a collector pass, an INFO log line (ours or gunicorn's)
 # or an access-log line; anything else (WARNING, ERROR, Traceback, refused, banners) is not.
 _ROUTINE = re.compile(
-    r"^\[(?P<child>[\w-]+)\] (?P<text>new candles \d.*"
+    r"^\[(?P<child>[\w-]+)\] (?P<text>new candles [\d{].*"   # a count, or counts by timeframe
     r"|cycle \d{4}-\S+: .*"              # the analysis loop's decision of each cycle
     r"|\S+ \S+ INFO .*"                 # logging: "2025-… 12:00:00,123 INFO name: msg"
     r"|\[[^]]+\] \[\d+\] \[INFO\] .*"   # gunicorn: "[time] [pid] [INFO] msg"

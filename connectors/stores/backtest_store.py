@@ -8,7 +8,7 @@ decisions / orders / trades / equity twins, in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -56,46 +56,62 @@ def save_run(result: BacktestResult, metrics: Mapping[str, Any], symbol: str, no
             max_dd_pct=metrics.get("max_dd_pct"), sharpe=metrics.get("sharpe"), sortino=metrics.get("sortino"),
             win_rate=metrics.get("win_rate"), trade_count=metrics.get("trades"), status=status,
             params=result.params, metrics=dict(metrics), notes=notes)
-        ids: dict[str, int] = {}
-        rows = [{"run": run.id, "symbol": symbol, "decided_at_ms": d["t_ms"], "action": d["decision"]["action"],
-                 "reason": d["decision"]["reason"], "ruleset_version": result.version,
-                 "document": d["decision"]} for d in result.decisions]
-        for chunk in _chunks(rows, 500):
-            M.DecisionBacktest.insert_many(chunk).execute()
-        for rid, t in M.DecisionBacktest.select(M.DecisionBacktest.id, M.DecisionBacktest.decided_at_ms).where(
-                M.DecisionBacktest.run == run.id).tuples():
-            ids[str(t // 1000)] = rid
-        orders = [{"run": run.id, "symbol": symbol, "decision": ids.get(o["decision_id"]),
-                   "client_order_id": o["client_order_id"], "role": o["role"], "side": o["side"], "type": o["type"],
-                   "status": o["status"], "price": o["price"], "stop_price": o["stop_price"],
-                   "quantity": o["quantity"], "filled_quantity": o["filled_quantity"],
-                   "avg_fill_price": o["avg_fill_price"], "reduce_only": o["reduce_only"],
-                   "created_ms": o["created_ms"], "updated_ms": o["updated_ms"]} for o in result.orders]
-        for chunk in _chunks(orders, 500):
-            M.OrderBacktest.insert_many(chunk).execute()
-        for t in result.trades:
-            pos = M.PositionBacktest.create(
-                run=run.id, symbol=symbol, decision=ids.get(t["decision_id"]), side=t["side"], status="closed",
-                quantity=Decimal(t["quantity"]), entry_price=Decimal(t["entry_price"]),
-                sl_price=Decimal(t["sl"]) if t.get("sl") else None, tp2_price=Decimal(t["tp"]) if t.get("tp") else None,
-                realized_pnl=Decimal(t["pnl"]), fees=Decimal(t["fees"]), funding=Decimal(t["funding"]),
-                opened_ms=t["entry_ms"], closed_ms=t["exit_ms"])
-            M.TradeBacktest.create(
-                run=run.id, symbol=symbol, decision=ids.get(t["decision_id"]), position=pos.id, side=t["side"],
-                quantity=Decimal(t["quantity"]), entry_price=Decimal(t["entry_price"]),
-                exit_price=Decimal(t["exit_price"]), pnl=Decimal(t["pnl"]), fees=Decimal(t["fees"]),
-                funding=Decimal(t["funding"]), r_multiple=t["r_multiple"], exit_reason=t["exit_reason"],
-                opened_ms=t["entry_ms"], closed_ms=t["exit_ms"], details=dict(t))
-        eq = [{"run": run.id, "symbol": symbol, "time_ms": t, "equity": e, "balance": w, "unrealized_pnl": e - w}
-              for t, e, w in result.equity]
-        for chunk in _chunks(eq, 1000):
-            M.EquityPointBacktest.insert_many(chunk).execute()
-    return int(run.id)
+        rid = run.id
+        version = result.version
+        insert_rows(M.DecisionBacktest, ({"run": rid, "symbol": symbol, "decided_at_ms": d["t_ms"],
+                                          "action": d["decision"]["action"], "reason": d["decision"]["reason"],
+                                          "ruleset_version": version, "document": d["decision"]}
+                                         for d in result.decisions))
+        ids = {str(t // 1000): i for i, t in M.DecisionBacktest.select(
+            M.DecisionBacktest.id, M.DecisionBacktest.decided_at_ms).where(M.DecisionBacktest.run == rid).tuples()}
+        insert_rows(M.OrderBacktest, (
+            {"run": rid, "symbol": symbol, "decision": ids.get(o["decision_id"]),
+             "client_order_id": o["client_order_id"], "role": o["role"], "side": o["side"], "type": o["type"],
+             "status": o["status"], "price": o["price"], "stop_price": o["stop_price"],
+             "quantity": o["quantity"], "filled_quantity": o["filled_quantity"],
+             "avg_fill_price": o["avg_fill_price"], "reduce_only": o["reduce_only"],
+             "created_ms": o["created_ms"], "updated_ms": o["updated_ms"]} for o in result.orders))
+        insert_rows(M.PositionBacktest, (
+            {"run": rid, "symbol": symbol, "decision": ids.get(t["decision_id"]), "side": t["side"],
+             "status": "closed", "quantity": Decimal(t["quantity"]), "entry_price": Decimal(t["entry_price"]),
+             "sl_price": Decimal(t["sl"]) if t.get("sl") else None,
+             "tp2_price": Decimal(t["tp"]) if t.get("tp") else None, "realized_pnl": Decimal(t["pnl"]),
+             "fees": Decimal(t["fees"]), "funding": Decimal(t["funding"]), "opened_ms": t["entry_ms"],
+             "closed_ms": t["exit_ms"]} for t in result.trades))
+        positions = [i for (i,) in M.PositionBacktest.select(M.PositionBacktest.id).where(
+            M.PositionBacktest.run == rid).order_by(M.PositionBacktest.id).tuples()]
+        insert_rows(M.TradeBacktest, (
+            {"run": rid, "symbol": symbol, "decision": ids.get(t["decision_id"]), "position": pos,
+             "side": t["side"], "quantity": Decimal(t["quantity"]), "entry_price": Decimal(t["entry_price"]),
+             "exit_price": Decimal(t["exit_price"]), "pnl": Decimal(t["pnl"]), "fees": Decimal(t["fees"]),
+             "funding": Decimal(t["funding"]), "r_multiple": t["r_multiple"], "exit_reason": t["exit_reason"],
+             "opened_ms": t["entry_ms"], "closed_ms": t["exit_ms"], "details": dict(t)}
+            for t, pos in zip(result.trades, positions, strict=True)))
+        insert_rows(M.EquityPointBacktest, ({"run": rid, "symbol": symbol, "time_ms": t, "equity": e, "balance": w,
+                                             "unrealized_pnl": e - w} for t, e, w in result.equity))
+    return int(rid)
 
 
-def _chunks(rows: list[dict[str, Any]], n: int) -> Iterator[list[dict[str, Any]]]:
-    for i in range(0, len(rows), n):
-        yield rows[i:i + n]
+def insert_rows(model: Any, rows: Iterable[Mapping[str, Any]], chunk: int = 1000) -> None:
+    """Rows into `model`'s table by one prepared INSERT run over them (executemany), values
+    converted by the model's own fields (db_value) and defaults filled as peewee would: what
+    insert_many stores, without building SQL text for every value — for a year of cycles
+    that text took longer than the backtest (issue 16)."""
+    db = model._meta.database
+    fields = [f for f in model._meta.sorted_fields if not f.primary_key]
+    q = db.quote
+    sql = (f"INSERT INTO {q[0]}{model._meta.table_name}{q[1]} ("
+           + ", ".join(f"{q[0]}{f.column_name}{q[1]}" for f in fields)
+           + ") VALUES (" + ", ".join([db.param] * len(fields)) + ")")
+    defaults = [(f.name, f.default() if callable(f.default) else f.default, f.db_value) for f in fields]
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(tuple(conv(row.get(name, default)) for name, default, conv in defaults))
+        if len(batch) >= chunk:
+            db.cursor().executemany(sql, batch)
+            batch = []
+    if batch:
+        db.cursor().executemany(sql, batch)
 
 
 def recorded_decisions(symbol: str, t_from: int, t_to: int) -> Iterator[dict[str, Any]]:

@@ -23,14 +23,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from engine.analytics.batch import build_cycles, timeframe_frame
 from engine.analytics.columns import CycleColumns, build_columns
 from engine.analytics.params import plain
 from engine.backtest.fast import FastDecisions
+from engine.backtest.feed import Candles, ColumnFeed
+from engine.backtest.gc_pause import without_cyclic_gc
 from engine.backtest.params import BacktestParams
+from engine.backtest.record import DecisionLog
+from engine.backtest.visits import manages, next_visit
 from engine.clock import SimClock
 from engine.decision import decide
 from engine.exchange.errors import (
@@ -42,7 +45,7 @@ from engine.exchange.errors import (
     WouldImmediatelyTrigger,
 )
 from engine.exchange.sim.core import SimConfig
-from engine.exchange.sim.exchange import CandleFeed, SimExchange
+from engine.exchange.sim.exchange import SimExchange
 from engine.exchange.types import OrderRequest, Side
 from engine.execution import manage
 from engine.execution.core import daily_weekly, step
@@ -76,7 +79,7 @@ class BacktestResult:
     params: dict[str, Any]
     initial_equity: Decimal
     final_equity: Decimal
-    decisions: list[dict[str, Any]]   # {t_ms, id, decision, account, position}
+    decisions: DecisionLog | list[dict[str, Any]]   # {t_ms, id, decision, account, position}, in time order
     trades: list[dict[str, Any]]
     equity: list[tuple[int, Decimal, Decimal]]  # (time_ms, equity, wallet)
     orders: list[dict[str, Any]]
@@ -88,10 +91,8 @@ class BacktestResult:
     fast_rules: dict[str, Any] | None = None
 
 
-def _rows(df: pd.DataFrame) -> list[tuple[int, float, float, float, float, float]]:
-    ot = df.index.to_numpy(dtype=np.int64).tolist()
-    cols = [df[c].to_numpy(dtype=np.float64).tolist() for c in ("open", "high", "low", "close", "volume")]
-    return list(zip(ot, *cols, strict=True))
+def _rows(df: pd.DataFrame) -> Candles:
+    return Candles(df)   # columns, not a tuple per candle (engine/backtest/feed.py)
 
 
 def _sim_config(params: BacktestParams, slippage_bps: Decimal) -> SimConfig:
@@ -113,7 +114,7 @@ def _tags(facts: Mapping[str, Any]) -> dict[str, str]:
 class _Run:
     """Working state of one run (keeps run_backtest readable)."""
 
-    def __init__(self, rows: list[tuple[int, float, float, float, float, float]], config: Any,
+    def __init__(self, rows: Candles, config: Any,
                  params: BacktestParams, start_ms: int, funding: Sequence[tuple[int, str]]):
         self.params = params
         self.cfg = ExecSettings.from_config(config)
@@ -121,12 +122,13 @@ class _Run:
         self.vol_window = int(ex_cfg.get("volatility_window_min", 15))
         bps = Decimal(repr(params.slippage_value)) if params.slippage_kind == "bps" else Decimal(0)
         self.clock = SimClock(start_ms)
-        self.ex = SimExchange(CandleFeed(rows), self.clock, _sim_config(params, bps), funding=funding)
+        self.ex = SimExchange(ColumnFeed(rows), self.clock, _sim_config(params, bps), funding=funding)
         self.ex.set_leverage(self.ex.symbol, int(ex_cfg.get("leverage", 3)))
         self.ex.set_margin_type(self.ex.symbol, ex_cfg.get("margin_type", "ISOLATED"))
         self.symbol = self.ex.symbol
         self.times = self.ex.feed.times
-        self.range_pct = [(h - low) / c if c > 0 else 0.0 for _, _, h, low, c, _ in rows]
+        self.candles = rows
+        self.range_pct = rows.range_pct()
         self.state = ExecState()
         self.events: dict[str, int] = {}
         self.trades: list[dict[str, Any]] = []
@@ -135,6 +137,7 @@ class _Run:
         self.funding_seen = 0
         self.by_decision: dict[str, dict[str, Any]] = {}  # decision id -> fills / fees / funding / tags
         self.current: str | None = None  # decision id of the open trade
+        self.last_decision: str | None = None
         self.settled = False  # the last step ended with nothing sent and nothing happened
         self.resting = 0      # open orders after that step
 
@@ -146,22 +149,30 @@ class _Run:
         return sum(done) / len(done) * 100 if done else None
 
     def view(self) -> View:
+        """What SimExchange's positions, open_orders, order, depth and balance would answer
+        (the same values), read from its core once: the exchange's calls each rebuild the
+        position (Decimal work), copy every open order and build a 5-level ladder, and this
+        runs at every step (issue 16). The step never changes what the view holds, so the
+        orders need no copies; the ladder's best levels are depth()'s own arithmetic."""
         ex = self.ex
-        pos = ex.positions(self.symbol)[0]
-        opens = ex.open_orders(self.symbol)
+        ex.sync()
+        core = ex.core
+        pos = core.position()
+        opens = tuple(core.open_orders())
         open_ids = {o.client_order_id for o in opens}
         closed = {}
         for cid in self.state.watch:
             if cid not in open_ids:
                 with contextlib.suppress(UnknownOrder):
                     closed[cid] = ex.order(self.symbol, cid)
-        depth = ex.depth(self.symbol, 5)
-        bal = ex.balance()
-        last = ex.core.last_price or Decimal(0)
-        return View(position_qty=pos.quantity, entry_price=pos.entry_price, open_orders=tuple(opens), last=last,
-                    mark=pos.mark_price, bid=depth.bids[0][0], ask=depth.asks[0][0],
-                    filters=ex.symbol_filters(self.symbol), equity=bal.wallet_balance + bal.unrealized_pnl,
-                    wallet=bal.wallet_balance, available=bal.available,
+        f = core.config.filters
+        last = core.last_price or Decimal(0)
+        mid = last.quantize(f.tick_size)
+        wallet = core.ledger.wallet
+        available = core.ledger.available(pos.mark_price, core.open_order_margin())
+        return View(position_qty=pos.quantity, entry_price=pos.entry_price, open_orders=opens, last=last,
+                    mark=pos.mark_price, bid=mid - f.tick_size * 0, ask=mid + f.tick_size * 1,
+                    filters=f, equity=wallet + pos.unrealized_pnl, wallet=wallet, available=available,
                     volatility_pct=self.volatility(self.clock.now_ms()), orders=closed)
 
     # -- sending intents, as the worker's execute() does ----------------------------
@@ -222,8 +233,10 @@ class _Run:
     def quiet(self, now: int) -> bool:
         """Nothing for the core to do this minute: in a position whose last step changed
         nothing (no intent, no event), no fill, no funding, no order triggered or expired
-        since, the same UTC day and no new decision. The step would only track the price
-        extremes (`track_price`), so the loop skips it (issue 16: most minutes in a trade)."""
+        since, the same UTC day, and no new decision with a manage part (a step in a position
+        reads nothing else of a decision). The step would only track the price extremes
+        (`track_price`), so the loop skips it (issue 16: most minutes in a trade), and
+        engine/backtest/visits.py jumps over such minutes altogether."""
         core, s = self.ex.core, self.state
         return (self.settled and s.phase == IN_POSITION and not s.safe_mode and core.ledger.qty != 0
                 and len(core.fills) == self.fill_seen and len(core.funding_events) == self.funding_seen
@@ -256,6 +269,18 @@ class _Run:
         self.step(None)
         for t in self.trades[n_trades:]:
             t["exit_reason"] = "end_of_period"
+
+    def drop_unentered(self, did: str) -> None:
+        """A new decision: the previous one, if never entered, never will be (only the latest
+        decision is entered), so its tags and plan are let go: kept, they grew with every
+        non-flat cycle of the period (issue 16, bounded memory)."""
+        prev, self.last_decision = self.last_decision, did
+        if prev is None or prev == did:
+            return
+        rec = self.by_decision.get(prev)
+        if (rec is not None and "fees" not in rec and prev not in self.state.entered
+                and prev != self.state.decision_id and prev != self.current):
+            del self.by_decision[prev]
 
     def busy(self) -> bool:
         core = self.ex.core
@@ -311,6 +336,7 @@ class _Run:
                 **rec.get("tags", {})}
 
 
+@without_cyclic_gc
 def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, compiled: Any,
                  params: BacktestParams, engine: Any = "python",
                  derivatives: Mapping[str, Any] | None = None,
@@ -347,13 +373,15 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
     times = _times(cycles)
     start = times[0] if times else t_from
     run = _Run(rows, config, params, start, funding)
-    by_t = {t: i for i, t in enumerate(times)}
-    decisions: list[dict[str, Any]] = []
+    by_t = {t: i for i, t in enumerate(times)}   # cycle time -> its index in cycles
+    decisions = DecisionLog()   # kept compactly (engine/backtest/record.py)
     equity: list[tuple[int, Decimal, Decimal]] = []
     decision: dict[str, Any] | None = None
     core = run.ex.core
     minutes = range(start, t_to + 1, MINUTE) if times else range(0)
-    for i, now in enumerate(minutes):
+    cycle_times = list(times)
+    now, shown = (start if times else t_to + MINUTE), -1
+    while now <= t_to:   # the minutes something can happen in (engine/backtest/visits.py)
         run.clock.set(now)
         run.ex.sync()
         cyc = by_t.get(now)
@@ -361,20 +389,25 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
             decision = _decide(run, cycles, cyc, compiled, fast or engine, decisions)
             if now == t_to:
                 decision = None  # recorded, but not entered: the period ends here (closed below)
-            pos = core.position()
-            eq = core.ledger.wallet + pos.unrealized_pnl
+            # core.position()'s unrealized PnL, without the rest of a Position (liquidation price...)
+            eq = core.ledger.wallet + core.ledger.unrealized(core.mark_price or core.last_price or Decimal(0))
+            if equity and equity[-1][1] == eq and equity[-1][1].as_tuple() == eq.as_tuple():
+                eq = equity[-1][1]   # flat stretches: one Decimal shared, not one a cycle
             equity.append((now, eq, core.ledger.wallet))
         # A flat decision while flat with nothing working leaves the core nothing to do,
         # except rolling the day/week (trades_today, start-of-day equity the rules read).
         if run.busy() or (cyc is not None and (decision is not None and decision["action"] != "flat"
                                                 or now // DAY_MS != run.state.day_key
                                                 or run.state.safe_mode)):
-            if cyc is None and run.quiet(now):
+            if (cyc is None or not manages(decision)) and run.quiet(now):
                 run.track_price()
             else:
                 run.step(decision)
-        if progress is not None and i % 1440 == 0:
-            progress(i)
+        k = bisect_right(cycle_times, now)
+        now = next_visit(run, now, cycle_times[k] if k < len(cycle_times) else t_to, t_to)
+        if progress is not None and (now - start) // MINUTE // 1440 != shown:
+            shown = (now - start) // MINUTE // 1440
+            progress(min(shown * 1440, len(minutes)))
     if progress is not None:
         progress(len(minutes))
     if times:
@@ -424,7 +457,7 @@ def cycle_facts(cyc: Mapping[str, Any], account: Mapping[str, Any], position: Ma
 
 
 def _decide(run: _Run, cycles: Sequence[Mapping[str, Any]], i: int, compiled: Any, engine: Any,
-            out: list[dict[str, Any]]) -> dict[str, Any]:
+            out: DecisionLog) -> dict[str, Any]:
     core = run.ex.core
     pos = core.position()
     t = _times(cycles)[i] if isinstance(cycles, CycleColumns) else int(cycles[i]["t_ms"])
@@ -454,6 +487,7 @@ def _decide(run: _Run, cycles: Sequence[Mapping[str, Any]], i: int, compiled: An
                    else ((cycles[i]["snapshot"].get("volatility") or {}).get("atr_pct") or {}).get("tf_5m"))
         bps = run.params.slippage_value * (atr_pct or 0.0) * 100
         core.config.slippage_bps = Decimal(repr(round(bps, 6)))
+    run.drop_unentered(did)
     if doc["action"] != "flat":
         run.by_decision[did] = {"tags": _tags(full()), "plan": {"tp1": doc.get("tp1"), "tp2": doc.get("tp2")}}
     out.append({"t_ms": t, "id": did, "decision": doc, "account": account, "position": position})

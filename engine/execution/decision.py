@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -49,7 +49,9 @@ class Plan:
         return (self.zone_lo + self.zone_hi) / 2
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        # Its fields one level deep (asdict copies recursively: a tenth of a backtest's entry
+        # step; the only nested field, risk_checks, is rebuilt below anyway)
+        d = {f: getattr(self, f) for f in self.__dataclass_fields__}
         for k, v in d.items():
             if isinstance(v, Decimal):
                 d[k] = str(v)

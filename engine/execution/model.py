@@ -9,7 +9,6 @@ disk and the exchange, never from memory.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -191,10 +190,13 @@ class ExecState:
         it), which also lets Plan.of parse it once per decision. Explicit rather than
         deepcopy: this runs every loop, and deepcopy was a third of the backtest's time in
         a position (issue 16). tests/test_backtest_realism.py checks it against deepcopy."""
-        return dataclasses.replace(
-            self, seq=dict(self.seq), live=dict(self.live), watch={k: list(v) for k, v in self.watch.items()},
-            entry_fills=[list(f) for f in self.entry_fills], exit_fills=[list(f) for f in self.exit_fills],
-            entered=list(self.entered), refused=dict(self.refused))
+        new = object.__new__(type(self))   # not dataclasses.replace: __init__ over 35 fields, per step
+        new.__dict__.update(self.__dict__)
+        new.seq, new.live, new.refused = dict(self.seq), dict(self.live), dict(self.refused)
+        new.watch = {k: list(v) for k, v in self.watch.items()}
+        new.entry_fills, new.exit_fills = [list(f) for f in self.entry_fills], [list(f) for f in self.exit_fills]
+        new.entered = list(self.entered)
+        return new
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

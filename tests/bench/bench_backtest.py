@@ -1,21 +1,30 @@
-"""Backtest benchmark over the whole 51-day 1m file (73,139 candles).
+"""Backtest benchmark (issue 16, "honest benchmark"): in one run, on the 51-day 1m file.
 
-1. The full pipeline (build_cycles + run_backtest, default rules) per evaluator, each in
-   its own subprocess: candles/s on wall and CPU time (targets >= 10,000), peak RSS
-   (ru_maxrss, target <= 1 GB); the python evaluator twice: trades.csv and equity.csv
-   must be byte-identical (sha256), and durable_rules must give the same trades.
-2. The backtesting.py cross-check (tests/backtest_peer.py) over the same data: counts of
-   matching / differing trades (and how many of the unmatched the minimum notional or the
-   leverage cap explain), and backtesting.py's time on that simple strategy, measured warm
-   (imported and run once before its timer, in this process), beside ours, as a ratio.
-The machine is shared: CPU time is what a run costs; wall time depends on the load.
+1. Engine, in this process (imports done, CPU time: the machine is shared, wall time
+   depends on the load): candles/s on the default rules (analytics + decisions +
+   execution) and on the EMA cross-check strategy (rules/examples/ema_cross.yaml),
+   with the rules evaluator `showdown backtest` uses by default.
+2. The same EMA trades in backtesting.py (tests/backtest_peer.py), measured WARM: imported
+   and run once on one day first, in this process, then timed on the whole file. Ratio
+   ours / peer, for our loop alone (the peer is handed our cycles' EMA and ATR, so what
+   both do is the trading) and for ours with the cycles' analytics built too. The trade
+   counts: matching, differing, and what the leverage cap / minimum notional explain.
+3. `showdown backtest` end to end, in a child process over an SQLite home (candles
+   imported first, not timed): CPU (user + system, imports and exports included) and
+   peak RSS, for 1 week, the 51 days, and a SYNTHETIC year (the real file repeated with
+   shifted times: real minutes, not a real year). Targets: <= 2 s CPU and <= 200 MB over
+   the 51 days, <= 400 MB over the year.
+4. Sameness: two runs give byte-identical trades.csv / equity.csv; durable_rules and the
+   reference evaluator give the same trades.
+Usage: python tests/bench/bench_backtest.py [--quick]   (--quick: no synthetic year)
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,6 +38,8 @@ from engine.paths import shared_data_dir
 
 FILE = "btcusdt-perp-1m-2025-05-04_2025-06-24.csv.gz"
 STEP = 300_000
+DAY = 86_400_000
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def load() -> tuple[pd.DataFrame, int, int]:
@@ -37,111 +48,200 @@ def load() -> tuple[pd.DataFrame, int, int]:
     return df, -(-(first + 60_000) // STEP) * STEP, last // STEP * STEP
 
 
-def child(engine: str, out: str) -> None:
+def default_engine() -> str:
+    import click
+
+    from cli.backtest_cmd import register  # the command's own default
+
+    group = click.Group()
+    register(group)
+    opt = next(p for p in group.commands["backtest"].params if p.name == "rules_engine")
+    return str(opt.default)
+
+
+def _engine_arg(name: str, compiled: object) -> object:
+    if name == "durable":
+        from engine.rules.durable_backend import DurableRules
+        return DurableRules(compiled)
+    return name
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------ 1 + 2: engine, peer
+
+def engine_figures(engine: str) -> None:
+    from engine.analytics.batch import build_cycles
     from engine.backtest.export import equity_csv, trades_csv
     from engine.backtest.loop import run_backtest
     from engine.backtest.params import BacktestParams
-    from tests.rules_support import config, default_rules
-    df, t_from, t_to = load()
-    compiled, durable = default_rules()
-    w0, c0 = time.perf_counter(), time.process_time()
-    res = run_backtest(df.loc[:t_to - 60_000], t_from, t_to, config(), compiled,
-                       BacktestParams(engine=engine), durable if engine == "durable" else "python")
-    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    Path(out, "trades.csv").write_text(trades_csv(res.trades), encoding="utf-8")
-    Path(out, "equity.csv").write_text(equity_csv(res.equity), encoding="utf-8")
-    print(json.dumps({"candles": len(df), "minutes": res.candles, "trades": len(res.trades), "wall": wall, "cpu": cpu,
-                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-
-
-def sha(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
-
-
-def run_child(engine: str) -> tuple[dict, dict[str, str]]:
-    with tempfile.TemporaryDirectory() as d:
-        r = subprocess.run([sys.executable, __file__, "--child", engine, d], capture_output=True, text=True, check=True)
-        info = json.loads(r.stdout.strip().splitlines()[-1])
-        return info, {f: sha(Path(d, f)) for f in ("trades.csv", "equity.csv")}
-
-
-def main() -> None:
-    runs = {}
-    # durable_rules is the default (the code live runs): two runs of it for determinism
-    for label, engine in (("durable #1", "durable"), ("durable #2", "durable"), ("python", "python")):
-        info, hashes = run_child(engine)
-        runs[label] = (info, hashes)
-        n = info["candles"]
-        print(f"full pipeline [{label}]: {n} candles, {info['minutes']} minutes, {info['trades']} trades: "
-              f"wall {info['wall']:.1f} s ({n / info['wall']:,.0f} candles/s), CPU {info['cpu']:.1f} s "
-              f"({n / info['cpu']:,.0f} candles/s), peak RSS {info['rss_mb']:.0f} MB; "
-              f"trades.csv {hashes['trades.csv'][:16]} equity.csv {hashes['equity.csv'][:16]}")
-    same = runs["durable #1"][1] == runs["durable #2"][1]
-    print(f"two runs byte-identical (sha256 of trades.csv and equity.csv): {same}")
-    print(f"durable_rules trades == python trades: {runs['durable #1'][1]['trades.csv'] == runs['python'][1]['trades.csv']}"
-          f", equity: {runs['durable #1'][1]['equity.csv'] == runs['python'][1]['equity.csv']}")
-
+    from engine.rules.compiler import compile_texts
     from tests import backtest_peer as P
-    from tests.rules_support import config
+    from tests.rules_support import config, rule_files
+
     df, t_from, t_to = load()
+    n = len(df.loc[:t_to - 60_000])
+    compiled = compile_texts(rule_files(), config())
+    c0 = time.process_time()
+    res = run_backtest(df.loc[:t_to - 60_000], t_from, t_to, config(), compiled, BacktestParams(engine=engine),
+                       _engine_arg(engine, compiled))
+    cpu = time.process_time() - c0
+    print(f"default rules [{engine}], analytics + decisions + execution: {n:,} candles, {len(res.trades)} trades, "
+          f"CPU {cpu:.2f} s = {n / cpu:,.0f} candles/s (target >= 200,000 in the engine); "
+          f"trades.csv {sha(trades_csv(res.trades))} equity.csv {sha(equity_csv(res.equity))}", flush=True)
+
     cfg = P.peer_config(config())
-    w0, c0 = time.perf_counter(), time.process_time()
-    cycles = P.cycles_for(df, t_from, t_to, cfg)
-    ours = P.ours_normalised(P.run_ours(df, t_from, t_to, cfg, cycles))
-    ours_wall, ours_cpu = time.perf_counter() - w0, time.process_time() - c0
-    # The peer measured warm, as ours is (our imports are done before its timer starts):
-    # backtesting.py imported and run once on one day first, in this same process.
-    import backtesting  # noqa: F401
-    P.run_peer(df, t_from, t_from + 86_400_000, cycles[:289])
-    w0, c0 = time.perf_counter(), time.process_time()
+    c0 = time.process_time()
+    cycles = build_cycles(df.loc[:t_to - 60_000], t_from, t_to, cfg, with_flow=True)
+    cycles_cpu = time.process_time() - c0
+    c0 = time.process_time()
+    ours_res = P.run_ours(df, t_from, t_to, cfg, cycles, engine=engine)
+    loop_cpu = time.process_time() - c0
+    ours = P.ours_normalised(ours_res)
+    import backtesting  # noqa: F401  (warm: imported and run once before its timer)
+    P.run_peer(df, t_from, t_from + DAY, cycles[:289])
+    c0 = time.process_time()
     peer = P.run_peer(df, t_from, t_to, cycles)
-    peer_wall, peer_cpu = time.perf_counter() - w0, time.process_time() - c0
+    peer_cpu = time.process_time() - c0
     rep = P.compare(ours, peer)
     why = P.explain(rep, max_leverage=int(cfg.get("execution.leverage", 3)))
-    print(f"unmatched trades by the limit only ours applies: {why['min_notional']} below the minimum notional, "
-          f"{why['leverage_cap']} above the leverage cap, {why['unexplained']} unexplained")
-    print(f"cross-check ema_cross vs backtesting.py: ours {rep['ours']} trades, peer {rep['peer']}: "
-          f"{rep['matching']} matching, {len(rep['differing'])} differing, {len(rep['only_ours'])} only ours, "
-          f"{len(rep['only_peer'])} only peer")
-    for t, p in rep["differing"][:10]:
-        print("  differ:", t, p)
-    agree, n = P.ema_sign_check(df, cycles)
-    print(f"EMA20/50 sign, our snapshot vs an independent pandas EMA: {agree} of {n} cycles agree")
-    full = runs["durable #1"][0]
-    print(f"backtesting.py (warm) on ema_cross: wall {peer_wall:.2f} s, CPU {peer_cpu:.2f} s; ours on ema_cross "
-          f"(cycles + loop): wall {ours_wall:.1f} s, CPU {ours_cpu:.1f} s; same strategy, ours / backtesting.py: "
-          f"wall x{ours_wall / peer_wall:.1f}, CPU x{ours_cpu / peer_cpu:.1f}; our default-rules pipeline / "
-          f"backtesting.py: wall x{full['wall'] / peer_wall:.1f}, CPU x{full['cpu'] / peer_cpu:.1f}")
-
-    skip_check(df, t_from, t_to, cfg, cycles)
+    print(f"EMA cross-check [{engine}]: ours {rep['ours']} trades, backtesting.py {rep['peer']}: {rep['matching']} "
+          f"matching, {len(rep['differing'])} differing, {len(rep['only_ours'])} only ours, {len(rep['only_peer'])} "
+          f"only peer; unmatched by a limit only ours applies: {why['min_notional']} min notional, "
+          f"{why['leverage_cap']} leverage cap, {why['unexplained']} unexplained", flush=True)
+    print(f"EMA [{engine}] CPU: our loop (decisions + execution, cycles given) {loop_cpu:.2f} s = "
+          f"{n / loop_cpu:,.0f} candles/s; the cycles' analytics {cycles_cpu:.2f} s; backtesting.py WARM "
+          f"{peer_cpu:.2f} s = {n / peer_cpu:,.0f} candles/s", flush=True)
+    print(f"EMA ratio ours / warm backtesting.py (CPU, same trades): loop x{loop_cpu / peer_cpu:.2f}, "
+          f"with analytics x{(loop_cpu + cycles_cpu) / peer_cpu:.2f}  (target < 1.0: "
+          f"{'MET' if loop_cpu < peer_cpu else 'NOT MET'} for the loop)", flush=True)
 
 
-def skip_check(df: pd.DataFrame, t_from: int, t_to: int, cfg: object, cycles: list) -> None:
-    """Issue 16 item 3: the loop's quiet-minute skip against stepping every minute, on the
-    EMA strategy (1,299 trades: most minutes are in a position): speed-up and sameness."""
+# ------------------------------------------------------------------ 3: the command, three periods
+
+def synthetic_year(df: pd.DataFrame, path: Path) -> tuple[int, int]:
+    """The real file's whole UTC days, repeated with times shifted by their span until a
+    year is covered: 525,600 real minutes in a row that never happened (labelled so)."""
+    first_day = -(-int(df.index[0]) // DAY) * DAY
+    last_day = int(df.index[-1]) // DAY * DAY
+    block = df.loc[first_day:last_day - 60_000]
+    span = last_day - first_day
+    parts = []
+    for k in range(-(-365 * DAY // span)):
+        part = block.copy()
+        part.index = part.index + k * span
+        parts.append(part)
+    year = pd.concat(parts).loc[:first_day + 365 * DAY - 60_000]
+    with gzip.open(path, "wt", compresslevel=1) as f:
+        year.reset_index().to_csv(f, index=False)
+    return first_day, first_day + 365 * DAY
+
+
+def _iso(ms: int) -> str:
+    return pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# The child reports its own peak (VmHWM, reset by exec): ru_maxrss of a child also counts the
+# pages it shared with this process between fork and exec, i.e. this process's size.
+HWM = ("import atexit, os, runpy, sys\n"
+       "def hwm():\n"
+       "    kb = next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM'))\n"
+       "    open(os.environ['BENCH_HWM_FILE'], 'w').write(str(kb))\n"
+       "atexit.register(hwm)\n"
+       "sys.argv = ['showdown'] + sys.argv[1:]\n"
+       "runpy.run_module('cli.main', run_name='__main__')\n")
+
+
+def command_run(home: Path, t_from: int, t_to: int, out: Path) -> tuple[float, float, str]:
+    """`showdown backtest` in a child: (CPU s, peak RSS MB, last line)."""
+    hwm = out.with_suffix(".hwm")
+    env = {**os.environ, "SHOWDOWN_HOME": str(home), "SHOWDOWN__DATABASE__SQLITE_FILE": "bench.sqlite",
+           "BENCH_HWM_FILE": str(hwm)}
+    p = subprocess.Popen([sys.executable, "-c", HWM, "backtest", "--from", _iso(t_from), "--to", _iso(t_to),
+                          "--out", str(out)], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True)
+    assert p.stdout is not None
+    text = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode:
+        raise SystemExit(f"showdown backtest failed ({p.returncode}): {text[-2000:]}")
+    run_line = next((x for x in text.splitlines() if x.startswith("run ")), "")
+    return ru.ru_utime + ru.ru_stime, int(hwm.read_text()) / 1024, run_line
+
+
+def command_figures(quick: bool) -> None:
+    df, _, _ = load()
+    with tempfile.TemporaryDirectory() as d:
+        env = {**os.environ, "SHOWDOWN_HOME": str(Path(d, "real")), "SHOWDOWN__DATABASE__SQLITE_FILE": "bench.sqlite"}
+        showdown = [sys.executable, "-m", "cli.main"]
+        subprocess.run([*showdown, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
+        subprocess.run([*showdown, "import", "klines", str(shared_data_dir() / FILE)], env=env, cwd=ROOT, check=True,
+                       capture_output=True)
+        start = -(-int(df.index[0]) // DAY) * DAY + DAY   # a day of indicator warm-up first
+        end = int(df.index[-1]) // STEP * STEP
+        outs = {}
+        for label, t_to in (("1 week", start + 7 * DAY - STEP), ("51 days", end)):
+            cpu, rss, line = command_run(Path(d, "real"), start, t_to, Path(d, label.replace(" ", "_")))
+            outs[label] = Path(d, label.replace(" ", "_"))
+            verdict = "" if label != "51 days" else (f"  [targets CPU <= 2 s: {'MET' if cpu <= 2 else 'NOT MET'}, "
+                                                     f"RSS <= 200 MB: {'MET' if rss <= 200 else 'NOT MET'}]")
+            print(f"showdown backtest, {label} ({(t_to - start) // 60_000:,} minutes): CPU {cpu:.2f} s, "
+                  f"peak RSS {rss:.0f} MB{verdict}\n  {line}", flush=True)
+        again = Path(d, "again")
+        command_run(Path(d, "real"), start, end, again)
+        same = all((outs["51 days"] / f).read_bytes() == (again / f).read_bytes() for f in ("trades.csv", "equity.csv"))
+        print(f"two runs of the command, trades.csv and equity.csv byte-identical: {same}", flush=True)
+        if quick:
+            return
+        year_file = Path(d, "synthetic-year-1m.csv.gz")
+        y0, y1 = synthetic_year(df, year_file)
+        env["SHOWDOWN_HOME"] = str(Path(d, "year"))
+        subprocess.run([*showdown, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
+        subprocess.run([*showdown, "import", "klines", str(year_file)], env=env, cwd=ROOT, check=True,
+                       capture_output=True)
+        cpu, rss, line = command_run(Path(d, "year"), y0 + DAY, y1 - STEP, Path(d, "year_out"))
+        print(f"showdown backtest, SYNTHETIC year (the 51-day file repeated with shifted times; "
+              f"{(y1 - STEP - y0 - DAY) // 60_000:,} minutes): CPU {cpu:.1f} s, peak RSS {rss:.0f} MB  "
+              f"[target RSS <= 400 MB: {'MET' if rss <= 400 else 'NOT MET'}]\n  {line}", flush=True)
+
+
+# ------------------------------------------------------------------ 4: sameness between evaluators
+
+def child(engine: str) -> None:
     from engine.backtest.export import equity_csv, trades_csv
-    from engine.backtest.loop import _Run
-    from tests import backtest_peer as P
+    from engine.backtest.loop import run_backtest
+    from engine.backtest.params import BacktestParams
+    from engine.rules.compiler import compile_texts
+    from tests.rules_support import config, rule_files
+    df, t_from, t_to = load()
+    compiled = compile_texts(rule_files(), config())
+    res = run_backtest(df.loc[:t_to - 60_000], t_from, t_to, config(), compiled, BacktestParams(engine=engine),
+                       _engine_arg(engine, compiled))
+    print(json.dumps({"trades": sha(trades_csv(res.trades)), "equity": sha(equity_csv(res.equity))}))
 
-    c0 = time.process_time()
-    fast = P.run_ours(df, t_from, t_to, cfg, cycles)
-    fast_cpu = time.process_time() - c0
-    quiet = _Run.quiet
-    _Run.quiet = lambda self, now: False  # type: ignore[method-assign]
-    try:
-        c0 = time.process_time()
-        slow = P.run_ours(df, t_from, t_to, cfg, cycles)
-        slow_cpu = time.process_time() - c0
-    finally:
-        _Run.quiet = quiet  # type: ignore[method-assign]
-    same = (trades_csv(fast.trades) == trades_csv(slow.trades)
-            and equity_csv(fast.equity) == equity_csv(slow.equity))
-    print(f"execution loop, ema_cross (cycles prebuilt): every minute stepped {slow_cpu:.2f} s CPU, quiet minutes "
-          f"skipped {fast_cpu:.2f} s CPU: x{slow_cpu / fast_cpu:.2f}; trades.csv and equity.csv identical: {same}")
+
+def sameness(engine: str) -> None:
+    got = {}
+    for label, eng in ((f"{engine} #1", engine), (f"{engine} #2", engine), ("python", "python")):
+        r = subprocess.run([sys.executable, __file__, "--child", eng], capture_output=True, text=True, check=True)
+        got[label] = json.loads(r.stdout.strip().splitlines()[-1])
+    print(f"default rules, two runs byte-identical: {got[f'{engine} #1'] == got[f'{engine} #2']}; "
+          f"{engine} == reference evaluator (trades.csv, equity.csv): {got[f'{engine} #1'] == got['python']}",
+          flush=True)
+
+
+def main(quick: bool) -> None:
+    engine = default_engine()
+    engine_figures(engine)
+    command_figures(quick)
+    sameness(engine)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--child":
-        child(sys.argv[2], sys.argv[3])
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        child(sys.argv[2])
     else:
-        main()
+        main("--quick" in sys.argv)

@@ -271,6 +271,12 @@ class SimCore:
             return
         self._candle_slow(open_time_ms, o, h, low, c, volume)
 
+    def untouched(self, open_time_ms: int, h: float, low: float) -> bool:
+        """Whether on_candle takes its fast path for this candle (no resting level, no
+        funding time inside it): it then only moves the price and the time. The backtest
+        loop uses it to know, before feeding them, which minutes nothing can happen in."""
+        return h < self._up_min and low > self._down_max and open_time_ms < self._next_funding
+
     def on_tick(self, time_ms: int, last: float, mark: float | None = None) -> None:
         """One trade price (and optionally mark price) at `time_ms`."""
         prev = self._last_f if not math.isnan(self._last_f) else last

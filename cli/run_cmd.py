@@ -25,6 +25,7 @@ import click
 import requests
 
 from cli.config_cmd import ENV_QUIET, load_raw_or_exit
+from cli.exchange_sim_cmd import account_file_path
 from cli.execute_cmd import state_file_name
 from connectors.db import database_proxy, describe, open_database
 from connectors.db.migrations import drop_everything, upgrade
@@ -186,6 +187,7 @@ def replay_resume_point(config: Config, data_dir: Path) -> str:
     upgrade(database_proxy.obj)
     # the worker's state of the old replay (entered decision ids, last exit) goes with it
     (home().data / state_file_name(config)).unlink(missing_ok=True)
+    account_file_path(config).unlink(missing_ok=True)  # and exchange-sim's paper account of it
     return REPLAY_START
 
 

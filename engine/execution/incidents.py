@@ -26,6 +26,11 @@ SAFE_MODE_REASON = "unexplained_position_change"
 VANISHED = "position_vanished"
 CHANGED = "position_changed_unexplained"
 INCIDENTS = (VANISHED, CHANGED)
+BALANCE = "unexplained_balance_change"
+# Income types that explain a wallet change: our trades (realised PnL), their fees, funding,
+# and a liquidation's insurance clearance (a liquidation is also a vanished position).
+EXPLAINING = ("REALIZED_PNL", "COMMISSION", "FUNDING_FEE", "INSURANCE_CLEAR")
+BALANCE_TOLERANCE = Decimal("0.01")  # USDT: rounding of the exchange's figures, never money
 
 
 def expected_position(s: ExecState) -> Decimal:
@@ -90,3 +95,40 @@ def evidence(trades: list[AccountTrade], income: list[Income], since_ms: int) ->
             "trades": [{"id": t.trade_id, "order_id": t.order_id, "side": t.side, "qty": str(t.quantity),
                         "price": str(t.price), "realized_pnl": str(t.realized_pnl), "time_ms": t.time_ms}
                        for t in trades[-20:]]}
+
+
+def explained_income(income: list[Income], from_ms: int = 0) -> Decimal:
+    """What trades, fees and funding moved the wallet by, from `from_ms` on."""
+    return sum((r.income for r in income if r.income_type in EXPLAINING and r.time_ms >= from_ms), ZERO)
+
+
+def balance_incident(s: ExecState, wallet: Decimal, income: list[Income], now_ms: int) -> Event | None:
+    """Compare the wallet with what was seen last and the income since: a change that trades,
+    fees and funding do not explain enters SAFE MODE and is the CRITICAL event returned.
+    `income` is the exchange's history from s.income_from_ms, read around `wallet`."""
+    if s.wallet_seen is None or s.income_seen is None:
+        return None
+    before = Decimal(s.wallet_seen)
+    change = wallet - before
+    explained = explained_income(income, s.income_from_ms) - Decimal(s.income_seen)
+    gap = change - explained
+    if abs(gap) <= BALANCE_TOLERANCE:
+        return None
+    s.safe_mode = s.safe_mode or BALANCE
+    totals: dict[str, str] = {}
+    for r in income:
+        totals[r.income_type] = str(Decimal(totals.get(r.income_type, "0")) + r.income)
+    return Event(BALANCE, "CRITICAL", f"wallet balance changed by {change} USDT ({before} → {wallet}); trades, fees "
+                 f"and funding in the exchange's income history explain {explained}: {gap} USDT unexplained "
+                 "(a transfer, another key, or an account the exchange reset?). SAFE MODE: no new entries until "
+                 "the operator acknowledges",
+                 {"wallet_before": str(before), "wallet": str(wallet), "change": str(change),
+                  "explained": str(explained), "unexplained": str(gap), "time_ms": now_ms,
+                  "income_since_ms": s.income_from_ms, "income": totals})
+
+
+def see_balance(s: ExecState, wallet: Decimal, income: list[Income], anchor_ms: int) -> None:
+    """The new baseline: this wallet, and the explaining income from `anchor_ms` (which
+    must not precede the history read) — one read, so the two always match."""
+    s.wallet_seen, s.income_from_ms = str(wallet), anchor_ms
+    s.income_seen = str(explained_income(income, anchor_ms))

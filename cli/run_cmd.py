@@ -278,7 +278,7 @@ def _supervisor_alert(config: Config) -> Callable[[str, str, str, dict], object]
         from connectors.notify.alerts import Notifier
 
         open_database(config, home().ensure())
-        notifier = Notifier(config)
+        notifier = Notifier(config, resume=False)  # short-lived in the long-lived supervisor
         try:
             return notifier.notify(level, "supervisor", code, message, context)
         finally:

@@ -28,6 +28,7 @@ import peewee
 import requests
 
 from connectors.db.models import Notification, now_ms
+from connectors.notify.pending import Takeover, take_over, this_sender
 from engine.config import Config
 from engine.notify import (
     LEVELS,
@@ -80,7 +81,9 @@ class SendResult:
 class Notifier:
     """Store every notification; deliver those at or above telegram.min_level."""
 
-    def __init__(self, config: Config, db: peewee.Database | None = None):
+    def __init__(self, config: Config, db: peewee.Database | None = None, resume: bool = True):
+        """resume: take over the rows ended processes left pending (pending.py) — off for
+        a short-lived notifier in a long-lived process (its own rows would look alive)."""
         tg = config.get("telegram") or {}
         self.db = db  # None: the database the models are bound to
         self.secrets = tuple(config.secrets())
@@ -99,6 +102,11 @@ class Notifier:
         self.retry_backoff_s = float(tg.get("retry_backoff_s", 1.0))
         self.max_retry_after_s = int(tg.get("max_retry_after_s", 60))
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=int(tg.get("queue_size", 1000)))
+        self.sender = this_sender()
+        self.resume = resume
+        self.resume_max_age_s = float(tg.get("resume_max_age_s", 21600))
+        self.stale_pending_s = float(tg.get("stale_pending_s", 3600))
+        self.resumed: Takeover | None = None
         self.dropped = 0
         self._closing = threading.Event()
         self._detached = False
@@ -134,7 +142,7 @@ class Notifier:
             status = "not_configured"
         else:
             status = "pending"
-        row_id = store(alert, status, self.db)
+        row_id = store(alert, status, self.db, self.sender)
         alert = Alert(row_id, alert.level, alert.source, alert.code, alert.message, alert.created_ms,
                       alert.context, alert.action)
         if status == "pending":
@@ -180,8 +188,28 @@ class Notifier:
 
     # ------------------------------------------------------------------ sender thread
 
+    def _take_over(self) -> None:
+        """Rows ended processes left pending: queued again, or failed when too old."""
+        try:
+            self.resumed = take_over(self.sender, now_ms(), self.resume_max_age_s, self.stale_pending_s, self.db)
+        except Exception as exc:  # no database yet: their turn comes with the next start
+            log.warning("pending notifications of ended processes not taken over: %s",
+                        self._scrub(f"{type(exc).__name__}: {exc}"))
+            return
+        for row in self.resumed.resend:
+            ctx = dict(row.context or {})
+            action = ctx.pop("action", None)
+            with contextlib.suppress(queue.Full):  # a full queue: the row stays ours, pending, for the next start
+                self._queue.put_nowait(Alert(row.get_id(), row.level, row.source, row.code, row.message,
+                                             int(row.created_ms), ctx, action))
+        if self.resumed.resend or self.resumed.failed:
+            log.warning("notifications left pending by ended processes: %d sent again, %d too old (marked "
+                        "failed)", len(self.resumed.resend), self.resumed.failed)
+
     def _run(self) -> None:
         state = State()
+        if self.resume:
+            self._take_over()
         try:
             while True:
                 nxt = next_due_ms(state, self.settings)
@@ -275,7 +303,7 @@ class Notifier:
             log.error("notification %s: status not recorded: %s", row_id, self._scrub(str(exc)))
 
 
-def store(alert: Alert, status: str, db: peewee.Database | None = None) -> int | None:
+def store(alert: Alert, status: str, db: peewee.Database | None = None, sender: str | None = None) -> int | None:
     """Insert the row (action kept in the context under "action"); None if the DB failed."""
     ctx = dict(alert.context)
     if alert.action:
@@ -284,7 +312,7 @@ def store(alert: Alert, status: str, db: peewee.Database | None = None) -> int |
         return int(Notification.insert(
             symbol=str(ctx["symbol"])[:20] if ctx.get("symbol") else None, created_ms=alert.created_ms,
             level=alert.level, source=alert.source, code=alert.code, message=alert.message,
-            context=ctx or None, delivery_status=status,
+            context=ctx or None, delivery_status=status, sender=sender,
         ).execute(db))
     except Exception as exc:  # DB down, proxy not initialised: the alert still goes out
         log.error("notification [%s] [%s] [%s] not stored (%s): %s", alert.level, alert.source, alert.code,

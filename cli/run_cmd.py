@@ -269,7 +269,8 @@ def register(group: click.Group) -> None:
         click.echo(f"routine output of the loops: {console.log_path}; web access log: "
                    f"{home().logs / 'access.log'}", err=True)
         sys.exit(Supervisor(plan.children, out=console, base_env={**os.environ, **plan.env},
-                            alert=_supervisor_alert(children_config)).run_until_signalled())
+                            alert=_supervisor_alert(children_config),
+                            report=_supervisor_report(children_config)).run_until_signalled())
 
 
 def _supervisor_alert(config: Config) -> Callable[[str, str, str, dict], object]:
@@ -284,3 +285,13 @@ def _supervisor_alert(config: Config) -> Callable[[str, str, str, dict], object]
         finally:
             notifier.close(timeout=5)
     return alert
+
+
+def _supervisor_report(config: Config) -> Callable[[dict[str, dict[str, object]]], object]:
+    """Crash loops where Status and `showdown status` read them (supervisor_state.py)."""
+    def report(loops: dict[str, dict[str, object]]) -> None:
+        from connectors.stores.supervisor_state import record_crash_loops
+
+        open_database(config, home().ensure())
+        record_crash_loops(str(config.get("symbol")), loops)
+    return report

@@ -99,3 +99,19 @@ def test_balance_moved_by_our_own_trade_is_no_incident(sim, db, tmp_path) -> Non
         out = w.run_once()
         assert not [e for e in out["events"] if e.code == "unexplained_balance_change"]
     assert sim.venue.core.ledger.qty != 0 and w.state.safe_mode is None
+
+
+@pytest.mark.slow
+def test_whole_run_tree_killed_with_a_position_open_resumes_it(tmp_path) -> None:
+    """`showdown run` (supervisor and every child) SIGKILLed at once with a protected paper
+    long open, then started again: the position, its stop, the take-profits and the balance
+    are there, reconciliation agrees, no phantom, no duplicate order (tests/chaos/run_tree_kill_run.py)."""
+    from cli.run_cmd import REPLAY_KLINES
+    from engine.paths import shared_data_dir
+    from tests.chaos import run_tree_kill_run
+
+    if not (shared_data_dir() / REPLAY_KLINES).exists():
+        pytest.skip("shared data absent")
+    out = run_tree_kill_run.run(tmp_path, rounds=1, settle_loops=3)
+    assert out["problems"] == [] and out["kills"] == 1 and out["left_alive"] == 0
+    assert out["orders_by_role"]["entry"] == 1 and out["orders_by_role"]["sl"] == 1

@@ -91,6 +91,33 @@ def test_balance_moved_behind_our_back_is_critical_and_safe_mode(sim, db, tmp_pa
     assert levels.get("unexplained_balance_change") == "CRITICAL"
 
 
+def test_an_exchange_that_forgot_the_account_is_caught_on_the_first_loop(db, tmp_path) -> None:
+    """The worker held a position on an account; after a restart the exchange answers
+    with a fresh one (10,000, flat — an exchange-sim of before this issue, another API key):
+    the wallet the state file last saw is not explained by any income: CRITICAL, SAFE MODE."""
+    first = start_sim()
+    try:
+        w = make_worker(first, tmp_path)
+        w.start()
+        w.decisions.current = _long_decision(first, 61)
+        w.run_once()
+        w.run_once()
+        assert first.venue.core.ledger.qty != 0 and first.venue.core.ledger.wallet < D(10000)
+    finally:
+        first.stop()
+    fresh = start_sim()
+    try:
+        again = make_worker(fresh, tmp_path)
+        again.start()
+        out = again.run_once()
+        codes = {e.code: e for e in out["events"]}
+        assert "unexplained_balance_change" in codes, list(codes)
+        assert D(codes["unexplained_balance_change"].context["wallet"]) == D(10000)
+        assert again.state.safe_mode and fresh.venue.core.ledger.qty == 0
+    finally:
+        fresh.stop()
+
+
 def test_balance_moved_by_our_own_trade_is_no_incident(sim, db, tmp_path) -> None:
     w = make_worker(sim, tmp_path)
     w.start()

@@ -15,6 +15,7 @@ in a loop that also folded in a new fill of ours is therefore judged again next 
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
 from typing import Any
 
@@ -97,38 +98,43 @@ def evidence(trades: list[AccountTrade], income: list[Income], since_ms: int) ->
                        for t in trades[-20:]]}
 
 
-def explained_income(income: list[Income], from_ms: int = 0) -> Decimal:
-    """What trades, fees and funding moved the wallet by, from `from_ms` on."""
-    return sum((r.income for r in income if r.income_type in EXPLAINING and r.time_ms >= from_ms), ZERO)
+def _rows(income: list[Income], from_ms: int) -> Counter[tuple[str, Decimal, int]]:
+    return Counter((r.income_type, r.income, r.time_ms) for r in income if r.time_ms >= from_ms)
 
 
 def balance_incident(s: ExecState, wallet: Decimal, income: list[Income], now_ms: int) -> Event | None:
-    """Compare the wallet with what was seen last and the income since: a change that trades,
-    fees and funding do not explain enters SAFE MODE and is the CRITICAL event returned.
+    """Compare the wallet with what was seen last and the income rows that appeared since:
+    a change that new trades, fees and funding do not explain enters SAFE MODE and is the
+    CRITICAL event returned. Income rows that vanished from the history explain nothing
+    (an account the exchange reset loses them: that must not cancel out its own reset).
     `income` is the exchange's history from s.income_from_ms, read around `wallet`."""
     if s.wallet_seen is None or s.income_seen is None:
         return None
     before = Decimal(s.wallet_seen)
     change = wallet - before
-    explained = explained_income(income, s.income_from_ms) - Decimal(s.income_seen)
+    seen = Counter((str(t), Decimal(str(a)), int(ms)) for t, a, ms in s.income_seen)
+    now = _rows(income, s.income_from_ms)
+    new, lost = now - seen, seen - now
+    explained = sum((a * n for (t, a, _), n in new.items() if t in EXPLAINING), ZERO)
     gap = change - explained
     if abs(gap) <= BALANCE_TOLERANCE:
         return None
     s.safe_mode = s.safe_mode or BALANCE
     totals: dict[str, str] = {}
-    for r in income:
-        totals[r.income_type] = str(Decimal(totals.get(r.income_type, "0")) + r.income)
+    for (t, a, _), n in new.items():
+        totals[t] = str(Decimal(totals.get(t, "0")) + a * n)
+    gone = f"; {sum(lost.values())} income rows seen before are gone from the history" if lost else ""
     return Event(BALANCE, "CRITICAL", f"wallet balance changed by {change} USDT ({before} → {wallet}); trades, fees "
-                 f"and funding in the exchange's income history explain {explained}: {gap} USDT unexplained "
-                 "(a transfer, another key, or an account the exchange reset?). SAFE MODE: no new entries until "
-                 "the operator acknowledges",
+                 f"and funding in the exchange's income history since explain {explained}: {gap} USDT unexplained "
+                 f"(a transfer, another key, or an account the exchange reset?){gone}. SAFE MODE: no new entries "
+                 "until the operator acknowledges",
                  {"wallet_before": str(before), "wallet": str(wallet), "change": str(change),
                   "explained": str(explained), "unexplained": str(gap), "time_ms": now_ms,
-                  "income_since_ms": s.income_from_ms, "income": totals})
+                  "income_since_ms": s.income_from_ms, "income": totals, "income_rows_gone": sum(lost.values())})
 
 
 def see_balance(s: ExecState, wallet: Decimal, income: list[Income], anchor_ms: int) -> None:
-    """The new baseline: this wallet, and the explaining income from `anchor_ms` (which
-    must not precede the history read) — one read, so the two always match."""
+    """The new baseline: this wallet, and the income rows from `anchor_ms` (which must not
+    precede the history read) — one read, so the two always match."""
     s.wallet_seen, s.income_from_ms = str(wallet), anchor_ms
-    s.income_seen = str(explained_income(income, anchor_ms))
+    s.income_seen = [[t, str(a), ms] for (t, a, ms), n in sorted(_rows(income, anchor_ms).items()) for _ in range(n)]

@@ -188,7 +188,7 @@ class ExecState:
     # an incident. Kept across restarts: an account changed (or forgotten) while the worker
     # was down is caught on its first loop.
     wallet_seen: str | None = None
-    income_seen: str | None = None
+    income_seen: list[list[Any]] | None = None  # [type, amount, time ms] from income_from_ms on
     income_from_ms: int = 0
 
     def copy(self) -> ExecState:

@@ -20,6 +20,7 @@ import logging
 import queue
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,7 @@ log = logging.getLogger("showdown.notify")
 # Loggers of the HTTP stack that may quote the request URL (and so the token).
 _HTTP_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry")
 _MAX_BACKOFF_S = 60.0
+TAKEOVER_EVERY_S = 300.0  # how often a running notifier looks for rows ended processes left pending
 
 
 class _ScrubFilter(logging.Filter):
@@ -192,14 +194,14 @@ class Notifier:
         """Rows ended processes left pending: queued again, or failed when too old."""
         try:
             self.resumed = take_over(self.sender, now_ms(), self.resume_max_age_s, self.stale_pending_s, self.db)
-        except Exception as exc:  # no database yet: their turn comes with the next start
+        except Exception as exc:  # no database now: their turn comes with the next look
             log.warning("pending notifications of ended processes not taken over: %s",
                         self._scrub(f"{type(exc).__name__}: {exc}"))
             return
         for row in self.resumed.resend:
             ctx = dict(row.context or {})
             action = ctx.pop("action", None)
-            with contextlib.suppress(queue.Full):  # a full queue: the row stays ours, pending, for the next start
+            with contextlib.suppress(queue.Full):  # a full queue: the row stays pending (ours)
                 self._queue.put_nowait(Alert(row.get_id(), row.level, row.source, row.code, row.message,
                                              int(row.created_ms), ctx, action))
         if self.resumed.resend or self.resumed.failed:
@@ -208,12 +210,16 @@ class Notifier:
 
     def _run(self) -> None:
         state = State()
-        if self.resume:
-            self._take_over()
+        next_takeover = 0.0
         try:
             while True:
+                if self.resume and time.monotonic() >= next_takeover:  # at start, then every few minutes:
+                    self._take_over()  # a process that ended while this one runs leaves nothing pending
+                    next_takeover = time.monotonic() + TAKEOVER_EVERY_S
                 nxt = next_due_ms(state, self.settings)
                 wait = None if nxt is None else max(0.0, (nxt - now_ms()) / 1000)
+                if self.resume:
+                    wait = min(wait, TAKEOVER_EVERY_S) if wait is not None else TAKEOVER_EVERY_S
                 try:
                     item = self._queue.get(timeout=wait)
                 except queue.Empty:

@@ -142,3 +142,22 @@ def test_whole_run_tree_killed_with_a_position_open_resumes_it(tmp_path) -> None
     out = run_tree_kill_run.run(tmp_path, rounds=1, settle_loops=3)
     assert out["problems"] == [] and out["kills"] == 1 and out["left_alive"] == 0
     assert out["orders_by_role"]["entry"] == 1 and out["orders_by_role"]["sl"] == 1
+
+
+def test_balance_judgement_pure() -> None:
+    """incidents.balance_incident: funding and fees explain a change; a commission paid in
+    BNB does not move the USDT wallet; income rows that vanished explain nothing."""
+    from engine.exchange.types import Income
+    from engine.execution.incidents import balance_incident, see_balance
+    from engine.execution.model import ExecState
+
+    fee = Income("COMMISSION", D("-0.36"), "USDT", 1_000, "", 1, "1")
+    s = ExecState()
+    see_balance(s, D("9999.64"), [fee], 0)
+    funding = Income("FUNDING_FEE", D("-1.20"), "USDT", 2_000, "", 2, "")
+    bnb = Income("COMMISSION", D("-0.001"), "BNB", 2_500, "", 3, "2")
+    assert balance_incident(s, D("9998.44"), [fee, funding, bnb], 3_000) is None and s.safe_mode is None
+    see_balance(s, D("9998.44"), [fee, funding, bnb], 0)
+    e = balance_incident(s, D("10000"), [], 4_000)  # a fresh account: the rows are gone, not "refunded"
+    assert e is not None and e.level == "CRITICAL" and D(e.context["unexplained"]) == D("1.56")
+    assert e.context["income_rows_gone"] == 2 and s.safe_mode == "unexplained_balance_change"

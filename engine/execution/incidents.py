@@ -31,6 +31,7 @@ BALANCE = "unexplained_balance_change"
 # Income types that explain a wallet change: our trades (realised PnL), their fees, funding,
 # and a liquidation's insurance clearance (a liquidation is also a vanished position).
 EXPLAINING = ("REALIZED_PNL", "COMMISSION", "FUNDING_FEE", "INSURANCE_CLEAR")
+WALLET_ASSET = "USDT"
 BALANCE_TOLERANCE = Decimal("0.01")  # USDT: rounding of the exchange's figures, never money
 
 
@@ -99,7 +100,9 @@ def evidence(trades: list[AccountTrade], income: list[Income], since_ms: int) ->
 
 
 def _rows(income: list[Income], from_ms: int) -> Counter[tuple[str, Decimal, int]]:
-    return Counter((r.income_type, r.income, r.time_ms) for r in income if r.time_ms >= from_ms)
+    """USDT rows only: the wallet watched is USDT's (a commission paid in BNB moves another)."""
+    return Counter((r.income_type, r.income, r.time_ms) for r in income
+                   if r.time_ms >= from_ms and r.asset in (WALLET_ASSET, ""))
 
 
 def balance_incident(s: ExecState, wallet: Decimal, income: list[Income], now_ms: int) -> Event | None:

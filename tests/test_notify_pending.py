@@ -60,7 +60,7 @@ def stub() -> Iterator[TelegramStub]:
         yield s
 
 
-def _exit_while_telegram_hangs(backend: Backend, url: str, message: str) -> None:
+def _exit_while_telegram_hangs(backend: Backend, url: str, *messages: str) -> None:
     """A real process: notify, close with a 1 s budget while the request hangs, exit."""
     env = {**os.environ, **backend.env, "SHOWDOWN_HOME": str(backend.home.root), "PYTHONPATH": str(PROJECT_DIR),
            "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_CHAT_IDS": ",".join(sorted(CHATS)),
@@ -75,7 +75,8 @@ def _exit_while_telegram_hangs(backend: Backend, url: str, message: str) -> None
         cfg = load_config(home())
         open_database(cfg, home())
         n = Notifier(cfg)
-        n.notify("WARNING", "execution", "DB_SLOW", {message!r})
+        for i, message in enumerate({list(messages)!r}):
+            n.notify("WARNING", "execution", f"DB_SLOW_{{i}}", message)
         time.sleep(0.5)  # the sender is inside the hanging request
         assert not n.close(timeout=1)
     """)
@@ -84,39 +85,28 @@ def _exit_while_telegram_hangs(backend: Backend, url: str, message: str) -> None
 
 
 def _rows() -> list[Any]:
-    return list(Notification.select().order_by(Notification.created_ms))
+    return list(Notification.select().order_by(Notification.created_ms, Notification._meta.primary_key))
 
 
-def test_rows_left_pending_by_an_ended_process_are_sent_by_the_next(
+def test_rows_left_pending_by_an_ended_process_are_sent_or_failed_by_the_next(
         db: peewee.Database, backend: Backend, hanging_listener: str, stub: TelegramStub) -> None:
-    _exit_while_telegram_hangs(backend, hanging_listener, "left behind")
-    (row,) = _rows()
-    assert row.delivery_status == "pending" and row.sender and row.sender != this_sender()
+    _exit_while_telegram_hangs(backend, hanging_listener, "hours ago", "left behind")
+    old, fresh = _rows()
+    assert {old.delivery_status, fresh.delivery_status} == {"pending"}
+    assert old.sender and old.sender == fresh.sender != this_sender()
+    Notification.update(created_ms=Notification.created_ms - 7 * 3_600_000).where(
+        Notification._meta.primary_key == old.get_id()).execute(db)
     n = Notifier(tg_config(backend, stub.url, aggregate_window_s=0), db)
     try:
         assert stub.wait_for(len(CHATS), 10), "the next process sends what the last one left pending"
         assert n.flush(5)
     finally:
         n.close(2)
-    (row,) = _rows()
-    assert row.delivery_status == "sent" and row.sender == n.sender
+    old, fresh = (Notification.get_by_id(r.get_id()) for r in (old, fresh))
+    assert fresh.delivery_status == "sent" and fresh.sender == n.sender
     assert all("left behind" in t for t in stub.texts()) and stub.violations == []
-
-
-def test_too_old_pending_rows_are_marked_failed_with_the_reason(
-        db: peewee.Database, backend: Backend, hanging_listener: str, stub: TelegramStub) -> None:
-    _exit_while_telegram_hangs(backend, hanging_listener, "hours ago")
-    Notification.update(created_ms=Notification.created_ms - 7 * 3_600_000).execute(db)
-    n = Notifier(tg_config(backend, stub.url, aggregate_window_s=0), db)
-    try:
-        deadline = time.monotonic() + 10
-        while n.resumed is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        n.close(2)
-    (row,) = _rows()
-    assert row.delivery_status == "failed" and "too old to send" in row.last_error
-    assert "ended before sending it" in row.last_error and stub.texts() == []
+    assert old.delivery_status == "failed" and "too old to send" in old.last_error  # never sent
+    assert "ended before sending it" in old.last_error and n.resumed is not None and n.resumed.failed == 1
 
 
 def test_a_living_process_keeps_its_pending_rows(

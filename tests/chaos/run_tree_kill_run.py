@@ -241,6 +241,18 @@ def run(tmp: Path, rounds: int = 1, speed: float = 1.0, settle_loops: int = 5) -
         stats["orders_by_role"] = dict(roles)
         if roles.get("entry") != 1:
             problems.append(f"entry orders on the exchange: {roles.get('entry')} (one decision, one entry)")
+        # both ways: every order of ours on the exchange is in the books with its status and
+        # filled quantity, and the books hold no order the exchange does not know
+        ours = {o["client_order_id"]: o for o in tree.account_orders() if parse_client_id(o["client_order_id"])}
+        booked = {cid: (status, filled) for cid, status, filled in
+                  tree.query("select client_order_id, status, filled_quantity from orders")}
+        stats["orders_exchange_vs_db"] = (len(ours), len(booked))
+        for cid, o in ours.items():
+            got = booked.get(cid)
+            if got is None or got[0] != o["status"] or float(got[1]) != float(o["filled_qty"]):
+                problems.append(f"order {cid}: exchange {o['status']} {o['filled_qty']}, books {got}")
+        for cid in set(booked) - set(ours):
+            problems.append(f"order {cid} in the books, unknown to the exchange")
         open_roles = Counter((parse_client_id(o[0]) or ("foreign",))[0] for o in _picture(tree)["open"])
         if any(n > 1 for n in open_roles.values()):
             problems.append(f"two open orders in one role: {dict(open_roles)}")
@@ -256,8 +268,8 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as d:
         out = run(Path(d), rounds=n)
     print(f"run_tree_kill: {out['kills']} whole-tree SIGKILLs with a position open; processes left alive "
-          f"{out['left_alive']}; orders by role {out.get('orders_by_role')}; alerts {out.get('alerts')}; "
-          f"violations {len(out['problems'])}")
+          f"{out['left_alive']}; orders by role {out.get('orders_by_role')}; orders on the exchange vs in the "
+          f"database {out.get('orders_exchange_vs_db')}; alerts {out.get('alerts')}; violations {len(out['problems'])}")
     for p in out["problems"]:
         print("  " + p)
     sys.exit(1 if out["problems"] else 0)

@@ -57,6 +57,30 @@ def test_restarted_mid_day_keeps_trades_today_and_the_daily_drawdown_limit(sim, 
     assert acc["trades_today"] == 2 and acc["daily_pnl_pct"] < -4
 
 
+def test_started_with_the_database_down_takes_the_risk_state_from_the_records_once_it_answers(
+        sim, db, tmp_path) -> None:
+    import peewee
+
+    from connectors.db import database_proxy
+
+    now = step_market(sim, 600)
+    day = utc_day_start(now)
+    M.EquityPoint.create(symbol="BTCUSDT", time_ms=day - 60_000, equity="10500")
+    M.Position.create(symbol="BTCUSDT", side="long", status="closed", quantity="0.01", entry_price="90000",
+                      opened_ms=day + 60_000, closed_ms=day + 90_000)
+    real = database_proxy.obj
+    database_proxy.initialize(peewee.SqliteDatabase("/nonexistent/dir/down.sqlite"))
+    try:
+        w = make_worker(sim, tmp_path)
+        w.start()
+        w.run_once()
+        assert w.state.trades_today == 0  # nothing to read it from yet
+    finally:
+        database_proxy.initialize(real)
+    w.run_once()
+    assert (w.state.trades_today, D(w.state.day_start_equity or "0")) == (1, D("10500"))
+
+
 def test_state_file_count_stands_when_it_knows_more_than_the_records(sim, db, tmp_path) -> None:
     now = sim.venue.market.now_ms
     day = utc_day_start(now)

@@ -142,6 +142,7 @@ class ExecutionWorker:
         self.stream: Any = None
         self._stream_state: str | None = None
         self._stream_since = 0.0
+        self._risk_from_records = False  # rebuild_risk_state done (start, or once the database answers)
         self.confirmation = EntryConfirmation(config, symbol)  # mainnet: the first entries wait for the operator
 
     # --- state -------------------------------------------------------------------
@@ -173,23 +174,24 @@ class ExecutionWorker:
         os.replace(tmp, self.state_path)  # a SIGKILL leaves the old file or the new one, never half
         self._saved = doc
 
-    def rebuild_risk_state(self) -> None:
+    def rebuild_risk_state(self, now: int | None = None) -> bool:
         """On every start: start-of-day and start-of-week equity and the trades opened
         today from the recorded equity curve and positions — a lost or stale state file (or
         a paper account that restarted) must never reset the daily loss or the trades-per-
         day count. The state file's count stands when it knows more for the same day (an
         entry still in the journal); with nothing recorded, or the database down, the state
-        file's figures stay (the first loop rolls them from the exchange's equity)."""
+        file's figures stay (the first loop rolls them from the exchange's equity) and the
+        loop tries again each time until the database answers. True once done."""
         try:  # the loop's own time (gather): the market's, which a replay moves
-            now = self.ex.premium_index(self.symbol).time_ms or self.ex.server_time_ms()
+            now = now or self.ex.premium_index(self.symbol).time_ms or self.ex.server_time_ms()
         except ExchangeError as exc:
             log.warning("risk state not rebuilt: exchange time unavailable (%s)", exc)
-            return
+            return False
         try:
             rec = risk_records(self.symbol, now)
         except DB_ERRORS as exc:
-            log.warning("risk state from the state file: database unreachable (%s)", exc)
-            return
+            log.warning("risk state from the state file until the database answers (%s)", exc)
+            return False
         s, day = self.state, now // DAY_MS
         if rec["day_start_equity"] is not None:
             known = s.trades_today if s.day_key == day else 0
@@ -199,6 +201,7 @@ class ExecutionWorker:
             s.week_key, s.week_start_equity = (day + 3) // 7, str(rec["week_start_equity"])
         log.info("risk state from the records: start-of-day equity %s, start-of-week %s, %d trades today",
                  s.day_start_equity, s.week_start_equity, s.trades_today)
+        return True
 
     # --- exchange ------------------------------------------------------------------
     def setup_account(self) -> None:
@@ -483,6 +486,8 @@ class ExecutionWorker:
             view, now = self.gather()
         if (control.get("clear_safe_mode") or {}).get("status") == "requested":
             self.obey_clear_safe_mode(control["clear_safe_mode"])
+        if not self._risk_from_records:  # the database was down at the start
+            self._risk_from_records = self.rebuild_risk_state(now)
         watched = self.watch_balance(view, now)
         cpu0 = time.process_time()
         # Entries paused by the operator: act on no decision — a pending entry is cancelled,
@@ -563,7 +568,7 @@ class ExecutionWorker:
             log.warning("database unreachable: client ids keep the prefix %s", prefix)
         self.cfg = dataclasses.replace(self.cfg, id_prefix=prefix)
         self.state.id_prefix = prefix
-        self.rebuild_risk_state()
+        self._risk_from_records = self.rebuild_risk_state()
         with contextlib.suppress(OSError):  # a full disk is the loop's to report (resource_error)
             self.save_state()
         try:

@@ -103,6 +103,8 @@ class _Handler(BaseHTTPRequestHandler):
                 with venue.lock:
                     venue.core.ledger.wallet += Decimal(str(body["delta"]))
                     venue._persist(force=True)
+                    # Binance's ACCOUNT_UPDATE reason for a balance moved by the exchange itself
+                    venue.stream.observe(venue.core, venue.server_time_ms(), wallet_reason="ADJUSTMENT")
                     self._send(200, {"balance": str(venue.core.ledger.wallet)})
             elif (method, path) == ("DELETE", "/_sim/gap"):
                 with venue.lock:

@@ -486,7 +486,7 @@ class ExecutionWorker:
             view, now = self.gather()
         if (control.get("clear_safe_mode") or {}).get("status") == "requested":
             self.obey_clear_safe_mode(control["clear_safe_mode"])
-        if not self._risk_from_records:  # the database was down at the start
+        if not self._risk_from_records and self.store.outage_since is None:  # it was down at the start
             self._risk_from_records = self.rebuild_risk_state(now)
         watched = self.watch_balance(view, now)
         cpu0 = time.process_time()

@@ -25,7 +25,7 @@ from connectors.loops.backtest_run import (
     with_overrides,
 )
 from connectors.stores.backtest_inputs import inputs_at
-from connectors.stores.backtest_store import load_history, recorded_decisions, save_run
+from connectors.stores.backtest_store import load_history, recorded_cycle_times, recorded_decisions, save_run
 from engine import format as fmt
 from engine.analytics.batch import build_cycles
 from engine.backtest.compare import compare_runs, parity
@@ -123,10 +123,13 @@ def _backtest(date_from: str | None, date_to: str | None, rules_spec: str | None
             if not prep.compiled.declared.empty:     # the declared indicators and expressions too
                 built = with_declared(built, prep.compiled.declared, candles, config)
             rebuilt = {c["t_ms"]: c for c in built}
-        rep = parity(recs, prep.compiled, prep.engine, rebuilt)
+        # every cycle the analytics loop recorded (a snapshots row) must have its one decision
+        expected = recorded_cycle_times(symbol, _ms(parity_range[0]), _ms(parity_range[1]))
+        rep = parity(recs, prep.compiled, prep.engine, rebuilt, expected)
         click.echo(f"parity: {rep['cycles']} recorded decisions replayed, {rep['differences']} differ "
-                   f"({rep['analytics_differences']} with a different snapshot or flow; the order book "
-                   "is live-only and not compared)")
+                   f"({rep['analytics_differences']} with a different snapshot or flow, stored rows included; "
+                   f"{rep['cycle_differences']} missing or extra cycles; the order book is live-only and not "
+                   "compared)")
         for item in rep["items"][:20]:
             click.echo(json.dumps(item, default=str, sort_keys=True)[:4000])
         sys.exit(1 if rep["differences"] else 0)

@@ -42,14 +42,28 @@ def build_exchange(cfg: Config) -> tuple[Any, Clock]:
     # which replays the recorded data, so the branch above is taken.)
     from decimal import Decimal
 
+    from connectors.exchange_sim.account_file import (
+        AccountFileError,
+        KeptSimExchange,
+        paper_feed_start,
+        read_account,
+    )
     from connectors.market.paper_feed import DbCandleFeed
     from engine.exchange.sim import SimConfig
-    from engine.exchange.sim.exchange import SimExchange
 
     clock = WallClock()
-    feed = DbCandleFeed(str(cfg.get("symbol")), clock.now_ms() - 60 * 60_000)
+    # The paper account lives on disk, one per database, and resumes after a restart.
+    path = home().ensure().data / f"paper_account-{database_key(cfg)}.json"
+    try:
+        saved = read_account(path)
+    except AccountFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    feed = DbCandleFeed(str(cfg.get("symbol")), paper_feed_start(saved, clock.now_ms() - 60 * 60_000))
     sim = SimConfig(starting_balance=Decimal(str(cfg.get("paper.starting_equity_usdt") or 10000)))
-    return SimExchange(feed, clock, sim), clock
+    try:
+        return KeptSimExchange(feed, clock, sim, path, saved), clock
+    except AccountFileError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def state_file_name(cfg: Config) -> str:

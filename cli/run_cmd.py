@@ -25,6 +25,7 @@ import click
 import requests
 
 from cli.config_cmd import ENV_QUIET, load_raw_or_exit
+from cli.exchange_sim_cmd import account_file_path
 from cli.execute_cmd import state_file_name
 from connectors.db import database_proxy, describe, open_database
 from connectors.db.migrations import drop_everything, upgrade
@@ -186,6 +187,7 @@ def replay_resume_point(config: Config, data_dir: Path) -> str:
     upgrade(database_proxy.obj)
     # the worker's state of the old replay (entered decision ids, last exit) goes with it
     (home().data / state_file_name(config)).unlink(missing_ok=True)
+    account_file_path(config).unlink(missing_ok=True)  # and exchange-sim's paper account of it
     return REPLAY_START
 
 
@@ -267,7 +269,8 @@ def register(group: click.Group) -> None:
         click.echo(f"routine output of the loops: {console.log_path}; web access log: "
                    f"{home().logs / 'access.log'}", err=True)
         sys.exit(Supervisor(plan.children, out=console, base_env={**os.environ, **plan.env},
-                            alert=_supervisor_alert(children_config)).run_until_signalled())
+                            alert=_supervisor_alert(children_config),
+                            report=_supervisor_report(children_config)).run_until_signalled())
 
 
 def _supervisor_alert(config: Config) -> Callable[[str, str, str, dict], object]:
@@ -276,9 +279,19 @@ def _supervisor_alert(config: Config) -> Callable[[str, str, str, dict], object]
         from connectors.notify.alerts import Notifier
 
         open_database(config, home().ensure())
-        notifier = Notifier(config)
+        notifier = Notifier(config, resume=False)  # short-lived in the long-lived supervisor
         try:
             return notifier.notify(level, "supervisor", code, message, context)
         finally:
             notifier.close(timeout=5)
     return alert
+
+
+def _supervisor_report(config: Config) -> Callable[[dict[str, dict[str, object]]], object]:
+    """Crash loops where Status and `showdown status` read them (supervisor_state.py)."""
+    def report(loops: dict[str, dict[str, object]]) -> None:
+        from connectors.stores.supervisor_state import record_crash_loops
+
+        open_database(config, home().ensure())
+        record_crash_loops(str(config.get("symbol")), loops)
+    return report

@@ -42,6 +42,8 @@ def register(group: click.Group) -> None:
             click.echo(f"schema: version {version}, code expects {LATEST}: run `showdown db upgrade`")
             sys.exit(1)
         click.echo(f"schema: version {version} (latest)")
+        for line in supervisor_status(symbol):
+            click.echo(line)
         for line in execution_status(symbol):
             click.echo(line)
         for line in rules_status(symbol):
@@ -58,6 +60,18 @@ def register(group: click.Group) -> None:
                 click.echo(f"        gap {g.describe()}")
             if len(c.gaps) > 5:
                 click.echo(f"        … and {len(c.gaps) - 5} more")
+
+
+def supervisor_status(symbol: str) -> list[str]:
+    """Children of `showdown run` that crash-loop (the supervisor's CRITICAL alert)."""
+    from connectors.stores.supervisor_state import crash_loops, describe
+
+    loops, at_ms = crash_loops(symbol)
+    return [f"CRASH LOOP: {describe(child, loop)}, since {ms_to_iso(int(loop['since_ms']))} UTC"
+            if isinstance(loop.get("since_ms"), int) else f"CRASH LOOP: {describe(child, loop)}"
+            for child, loop in sorted(loops.items())] + (
+        [f"  (as recorded by `showdown run` {(now_ms() - at_ms) / 1000:.0f} s ago; its log: logs/run.log)"]
+        if loops and at_ms is not None else [])
 
 
 def execution_status(symbol: str) -> list[str]:

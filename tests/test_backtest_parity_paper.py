@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import showdown
-from connectors.db.models import Decision, DecisionTrace
+from connectors.db.models import Decision, DecisionTrace, Flow, Snapshot
 from connectors.loops.analysis_loop import AnalysisLoop
 from connectors.market.market_import import import_funding, import_klines
 from connectors.stores.input_history import append
@@ -72,4 +72,57 @@ def test_paper_cycles_replayed_through_the_backtest_path_are_identical(paper_run
     out = CliRunner().invoke(showdown, ["backtest", "--parity", START, end], env=env)
     assert out.exit_code == 1
     assert "1 differ (1 with a different snapshot or flow" in out.output
-    assert '"facts_differing": ["snapshot.momentum.tf_5m.score"]' in out.output
+    assert ('"facts_differing": ["snapshot.momentum.tf_5m.score", "snapshots row.momentum.tf_5m.score (vs the '
+            'trace)"]') in out.output
+    doc["facts"]["snapshot"]["momentum"]["tf_5m"]["score"] -= 0.01
+    DecisionTrace.update(trace=doc).where(DecisionTrace.id == trace.id).execute()
+    parity_sees_stored_rows_ruleset_version_and_the_set_of_cycles(env)  # one paper run for both
+
+
+def _first_number(doc: dict, path: tuple = ()) -> tuple:
+    for k, v in sorted(doc.items()):
+        if isinstance(v, dict):
+            found = _first_number(v, (*path, k))
+            if found:
+                return found
+        elif isinstance(v, int | float) and not isinstance(v, bool) and k not in ("timestamp_ms",):
+            return (*path, k)
+    return ()
+
+
+def _edit(doc: dict, path: tuple, delta: float) -> dict:
+    d = doc
+    for k in path[:-1]:
+        d = d[k]
+    d[path[-1]] += delta
+    return doc
+
+
+def parity_sees_stored_rows_ruleset_version_and_the_set_of_cycles(env: dict) -> None:
+    """Issue 15, finding 8: what parity did not look at — an edited `snapshots` or `flows`
+    row, a decision under another ruleset version, a deleted decision — each differs."""
+    end = "2025-12-08T09:15:00Z"
+
+    def run() -> str:
+        out = CliRunner().invoke(showdown, ["backtest", "--parity", START, end], env=env)
+        assert out.exit_code == 1, out.output
+        return out.output
+
+    middle = Decision.select().order_by(Decision.decided_at_ms).offset(200).first()
+    for model, name in ((Snapshot, "snapshots"), (Flow, "flows")):
+        row = model.get_by_id(middle.snapshot_id if model is Snapshot else middle.flow_id)
+        path = _first_number(row.document)
+        model.update(document=_edit(row.document, path, 1)).where(model.id == row.id).execute()
+        out = run()
+        assert f"{CYCLES} recorded decisions replayed, 1 differ (1 with a different snapshot or flow" in out
+        assert f"{name} row.{'.'.join(path)}" in out
+        model.update(document=_edit(row.document, path, -1)).where(model.id == row.id).execute()
+    was = middle.ruleset_version
+    Decision.update(ruleset_version="0" * 12).where(Decision.id == middle.id).execute()
+    out = run()
+    assert "1 differ" in out and "ruleset_version (decision row: '000000000000'" in out
+    Decision.update(ruleset_version=was).where(Decision.id == middle.id).execute()
+    Decision.delete().where(Decision.id == middle.id).execute()
+    out = run()
+    assert f"{CYCLES - 1} recorded decisions replayed, 1 differ" in out and "1 missing or extra cycles" in out
+    assert f'"t_ms": {middle.decided_at_ms}' in out and "cycle missing" in out

@@ -119,4 +119,35 @@ def test_crash_loop_is_alerted_critical_once(tmp_path: Path) -> None:
     assert sum("exited with 7" in line for line in lines) >= 5
     assert [(level, code) for level, code, _, _ in alerts] == [("CRITICAL", "child_crash_loop")]  # once
     assert alerts[0][3]["child"] == "execution" and alerts[0][3]["last_code"] == 7
-    assert sup.crash_loops["execution"]["exits"] == 3
+    assert alerts[0][3]["exits"] == 3 and sup.crash_loops["execution"]["exits"] >= 3  # grows while it loops
+
+
+def test_crash_loop_reported_for_status_while_it_lasts(tmp_path: Path, db, backend) -> None:
+    """Issue 15, item 3: the crash loop goes where Status and `showdown status` read it —
+    child name and restarts in the window, growing while it loops."""
+    from click.testing import CliRunner
+
+    from cli.main import showdown
+    from connectors.stores.supervisor_state import crash_loops, record_crash_loops
+
+    crasher = _script(tmp_path, "crasher", """
+        import sys
+        sys.exit(3)
+    """)
+    lines: list[str] = []
+    sup = Supervisor([ChildSpec("execute", crasher)], out=lines.append, max_backoff_s=0.05,
+                     crash_loop=(3, 1.0), report=lambda loops: record_crash_loops("BTCUSDT", loops))
+    sup.start()
+    import threading
+    t = threading.Thread(target=sup.watch, kwargs={"poll_s": 0.02})
+    t.start()
+    deadline = time.monotonic() + 10
+    while sum("exited with 3" in line for line in lines) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sup.stop()
+    t.join(5)
+    loops, _ = crash_loops("BTCUSDT")
+    assert set(loops) == {"execute"} and loops["execute"]["exits"] >= 4 and loops["execute"]["last_code"] == 3
+    env = {**backend.env, "SHOWDOWN_HOME": str(backend.home.root)}
+    out = CliRunner().invoke(showdown, ["status"], env=env).output
+    assert f"CRASH LOOP: execute crash-looping: {loops['execute']['exits']} restarts in 1.0 min (last exit code 3)" in out

@@ -96,6 +96,12 @@ SCHEMAS: dict[str, Any] = {
                           "the last refused rules edit (file:line:col, failing rule tests) until a later "
                           "version is active", "properties": {
                               "problems": {"type": "array", "items": {"type": "string"}}}},
+        "crash_loops": {"type": "array", "description": "children of `showdown run` crash-looping (the "
+                        "supervisor's CRITICAL alert): child, restarts in the window, minutes, last exit code, since",
+                        "items": {"type": "object", "properties": {
+                            "child": {"type": "string"}, "restarts": {"type": "integer"},
+                            "minutes": {"type": "number"}, "last_code": {"type": ["integer", "null"]},
+                            "since": {"type": ["string", "null"]}}}},
         "last_decision": {"type": ["object", "null"]}}},
     "Document": {"type": "object", "required": ["id", "as_of", "document"], "properties": {
         "id": {"type": "integer"}, "as_of": {"type": "string"}, "document": _obj}},

@@ -23,6 +23,7 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 CONTROL_COMPONENT = "control"
 MARKET_COMPONENT = "market_data"  # written once by `showdown run`: live or REPLAY, not a loop
 FORCE_EXIT_COMPONENT = "force_exit"  # the operator's force-exit command, not a loop
+SUPERVISOR_COMPONENT = "supervisor"  # `showdown run`'s crash loops (connectors/stores/supervisor_state.py)
 
 
 def m():  # type: ignore[no-untyped-def]
@@ -85,7 +86,7 @@ def heartbeats(at_ms: int) -> list[dict[str, Any]]:
     rows = m().BotState.select().where(m().BotState.symbol == _symbol()).order_by(m().BotState.component)
     out = []
     for r in rows:
-        if r.component in (CONTROL_COMPONENT, MARKET_COMPONENT, FORCE_EXIT_COMPONENT):
+        if r.component in (CONTROL_COMPONENT, MARKET_COMPONENT, FORCE_EXIT_COMPONENT, SUPERVISOR_COMPONENT):
             continue
         every = _expected_interval_s(r.component)
         age = max(0.0, (at_ms - r.heartbeat_ms) / 1000)
@@ -111,6 +112,17 @@ def overall_state(beats: list[dict[str, Any]]) -> str:
     if any(b["state"] == "RUNNING" for b in beats):
         return "RUNNING"
     return "IDLE"
+
+
+def crash_loops() -> list[dict[str, Any]]:
+    """Children of `showdown run` crash-looping now: name, restarts in the window, since."""
+    row = m().BotState.get_or_none((m().BotState.symbol == _symbol())
+                                   & (m().BotState.component == SUPERVISOR_COMPONENT))
+    loops = ((row.details or {}).get("crash_loops") if row is not None else None) or {}
+    return [{"child": child, "restarts": v.get("exits"), "minutes": v.get("minutes"),
+             "last_code": v.get("last_code"),
+             "since": iso(v["since_ms"]) if isinstance(v.get("since_ms"), int) else None}
+            for child, v in sorted(loops.items()) if isinstance(v, dict)]
 
 
 def market_data() -> dict[str, Any] | None:
@@ -400,6 +412,7 @@ def status() -> dict[str, Any]:
         "safe_mode": safe,
         "entries": entries(control, safe),
         "rules_refusal": rules_refusal(),
+        "crash_loops": crash_loops(),
         "last_decision": None if dec is None else {
             k: dec[k] for k in ("id", "time", "action", "reason", "confidence", "ruleset_version")},
     })

@@ -59,11 +59,18 @@ def _m004_journal_applied(db: pw.Database) -> None:
     db.create_tables([JournalApplied], safe=True)
 
 
+# --- issue 15 (durable books): one step, renumber on merge if needed ---------------------
+def _m005_notification_sender(db: pw.Database) -> None:
+    add_column_if_missing(db, "notifications", "sender", pw.CharField(max_length=64, null=True))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[pw.Database], None]]] = [
     (1, "create every table of PRODUCT.md §13", _m001_create_everything),
     (2, "notifications: carried_by, last_error (aggregation and delivery failures)", _m002_notification_delivery),
     (3, "web_sessions: server-side admin-site sessions (logout ends them everywhere)", _m003_web_sessions),
     (4, "journal_applied: execution journal records already written (exactly once)", _m004_journal_applied),
+    (5, "notifications: sender (a process's pending rows are taken over once it has ended)",
+     _m005_notification_sender),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -299,6 +299,8 @@ class Notification(BaseModel):
     attempts = pw.IntegerField(default=0)
     carried_by = pw.BigIntegerField(null=True)
     last_error = pw.TextField(null=True)  # why delivery failed, secrets scrubbed
+    # host:pid:start of the process whose sender holds a pending row (connectors/notify/pending.py)
+    sender = pw.CharField(max_length=64, null=True)
 
     class Meta:
         table_name = "notifications"

@@ -9,6 +9,9 @@ Control endpoints (JSON in, JSON out; no signature; never subject to faults):
   DELETE /_sim/faults                                   no faults
   POST   /_sim/gap     {"start_ms": a, "end_ms": b}     hide klines with open time in [a, b)
   DELETE /_sim/gap                                      show them again
+  POST   /_sim/balance {"delta": "-250.5"}               move the wallet balance behind the
+                                                        account's back (no trade, no income row:
+                                                        what an unexplained change looks like)
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -95,13 +99,20 @@ class _Handler(BaseHTTPRequestHandler):
                 with venue.lock:
                     venue.market.gap = (int(body["start_ms"]), int(body["end_ms"]))
                 self._send(200, {"gap": list(venue.market.gap)})
+            elif (method, path) == ("POST", "/_sim/balance"):
+                with venue.lock:
+                    venue.core.ledger.wallet += Decimal(str(body["delta"]))
+                    venue._persist(force=True)
+                    # Binance's ACCOUNT_UPDATE reason for a balance moved by the exchange itself
+                    venue.stream.observe(venue.core, venue.server_time_ms(), wallet_reason="ADJUSTMENT")
+                    self._send(200, {"balance": str(venue.core.ledger.wallet)})
             elif (method, path) == ("DELETE", "/_sim/gap"):
                 with venue.lock:
                     venue.market.gap = None
                 self._send(200, {"gap": None})
             else:
                 self._send(404, {"error": f"no control endpoint {method} {path}"})
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
             self._send(400, {"error": f"{path}: {exc}"})
 
     def do_GET(self) -> None:  # noqa: N802
@@ -166,6 +177,8 @@ class Running:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
+        with self.venue.lock:
+            self.venue._persist(force=True)  # the replay's clock where it stopped
 
 
 def replay_loop(venue: Venue, speed: float, stop: threading.Event, tick_s: float = 0.05) -> None:

@@ -122,8 +122,9 @@ class UserDataHub:
                 self._seen = None
 
     # --- events ----------------------------------------------------------------------
-    def observe(self, core: Any, now_ms: int) -> None:
-        """Publish what changed in `core` since the last call (the caller holds the venue lock)."""
+    def observe(self, core: Any, now_ms: int, wallet_reason: str = "FUNDING_FEE") -> None:
+        """Publish what changed in `core` since the last call (the caller holds the venue lock).
+        wallet_reason: the ACCOUNT_UPDATE reason of a wallet change without a fill."""
         with self._lock:
             self._expire(now_ms)
             if not self.subscribers:
@@ -133,7 +134,7 @@ class UserDataHub:
             self._seen = self._snapshot(core)
             if seen is None:  # no baseline yet: what changed before is not news
                 return
-            events = self._events(core, seen, now_ms)
+            events = self._events(core, seen, now_ms, wallet_reason)
             for ev in events:
                 text = json.dumps(ev, separators=(",", ":"))
                 for key, q in self.subscribers.values():
@@ -147,7 +148,7 @@ class UserDataHub:
         return _Seen({cid: (o.status, o.filled_qty) for cid, o in core.orders.items()}, len(core.fills),
                      (led.qty, led.entry), led.wallet)
 
-    def _events(self, core: Any, seen: _Seen, now: int) -> list[dict[str, Any]]:
+    def _events(self, core: Any, seen: _Seen, now: int, wallet_reason: str = "FUNDING_FEE") -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         fills_by_cid: dict[str, list[Any]] = {}
         for f in core.fills[seen.fills:]:
@@ -162,7 +163,7 @@ class UserDataHub:
                 out += self._order_events(o, seen, fills_by_cid, triggered, now)
         led = core.ledger
         if (led.qty, led.entry) != seen.position or led.wallet != seen.wallet:
-            reason = "ORDER" if core.fills[seen.fills:] else "FUNDING_FEE"
+            reason = "ORDER" if core.fills[seen.fills:] else wallet_reason
             out.append(self._account(core, reason, now))
         return out
 

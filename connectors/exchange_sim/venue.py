@@ -10,15 +10,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from connectors.exchange_sim import shapes
+from connectors.exchange_sim.account_file import AccountSaver, change_mark, restore_or_fail
 from connectors.exchange_sim.auth import AuthError, check_api_key, verify
 from connectors.exchange_sim.faults import INJECTABLE, REFUSABLE, FaultPlan
 from connectors.exchange_sim.market import INTERVALS, MINUTE, Market, _f
 from connectors.exchange_sim.stream import UserDataHub
 from engine.exchange.errors import ExchangeError, UnknownOrder
 from engine.exchange.sim import SimConfig, SimCore
+from engine.exchange.sim.snapshot import SnapshotError, core_snapshot, restore_core
 from engine.exchange.types import TRIGGERED_TYPES, OrderRequest
 
 Handler = Callable[["Venue", dict[str, str]], Any]
@@ -69,6 +72,41 @@ class Venue:
         self.stream = UserDataHub(core=self.core, core_lock=self.lock)  # listenKeys, user-data events
         self._fed_until = market.times[0] - 1
         self._feed()
+        self.saver: AccountSaver | None = None  # keep_account() puts the account on disk
+
+    # --- the account on disk --------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The account and where the replay stands, as plain data (account_file.py)."""
+        return {"venue": 1, "market_now_ms": self.market.now_ms, "fed_until_ms": self._fed_until,
+                "first_candle_ms": self.market.times[0], "dual_side": self.dual_side,
+                "position_sides": dict(self.position_sides), "core": core_snapshot(self.core)}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        if data.get("venue") != 1:
+            raise SnapshotError("not an exchange-sim account")
+        first = int(data["first_candle_ms"])
+        if first != self.market.times[0]:
+            raise SnapshotError(f"saved for a replay whose first candle is {first}, this replay's is "
+                                f"{self.market.times[0]}")
+        with self.lock:
+            restore_core(self.core, data["core"])
+            self.market.now_ms = min(int(data["market_now_ms"]), self.market.end_ms)
+            self._fed_until = int(data["fed_until_ms"])
+            self.dual_side = bool(data["dual_side"])
+            self.position_sides = {str(k): str(v) for k, v in data["position_sides"].items()}
+
+    def keep_account(self, path: Path) -> bool:
+        """Resume the account stored at `path` (True) or start a fresh one there (False),
+        and save it there after every change from now on. A file that cannot be read is
+        AccountFileError (never a silent fresh account)."""
+        resumed = restore_or_fail(path, self.restore)
+        self.saver = AccountSaver(path, self.snapshot, lambda: change_mark(self.core), lambda: self.market.now_ms)
+        self.saver.maybe_save(force=True)
+        return resumed
+
+    def _persist(self, force: bool = False) -> None:
+        if self.saver is not None:
+            self.saver.maybe_save(force)
 
     # --- clock ------------------------------------------------------------------
     def server_time_ms(self) -> int:
@@ -80,6 +118,7 @@ class Venue:
             self.market.now_ms = min(max(target, self.market.now_ms), self.market.end_ms)
             self._feed()
             self.stream.observe(self.core, self.server_time_ms())
+            self._persist()
             return self.market.now_ms
 
     def _feed(self) -> None:
@@ -141,6 +180,8 @@ class Venue:
                 status = 200
                 if signed:
                     self.stream.observe(self.core, self.server_time_ms())
+                    if req.method != "GET":  # on disk before the answer: an acknowledged order survives
+                        self._persist()
             except AuthError as exc:
                 status, body = exc.status, {"code": exc.code, "msg": exc.msg}
             except ExchangeError as exc:

@@ -28,6 +28,7 @@ import peewee
 
 from connectors.db import models as M  # noqa: N812
 from connectors.loops.entry_confirmation import EntryConfirmation
+from connectors.stores.account_state import risk_records
 from connectors.stores.execution_store import DB_ERRORS, ExecutionStore
 from connectors.stores.journal import Journal
 from engine.clock import Clock, WallClock
@@ -43,9 +44,9 @@ from engine.exchange.errors import (
 )
 from engine.exchange.interface import Exchange
 from engine.exchange.types import Order, OrderRequest
-from engine.execution.core import daily_weekly, step
+from engine.execution.core import DAY_MS, daily_weekly, step
 from engine.execution.decision import Malformed, timestamp_ms
-from engine.execution.incidents import INCIDENTS, evidence
+from engine.execution.incidents import INCIDENTS, balance_incident, evidence, see_balance
 from engine.execution.model import (
     Cancel,
     Event,
@@ -90,6 +91,9 @@ class DecisionSource:
             with contextlib.suppress(Malformed):
                 doc["id"] = f"j{timestamp_ms(doc) // 1000}"
         return doc if isinstance(doc, dict) else None
+
+
+WALLET_WATCH_MS = 3_600_000  # income history read from an hour back: short lists, room for late rows
 
 
 def journal_path(state_path: Path) -> Path:
@@ -138,6 +142,7 @@ class ExecutionWorker:
         self.stream: Any = None
         self._stream_state: str | None = None
         self._stream_since = 0.0
+        self._risk_from_records = False  # rebuild_risk_state done (start, or once the database answers)
         self.confirmation = EntryConfirmation(config, symbol)  # mainnet: the first entries wait for the operator
 
     # --- state -------------------------------------------------------------------
@@ -168,6 +173,35 @@ class ExecutionWorker:
         tmp.write_text(json.dumps(doc, separators=(",", ":")))
         os.replace(tmp, self.state_path)  # a SIGKILL leaves the old file or the new one, never half
         self._saved = doc
+
+    def rebuild_risk_state(self, now: int | None = None) -> bool:
+        """On every start: start-of-day and start-of-week equity and the trades opened
+        today from the recorded equity curve and positions — a lost or stale state file (or
+        a paper account that restarted) must never reset the daily loss or the trades-per-
+        day count. The state file's count stands when it knows more for the same day (an
+        entry still in the journal); with nothing recorded, or the database down, the state
+        file's figures stay (the first loop rolls them from the exchange's equity) and the
+        loop tries again each time until the database answers. True once done."""
+        try:  # the loop's own time (gather): the market's, which a replay moves
+            now = now or self.ex.premium_index(self.symbol).time_ms or self.ex.server_time_ms()
+        except ExchangeError as exc:
+            log.warning("risk state not rebuilt: exchange time unavailable (%s)", exc)
+            return False
+        try:
+            rec = risk_records(self.symbol, now)
+        except DB_ERRORS as exc:
+            log.warning("risk state from the state file until the database answers (%s)", exc)
+            return False
+        s, day = self.state, now // DAY_MS
+        if rec["day_start_equity"] is not None:
+            known = s.trades_today if s.day_key == day else 0
+            s.day_key, s.day_start_equity = day, str(rec["day_start_equity"])
+            s.trades_today = max(int(rec["trades_today"]), known)
+        if rec["week_start_equity"] is not None:
+            s.week_key, s.week_start_equity = (day + 3) // 7, str(rec["week_start_equity"])
+        log.info("risk state from the records: start-of-day equity %s, start-of-week %s, %d trades today",
+                 s.day_start_equity, s.week_start_equity, s.trades_today)
+        return True
 
     # --- exchange ------------------------------------------------------------------
     def setup_account(self) -> None:
@@ -357,6 +391,33 @@ class ExecutionWorker:
             out.append(e)
         return out
 
+    def watch_balance(self, view: View, now: int) -> list[Event]:
+        """Unexplained wallet changes (incidents.balance_incident). Only when the wallet
+        moved is the income history asked (weight 30), twice around a fresh balance read:
+        a fill landing between the reads makes them differ, and the change is judged next
+        loop instead of raised falsely."""
+        s = self.state
+        if s.wallet_seen is not None and Decimal(s.wallet_seen) == view.wallet:
+            return []
+        anchor = s.income_from_ms if s.wallet_seen is not None else now - WALLET_WATCH_MS
+        try:
+            first = self.ex.income_history(self.symbol, anchor, 1000)
+            wallet = self.ex.balance().wallet_balance
+            again = self.ex.income_history(self.symbol, anchor, 1000)
+        except ExchangeError as exc:
+            log.warning("wallet change not judged this loop: %s", exc)
+            return []
+        if [(r.income_type, r.income, r.time_ms) for r in first] != [(r.income_type, r.income, r.time_ms)
+                                                                     for r in again]:
+            return []
+        event = balance_incident(s, wallet, again, now)
+        see_balance(s, wallet, again, max(anchor, now - WALLET_WATCH_MS))
+        self.save_state()
+        if event is None:
+            return []
+        log.critical("%s: %s", event.code, event.message)
+        return [event]
+
     def resource_error(self, exc: BaseException) -> None:
         """A resource failed under the loop (a state or journal write on a full disk, a
         permission, memory): no new entries (SAFE MODE, in memory if it cannot be saved),
@@ -419,6 +480,9 @@ class ExecutionWorker:
             view, now = self.gather()
         if (control.get("clear_safe_mode") or {}).get("status") == "requested":
             self.obey_clear_safe_mode(control["clear_safe_mode"])
+        if not self._risk_from_records and self.store.outage_since is None:  # it was down at the start
+            self._risk_from_records = self.rebuild_risk_state(now)
+        watched = self.watch_balance(view, now)
         cpu0 = time.process_time()
         # Entries paused by the operator: act on no decision — a pending entry is cancelled,
         # what is open stays protected and managed.
@@ -427,7 +491,7 @@ class ExecutionWorker:
                                                  "NO_POSITION", control, now)
         force = self.store.force_exit_request()
         self.state, intents, events = step(self.state, decision, view, self.cfg, now, self.symbol, force_exit=force)
-        events = asked + events
+        events = watched + asked + events
         self.save_state()
         cpu = time.process_time() - cpu0
         events = self.with_evidence(events) + self.execute(intents, view)
@@ -498,6 +562,7 @@ class ExecutionWorker:
             log.warning("database unreachable: client ids keep the prefix %s", prefix)
         self.cfg = dataclasses.replace(self.cfg, id_prefix=prefix)
         self.state.id_prefix = prefix
+        self._risk_from_records = self.rebuild_risk_state()
         with contextlib.suppress(OSError):  # a full disk is the loop's to report (resource_error)
             self.save_state()
         try:

@@ -60,12 +60,16 @@ Alert = Callable[[str, str, str, dict], object]  # (level, code, message, contex
 class Supervisor:
     """crash_loop (n, minutes): a child that exits n times within that many minutes is a
     crash loop: alerted CRITICAL through `alert` (once per episode, again after it ran a
-    while), and kept in `crash_loops` for whoever shows the status."""
+    while), and kept in `crash_loops` for whoever shows the status: `report` gets them
+    (child -> exits in the window, window minutes, last exit code, since) at the start and
+    whenever they change — `showdown run` puts them where Status and `showdown status` read."""
 
     def __init__(self, specs: Sequence[ChildSpec], out: Callable[[str], None] | None = None,
                  base_env: Mapping[str, str] | None = None, max_backoff_s: float = 30.0,
-                 alert: Alert | None = None, crash_loop: tuple[int, float] = (5, 10.0)):
+                 alert: Alert | None = None, crash_loop: tuple[int, float] = (5, 10.0),
+                 report: Callable[[dict[str, dict[str, object]]], object] | None = None):
         self.alert = alert
+        self.report = report
         self.crash_loop = crash_loop
         self.exits: dict[str, deque[float]] = {}
         self.crash_loops: dict[str, dict[str, object]] = {}
@@ -79,6 +83,7 @@ class Supervisor:
 
     # --- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
+        self._report()  # a new run: no crash loop of the last one stays on Status
         for spec in self.specs:
             if self._stopping.is_set():
                 return
@@ -144,13 +149,19 @@ class Supervisor:
         exits.append(now)
         while exits and now - exits[0] > minutes * 60:
             exits.popleft()
-        if lived > 60:
-            self.crash_loops.pop(name, None)  # it ran a while: a new episode may start
-        if len(exits) < n or name in self.crash_loops:
+        if lived > 60 and self.crash_loops.pop(name, None) is not None:  # it ran a while: a new episode may start
+            self._report()
+        if name in self.crash_loops:  # still looping: Status shows the count growing
+            self.crash_loops[name].update(exits=len(exits), last_code=code)
+            self._report()
+            return
+        if len(exits) < n:
             return
         message = (f"{name} crash-looping: exited {len(exits)} times in {minutes:g} min (last exit code {code}); "
                    "restarts continue with backoff — look at its log")
-        self.crash_loops[name] = {"exits": len(exits), "minutes": minutes, "last_code": code}
+        self.crash_loops[name] = {"exits": len(exits), "minutes": minutes, "last_code": code,
+                                  "since_ms": int(time.time() * 1000)}
+        self._report()
         self.out(f"[run] CRITICAL {message}")
         if self.alert is not None:
             try:
@@ -158,6 +169,14 @@ class Supervisor:
                                                                      "minutes": minutes, "last_code": code})
             except Exception as exc:  # the alert path itself failing must not stop supervision
                 self.out(f"[run] crash-loop alert not sent: {type(exc).__name__}: {exc}")
+
+    def _report(self) -> None:
+        if self.report is None:
+            return
+        try:
+            self.report({k: dict(v) for k, v in self.crash_loops.items()})
+        except Exception as exc:  # the status path failing must not stop supervision
+            self.out(f"[run] crash-loop status not recorded: {type(exc).__name__}: {exc}")
 
     def stop(self) -> None:
         self._stopping.set()

@@ -20,6 +20,7 @@ import logging
 import queue
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ import peewee
 import requests
 
 from connectors.db.models import Notification, now_ms
+from connectors.notify.pending import Takeover, take_over, this_sender
 from engine.config import Config
 from engine.notify import (
     LEVELS,
@@ -49,6 +51,7 @@ log = logging.getLogger("showdown.notify")
 # Loggers of the HTTP stack that may quote the request URL (and so the token).
 _HTTP_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry")
 _MAX_BACKOFF_S = 60.0
+TAKEOVER_EVERY_S = 300.0  # how often a running notifier looks for rows ended processes left pending
 
 
 class _ScrubFilter(logging.Filter):
@@ -80,7 +83,9 @@ class SendResult:
 class Notifier:
     """Store every notification; deliver those at or above telegram.min_level."""
 
-    def __init__(self, config: Config, db: peewee.Database | None = None):
+    def __init__(self, config: Config, db: peewee.Database | None = None, resume: bool = True):
+        """resume: take over the rows ended processes left pending (pending.py) — off for
+        a short-lived notifier in a long-lived process (its own rows would look alive)."""
         tg = config.get("telegram") or {}
         self.db = db  # None: the database the models are bound to
         self.secrets = tuple(config.secrets())
@@ -99,6 +104,11 @@ class Notifier:
         self.retry_backoff_s = float(tg.get("retry_backoff_s", 1.0))
         self.max_retry_after_s = int(tg.get("max_retry_after_s", 60))
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=int(tg.get("queue_size", 1000)))
+        self.sender = this_sender()
+        self.resume = resume
+        self.resume_max_age_s = float(tg.get("resume_max_age_s", 21600))
+        self.stale_pending_s = float(tg.get("stale_pending_s", 3600))
+        self.resumed: Takeover | None = None
         self.dropped = 0
         self._closing = threading.Event()
         self._detached = False
@@ -134,7 +144,7 @@ class Notifier:
             status = "not_configured"
         else:
             status = "pending"
-        row_id = store(alert, status, self.db)
+        row_id = store(alert, status, self.db, self.sender)
         alert = Alert(row_id, alert.level, alert.source, alert.code, alert.message, alert.created_ms,
                       alert.context, alert.action)
         if status == "pending":
@@ -180,12 +190,36 @@ class Notifier:
 
     # ------------------------------------------------------------------ sender thread
 
+    def _take_over(self) -> None:
+        """Rows ended processes left pending: queued again, or failed when too old."""
+        try:
+            self.resumed = take_over(self.sender, now_ms(), self.resume_max_age_s, self.stale_pending_s, self.db)
+        except Exception as exc:  # no database now: their turn comes with the next look
+            log.warning("pending notifications of ended processes not taken over: %s",
+                        self._scrub(f"{type(exc).__name__}: {exc}"))
+            return
+        for row in self.resumed.resend:
+            ctx = dict(row.context or {})
+            action = ctx.pop("action", None)
+            with contextlib.suppress(queue.Full):  # a full queue: the row stays pending (ours)
+                self._queue.put_nowait(Alert(row.get_id(), row.level, row.source, row.code, row.message,
+                                             int(row.created_ms), ctx, action))
+        if self.resumed.resend or self.resumed.failed:
+            log.warning("notifications left pending by ended processes: %d sent again, %d too old (marked "
+                        "failed)", len(self.resumed.resend), self.resumed.failed)
+
     def _run(self) -> None:
         state = State()
+        next_takeover = 0.0
         try:
             while True:
+                if self.resume and time.monotonic() >= next_takeover:  # at start, then every few minutes:
+                    self._take_over()  # a process that ended while this one runs leaves nothing pending
+                    next_takeover = time.monotonic() + TAKEOVER_EVERY_S
                 nxt = next_due_ms(state, self.settings)
                 wait = None if nxt is None else max(0.0, (nxt - now_ms()) / 1000)
+                if self.resume:
+                    wait = min(wait, TAKEOVER_EVERY_S) if wait is not None else TAKEOVER_EVERY_S
                 try:
                     item = self._queue.get(timeout=wait)
                 except queue.Empty:
@@ -275,7 +309,7 @@ class Notifier:
             log.error("notification %s: status not recorded: %s", row_id, self._scrub(str(exc)))
 
 
-def store(alert: Alert, status: str, db: peewee.Database | None = None) -> int | None:
+def store(alert: Alert, status: str, db: peewee.Database | None = None, sender: str | None = None) -> int | None:
     """Insert the row (action kept in the context under "action"); None if the DB failed."""
     ctx = dict(alert.context)
     if alert.action:
@@ -284,7 +318,7 @@ def store(alert: Alert, status: str, db: peewee.Database | None = None) -> int |
         return int(Notification.insert(
             symbol=str(ctx["symbol"])[:20] if ctx.get("symbol") else None, created_ms=alert.created_ms,
             level=alert.level, source=alert.source, code=alert.code, message=alert.message,
-            context=ctx or None, delivery_status=status,
+            context=ctx or None, delivery_status=status, sender=sender,
         ).execute(db))
     except Exception as exc:  # DB down, proxy not initialised: the alert still goes out
         log.error("notification [%s] [%s] [%s] not stored (%s): %s", alert.level, alert.source, alert.code,

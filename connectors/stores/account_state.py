@@ -55,6 +55,17 @@ def read_account(symbol: str, t_ms: int, default_equity: float) -> dict[str, Any
                          _opening_equity(symbol, week, t_ms), trades, safe, paused, default_equity)
 
 
+def risk_records(symbol: str, t_ms: int) -> dict[str, Any]:
+    """What the execution worker's risk limits start from at T, from the records (never
+    defaults): equity at the start of the UTC day and week (None: nothing recorded) and
+    the positions opened today (the trades-per-day limit counts entries)."""
+    day, week = utc_day_start(t_ms), utc_week_start(t_ms)
+    trades = (Position.select().where((Position.symbol == symbol) & (Position.opened_ms >= day)
+                                      & (Position.opened_ms <= t_ms)).count())
+    return {"day_start_equity": _opening_equity(symbol, day, t_ms),
+            "week_start_equity": _opening_equity(symbol, week, t_ms), "trades_today": trades}
+
+
 def read_protections(symbol: str, t_ms: int) -> dict[str, Any]:
     """The `protections` fact at T from the trades table (engine/protections.py)."""
     mine = (Trade.symbol == symbol) & (Trade.closed_ms <= t_ms)

@@ -123,7 +123,20 @@ def recorded_decisions(symbol: str, t_from: int, t_to: int) -> Iterator[dict[str
          .where((M.Decision.symbol == symbol) & (M.Decision.decided_at_ms >= t_from)
                 & (M.Decision.decided_at_ms <= t_to))
          .order_by(M.Decision.decided_at_ms, M.Decision.id))
+    stored = {name: {r.as_of_ms: r.document for r in model.select(model.as_of_ms, model.document).where(
+        (model.symbol == symbol) & (model.as_of_ms >= t_from) & (model.as_of_ms <= t_to))}
+        for name, model in (("snapshot", M.Snapshot), ("flow", M.Flow))}
     for d in q.objects():
         trace = d.trace_doc if isinstance(d.trace_doc, dict) else {}
         yield {"id": d.id, "t_ms": d.decided_at_ms, "facts": trace.get("facts") or {}, "decision": d.document,
-               "trace": trace, "version": (trace.get("ruleset") or {}).get("version")}
+               "trace": trace, "version": (trace.get("ruleset") or {}).get("version"),
+               "ruleset_version": d.ruleset_version,
+               # the stored `snapshots` / `flows` rows of that cycle (None: no row)
+               "stored": {name: rows.get(d.decided_at_ms) for name, rows in stored.items()}}
+
+
+def recorded_cycle_times(symbol: str, t_from: int, t_to: int) -> list[int]:
+    """Cycle times the analytics loop recorded (a `snapshots` row each), for parity's set
+    of cycles: a decision missing for one of them is a difference."""
+    return [int(r.as_of_ms) for r in M.Snapshot.select(M.Snapshot.as_of_ms).where(
+        (M.Snapshot.symbol == symbol) & (M.Snapshot.as_of_ms >= t_from) & (M.Snapshot.as_of_ms <= t_to))]

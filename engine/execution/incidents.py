@@ -15,6 +15,7 @@ in a loop that also folded in a new fill of ours is therefore judged again next 
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +27,12 @@ SAFE_MODE_REASON = "unexplained_position_change"
 VANISHED = "position_vanished"
 CHANGED = "position_changed_unexplained"
 INCIDENTS = (VANISHED, CHANGED)
+BALANCE = "unexplained_balance_change"
+# Income types that explain a wallet change: our trades (realised PnL), their fees, funding,
+# and a liquidation's insurance clearance (a liquidation is also a vanished position).
+EXPLAINING = ("REALIZED_PNL", "COMMISSION", "FUNDING_FEE", "INSURANCE_CLEAR")
+WALLET_ASSET = "USDT"
+BALANCE_TOLERANCE = Decimal("0.01")  # USDT: rounding of the exchange's figures, never money
 
 
 def expected_position(s: ExecState) -> Decimal:
@@ -90,3 +97,47 @@ def evidence(trades: list[AccountTrade], income: list[Income], since_ms: int) ->
             "trades": [{"id": t.trade_id, "order_id": t.order_id, "side": t.side, "qty": str(t.quantity),
                         "price": str(t.price), "realized_pnl": str(t.realized_pnl), "time_ms": t.time_ms}
                        for t in trades[-20:]]}
+
+
+def _rows(income: list[Income], from_ms: int) -> Counter[tuple[str, Decimal, int]]:
+    """USDT rows only: the wallet watched is USDT's (a commission paid in BNB moves another)."""
+    return Counter((r.income_type, r.income, r.time_ms) for r in income
+                   if r.time_ms >= from_ms and r.asset in (WALLET_ASSET, ""))
+
+
+def balance_incident(s: ExecState, wallet: Decimal, income: list[Income], now_ms: int) -> Event | None:
+    """Compare the wallet with what was seen last and the income rows that appeared since:
+    a change that new trades, fees and funding do not explain enters SAFE MODE and is the
+    CRITICAL event returned. Income rows that vanished from the history explain nothing
+    (an account the exchange reset loses them: that must not cancel out its own reset).
+    `income` is the exchange's history from s.income_from_ms, read around `wallet`."""
+    if s.wallet_seen is None or s.income_seen is None:
+        return None
+    before = Decimal(s.wallet_seen)
+    change = wallet - before
+    seen = Counter((str(t), Decimal(str(a)), int(ms)) for t, a, ms in s.income_seen)
+    now = _rows(income, s.income_from_ms)
+    new, lost = now - seen, seen - now
+    explained = sum((a * n for (t, a, _), n in new.items() if t in EXPLAINING), ZERO)
+    gap = change - explained
+    if abs(gap) <= BALANCE_TOLERANCE:
+        return None
+    s.safe_mode = s.safe_mode or BALANCE
+    totals: dict[str, str] = {}
+    for (t, a, _), n in new.items():
+        totals[t] = str(Decimal(totals.get(t, "0")) + a * n)
+    gone = f"; {sum(lost.values())} income rows seen before are gone from the history" if lost else ""
+    return Event(BALANCE, "CRITICAL", f"wallet balance changed by {change} USDT ({before} → {wallet}); trades, fees "
+                 f"and funding in the exchange's income history since explain {explained}: {gap} USDT unexplained "
+                 f"(a transfer, another key, or an account the exchange reset?){gone}. SAFE MODE: no new entries "
+                 "until the operator acknowledges",
+                 {"wallet_before": str(before), "wallet": str(wallet), "change": str(change),
+                  "explained": str(explained), "unexplained": str(gap), "time_ms": now_ms,
+                  "income_since_ms": s.income_from_ms, "income": totals, "income_rows_gone": sum(lost.values())})
+
+
+def see_balance(s: ExecState, wallet: Decimal, income: list[Income], anchor_ms: int) -> None:
+    """The new baseline: this wallet, and the income rows from `anchor_ms` (which must not
+    precede the history read) — one read, so the two always match."""
+    s.wallet_seen, s.income_from_ms = str(wallet), anchor_ms
+    s.income_seen = [[t, str(a), ms] for (t, a, ms), n in sorted(_rows(income, anchor_ms).items()) for _ in range(n)]

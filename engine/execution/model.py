@@ -182,6 +182,13 @@ class ExecState:
     target_price: str | None = None
     exit_reason: str | None = None
     id_prefix: str | None = None  # this installation's client-id prefix, for a start while the DB is down
+    # Wallet watch (engine/execution/incidents.py): the wallet and the explaining income
+    # since `income_from_ms`, read together; a later wallet the income does not explain is
+    # an incident. Kept across restarts: an account changed (or forgotten) while the worker
+    # was down is caught on its first loop.
+    wallet_seen: str | None = None
+    income_seen: list[list[Any]] | None = None  # [type, amount, time ms] from income_from_ms on
+    income_from_ms: int = 0
 
     def copy(self) -> ExecState:
         """A copy the core may change without touching this one: every list and dict the

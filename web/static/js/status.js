@@ -15,6 +15,9 @@
     $("risk-mode").textContent = s.risk_mode || "—";
     $("entries").textContent = s.entries.text;
     Showdown.showSafeMode(s.safe_mode);
+    const loops = s.crash_loops || [];
+    $("crash-loops-card").hidden = !loops.length;
+    $("crash-loops").innerHTML = loops.map((c) => `<li><b>${esc(c.child)}</b>: ${esc(c.restarts)} restarts in ${esc(c.minutes)} min (last exit code ${esc(c.last_code)})${c.since ? `, since ${esc(c.since)}` : ""} — see logs/run.log</li>`).join("");
     const ref = s.rules_refusal;
     $("rules-refusal-card").hidden = !ref;
     $("rules-refusal").innerHTML = ref ? `<p>${esc(ref.time)} (${esc(ref.source)}): version <code>${esc((ref.version || "—").slice(0, 12))}</code> refused; <code>${esc((ref.active || "—").slice(0, 12))}</code> stays active.</p><ul>${ref.problems.map((p) => `<li><code>${esc(p)}</code></li>`).join("")}</ul>` : "";

@@ -63,10 +63,12 @@ class WorkerProcess:
         self.proc.wait()
         self.kills += 1
 
-    def wait_loop(self, what: str, loops: int = 1, timeout_s: float = 75) -> None:
-        """Until this life has ended `loops` loops (75 s: start-up + a weight-governor pause)."""
+    def wait_loop(self, what: str, loops: int = 1, timeout_s: float = 75, from_now: bool = False) -> None:
+        """Until this life (or, `from_now`, this life from now on) has ended `loops` loops
+        (75 s: start-up + a weight-governor pause)."""
         deadline = time.monotonic() + timeout_s
-        while not self.inv.wait_loops(self._base + loops, 0.2):
+        target = (self.inv.loops_seen if from_now else self._base) + loops
+        while not self.inv.wait_loops(target, 0.2):
             if self.proc is None or self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"{what}: no loop (exit {self.proc.poll() if self.proc else None}):\n"
                                      + self.tail())

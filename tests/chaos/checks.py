@@ -50,7 +50,8 @@ class Invariant:
         self.sim = sim
         self.checks = 0
         self.deferred = 0  # loops whose position moved after the worker read it: judged next loop
-        self.violations: list[str] = []
+        self.violations: list[str] = []  # all of them
+        self.at_placement: list[str] = []  # those found at a placement (not returned by after_loop)
         self.loops_seen = 0
         self.loop_event = threading.Condition()
         self._grace = 0
@@ -68,7 +69,8 @@ class Invariant:
             if role is not None and order.is_open:
                 twins = [o.client_order_id for o in core.open_orders() if o is not order and _role(o) == role]
                 if twins:
-                    self.violations.append(f"placement: {order.client_order_id} live next to {twins}")
+                    self.at_placement.append(f"placement: {order.client_order_id} live next to {twins}")
+                    self.violations.append(self.at_placement[-1])
             return order
 
         core.place = watched_place  # type: ignore[method-assign]

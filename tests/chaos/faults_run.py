@@ -150,7 +150,7 @@ def run(iterations: int, tmp: Path, seed: int = 7, every: int = 30, db_every: in
                   "soft_errors": w.soft_errors}
         if stats["failed_loops"] and not backoffs:
             problems.append(f"{stats['failed_loops']} loops failed and the worker never backed off")
-        return finish(problems + inv.violations, figures(inv, faults, books, stats["attempts"]) | stats)
+        return finish(problems + inv.at_placement, figures(inv, faults, books, stats["attempts"]) | stats)
     finally:
         sim.stop()
 

@@ -261,3 +261,7 @@ def books_agree(sim: Running) -> tuple[list[str], dict[str, int]]:
 
 def alerts_by_level() -> dict[str, int]:
     return dict(Counter(n.level for n in M.Notification.select()))
+
+
+def critical_codes() -> dict[str, int]:
+    return dict(Counter(n.code for n in M.Notification.select() if n.level == "CRITICAL"))

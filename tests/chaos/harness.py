@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.paths import PROJECT_DIR
-from tests.chaos.checks import FaultCount, Invariant, alerts_by_level
+from tests.chaos.checks import FaultCount, Invariant, alerts_by_level, critical_codes
 
 
 class ChaosFailure(AssertionError):
@@ -30,7 +30,8 @@ def figures(inv: Invariant, faults: FaultCount | None, books: dict[str, int], lo
     return {"loops": loops, "kills": kills, "faults": faults.n if faults else 0,
             "trades_exchange": books.get("trades_exchange"), "trades_db": books.get("trades_db"),
             "fills_exchange": books.get("fills_exchange"), "fills_db": books.get("fills_db"),
-            "checks": inv.checks, "violations": len(inv.violations), "alerts": alerts_by_level()} | extra
+            "checks": inv.checks, "violations": len(inv.violations), "alerts": alerts_by_level(),
+            "critical": critical_codes()} | extra
 
 
 def finish(problems: list[str], stats: dict[str, Any]) -> dict[str, Any]:

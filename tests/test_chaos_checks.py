@@ -106,3 +106,21 @@ def test_books_disagree_both_ways(sim, db) -> None:
     assert figures["fills_exchange"] == figures["fills_db"] == 1
     core.place(OrderRequest("BTCUSDT", "SELL", "MARKET", D("0.010"), reduce_only=True, client_order_id="capi_close_2"))
     assert "trades: 0 in the DB, 1 round trips on the exchange" in books_agree(sim)[0]
+
+
+def test_an_entry_filled_on_placement_has_its_fill_price_in_the_database(sim, db, tmp_path) -> None:
+    """Found by the kill run's book check: a new order's answer carries no avgPrice; the
+    lookup that does was deduplicated away (same status, same quantity), so the database
+    kept no fill price for an entry filled at once."""
+    from tests.execution_support import decision, make_worker
+
+    w = make_worker(sim, tmp_path)
+    w.start()
+    p = sim.venue.market.last_price()
+    w.decisions.current = decision(7, sim.venue.market.now_ms, "long", (p * 0.999, p * 1.002), p * 0.99, p * 1.01,
+                                   p * 1.02, size_usdt=0.0101 * p * 1.002)
+    w.run_once()
+    w.run_once()
+    assert sim.venue.core.ledger.qty == D("0.010")
+    assert books_agree(sim)[0] == []
+    assert D(M.Order.get(M.Order.client_order_id == "capi_entry_7").avg_fill_price) > 0

@@ -189,13 +189,13 @@ def disk_full(r: Run) -> None:
         r.problems.append(f"heartbeat says {beat and beat.state} {beat and (beat.details or {}).get('degraded')}")
     full.unlink()  # space again: the worker's own retry succeeds
     deadline = time.monotonic() + 15
-    while w.degraded is not None and time.monotonic() < deadline:
+    while getattr(w, "degraded", None) is not None and time.monotonic() < deadline:
         time.sleep(0.05)
     stop.set()
     t.join(10)
     w.run_once = run_once  # type: ignore[method-assign]
-    if w.degraded is not None or w.state.safe_mode != "resource_error":
-        r.problems.append(f"after the disk freed: degraded {w.degraded}, SAFE MODE {w.state.safe_mode}")
+    if getattr(w, "degraded", None) is not None or w.state.safe_mode != "resource_error":
+        r.problems.append(f"after the disk freed: degraded {getattr(w, 'degraded', None)}, SAFE MODE {w.state.safe_mode}")
     if core.ledger.qty:  # close it our way, then the entry rule
         core.cancel_all()
         w.ex.place_order(OrderRequest("BTCUSDT", "SELL", "MARKET", abs(core.ledger.qty), reduce_only=True,

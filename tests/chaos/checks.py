@@ -52,7 +52,8 @@ class Invariant:
         self.deferred = 0  # loops whose position moved after the worker read it: judged next loop
         self.violations: list[str] = []  # all of them
         self.at_placement: list[str] = []  # those found at a placement (not returned by after_loop)
-        self.loops_seen = 0
+        self.loops_seen = 0  # loop ends reported by a subprocess worker
+        self.loops_completed = 0  # …of loops that ran to their end (not failed)
         self.loop_event = threading.Condition()
         self._grace = 0
         self.install(sim.venue)
@@ -84,15 +85,16 @@ class Invariant:
                                     else None, doc.get("events") or [])
             with self.loop_event:
                 self.loops_seen += 1
+                self.loops_completed += doc.get("state") is not None
                 self.loop_event.notify_all()
             return Answer(200, {"violations": found})
 
         venue.handle = observed  # type: ignore[method-assign]
 
     def wait_loops(self, n: int, timeout_s: float) -> bool:
-        """Wait until `n` loops (counted since the start of the run) have ended."""
+        """Wait until `n` loops (counted since the start of the run) have run to their end."""
         with self.loop_event:
-            return self.loop_event.wait_for(lambda: self.loops_seen >= n, timeout_s)
+            return self.loop_event.wait_for(lambda: self.loops_completed >= n, timeout_s)
 
     # --- the check ----------------------------------------------------------------
     def after_loop(self, state: dict[str, Any] | None, view_qty: D | None, events: list[str]) -> list[str]:
@@ -180,11 +182,11 @@ class FaultCount:
 
 
 # --- the books, both ways -------------------------------------------------------------------
-def _round_trips(sim: Running) -> list[dict[str, D]]:
+def _round_trips(sim: Running) -> list[dict[str, Any]]:
     """Each round trip on the exchange (flat -> position -> flat): quantity entered, average
     entry and exit price."""
     out, qty = [], D(0)
-    cur: dict[str, D] = {}
+    cur: dict[str, Any] = {}
     for f in sim.venue.core.fills:
         signed = f.quantity if f.side == "BUY" else -f.quantity
         if qty == 0:
@@ -196,9 +198,12 @@ def _round_trips(sim: Running) -> list[dict[str, D]]:
             cur["exit_qty"] += f.quantity
             cur["exit_value"] += f.quantity * f.price
         qty += signed
+        cur.setdefault("opened_ms", D(f.time_ms))
+        cur["fills"] = cur.get("fills", "") + f" {f.client_order_id}"
         if qty == 0:
             out.append({"qty": cur["qty"], "entry": cur["entry_value"] / cur["qty"],
-                        "exit": cur["exit_value"] / cur["exit_qty"]})
+                        "exit": cur["exit_value"] / cur["exit_qty"], "opened_ms": cur["opened_ms"],
+                        "closed_ms": D(f.time_ms), "fills": cur["fills"].strip()})
     return out
 
 
@@ -207,16 +212,20 @@ def _close(a: D, b: D) -> bool:
 
 
 def exchange_orders(sim: Running) -> dict[str, Order]:
-    """Our orders as the worker reads them: an algo order with the status and fill of the
-    MARKET order its trigger placed (Binance's actualOrderId)."""
+    """Our orders as Binance shows them to the worker: a triggered algo order with the status
+    and fill of the MARKET order its trigger placed (actualOrderId; EXPIRED when that order
+    had nothing left to reduce)."""
     core = sim.venue.core
     out = {}
     for cid, o in core.orders.items():
         if parse_client_id(cid) is None:
             continue
         actual = core.triggered.get(cid)
-        out[cid] = o if actual is None else dataclasses.replace(o, filled_qty=actual.filled_qty,
-                                                                 avg_price=actual.avg_price)
+        if actual is not None:  # Binance: FINISHED, the fill (or nothing) in its actualOrderId
+            status = ("PARTIALLY_FILLED" if actual.filled_qty else "NEW") if actual.is_open else (
+                "FILLED" if actual.filled_qty else "EXPIRED")
+            o = dataclasses.replace(o, status=status, filled_qty=actual.filled_qty, avg_price=actual.avg_price)
+        out[cid] = o
     return out
 
 
@@ -244,6 +253,14 @@ def books_agree(sim: Running) -> tuple[list[str], dict[str, int]]:
     trades = list(M.Trade.select().order_by(M.Trade.closed_ms, M.Trade.id))
     if len(trades) != len(trips):
         problems.append(f"trades: {len(trades)} in the DB, {len(trips)} round trips on the exchange")
+        booked = [(D(t.quantity), D(t.entry_price)) for t in trades]
+        for x in trips:  # which ones: by quantity and entry price
+            hit = next((b for b in booked if b[0] == x["qty"] and _close(b[1], x["entry"])), None)
+            if hit is None:
+                problems.append(f"round trip not booked: {x}")
+            else:
+                booked.remove(hit)
+        problems += [f"trade booked without a round trip: quantity {q}, entry {e}" for q, e in booked]
     else:
         for t, x in zip(trades, trips, strict=True):
             if D(t.quantity) != x["qty"]:

@@ -52,7 +52,7 @@ class WorkerProcess:
         self.died: list[int] = []  # exit codes of lives that ended by themselves
 
     def spawn(self) -> None:
-        self._base = self.inv.loops_seen
+        self._base = self.inv.loops_completed
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.chaos.observed_execute"], env=self.env,
                                      cwd=PROJECT_DIR, stdout=self.log, stderr=self.log)
 
@@ -68,7 +68,7 @@ class WorkerProcess:
         """Until this life (or, `from_now`, this life from now on) has ended `loops` loops
         (75 s: start-up + a weight-governor pause)."""
         deadline = time.monotonic() + timeout_s
-        target = (self.inv.loops_seen if from_now else self._base) + loops
+        target = (self.inv.loops_completed if from_now else self._base) + loops
         while not self.inv.wait_loops(target, 0.2):
             if self.proc is None or self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"{what}: no loop (exit {self.proc.poll() if self.proc else None}):\n"

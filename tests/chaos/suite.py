@@ -2,7 +2,7 @@
 table — per scenario: loops, kills, faults injected, trades and fills on the exchange vs in
 the database (equal), invariant checks run and violations (0), alerts raised by level.
 
-    python tests/chaos/suite.py            the full runs (about half an hour on 2 cores)
+    python tests/chaos/suite.py            the full runs (about 35 minutes on 2 busy cores)
     python tests/chaos/suite.py --quick    each run short (a few minutes)
 
 Sizes can be set by environment: KILLS, ITERATIONS, OUTAGE_S, OUTAGE_KILLS,
@@ -25,7 +25,7 @@ from tests.chaos import db_outage_run, faults_run, incidents_run, interleavings_
 from tests.conftest import make_home, mariadb_unreachable
 from tests.execution_support import exec_config
 
-FULL = {"KILLS": 100, "ITERATIONS": 5000, "OUTAGE_S": 60, "OUTAGE_KILLS": 10, "INTERLEAVINGS": 1000,
+FULL = {"KILLS": 100, "ITERATIONS": 5000, "OUTAGE_S": 60, "OUTAGE_KILLS": 10, "INTERLEAVINGS": 300,
         "LOOPS_PER_INTERLEAVING": 30, "INCIDENT_REPEATS": 3}
 QUICK = {"KILLS": 10, "ITERATIONS": 500, "OUTAGE_S": 10, "OUTAGE_KILLS": 3, "INTERLEAVINGS": 30,
          "LOOPS_PER_INTERLEAVING": 30, "INCIDENT_REPEATS": 1}

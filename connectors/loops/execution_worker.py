@@ -433,10 +433,10 @@ class ExecutionWorker:
                                                  "NO_POSITION", control, now)
         force = self.store.force_exit_request()
         self.state, intents, events = step(self.state, decision, view, self.cfg, now, self.symbol, force_exit=force)
-        cpu = time.process_time() - cpu0
         events = self.with_evidence(asked + events)
         filled = self.book_seen(view, events, now)  # journaled before the state that forgets it is written
         self.save_state()
+        cpu = time.process_time() - cpu0
         sent = self.execute(intents, view)
         events = events + sent
         if force is not None:  # after the close went out: a failed send leaves the request for the next loop

@@ -20,7 +20,6 @@ import secrets
 import sys
 import time
 from collections import Counter
-from decimal import Decimal as D
 from pathlib import Path
 
 from connectors.db import models as M  # noqa: N812
@@ -36,16 +35,6 @@ from tests.chaos.kill_run import Market, _env
 from tests.conftest import drop_mariadb_database, mariadb_env
 from tests.execution_support import check_invariants
 from tests.simnet import make_venue
-
-
-def closed_trades(sim) -> int:
-    """Round trips on the exchange: the position back to flat after a fill."""
-    qty, n = D(0), 0
-    for f in sim.venue.core.fills:
-        before = qty
-        qty += f.quantity if f.side == "BUY" else -f.quantity
-        n += before != 0 and qty == 0
-    return n
 
 
 def journal_records(where) -> int:

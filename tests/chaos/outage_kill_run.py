@@ -66,8 +66,9 @@ def run(tmp: Path, kills: int = 10, outage_s: float = 60.0, seed: int = 5) -> di
         time.sleep(3)
         proxy.cut()
         cut_at = time.monotonic()
-        for k in range(kills):
-            time.sleep(max(2.5, rng.uniform(0.5, 1.5) * outage_s / (kills + 1)))
+        for k in range(kills):  # spread over the outage, a restart's start-up included
+            at = cut_at + (k + rng.uniform(0.5, 1.5)) * outage_s / (kills + 1)
+            time.sleep(max(1.0, at - time.monotonic()))
             before = journal_records(where)
             worker.kill()
             worker.spawn()  # started while the database is down

@@ -2,7 +2,7 @@
 table — per scenario: loops, kills, faults injected, trades and fills on the exchange vs in
 the database (equal), invariant checks run and violations (0), alerts raised by level.
 
-    python tests/chaos/suite.py            the full runs (about 35 minutes on 2 busy cores)
+    python tests/chaos/suite.py            the full runs (18 minutes measured on 2 shared cores)
     python tests/chaos/suite.py --quick    each run short (a few minutes)
 
 Sizes can be set by environment: KILLS, ITERATIONS, OUTAGE_S, OUTAGE_KILLS,

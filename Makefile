@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv run test lint bench chaos db clean-venv
+.PHONY: venv run test lint bench chaos chaos-quick db clean-venv
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench: venv
 chaos: venv
 	bash tools/ensure-mariadb.sh
 	PYTHON=$(BIN)/python bash tests/chaos/run_all.sh
+
+chaos-quick: venv
+	bash tools/ensure-mariadb.sh
+	PYTHON=$(BIN)/python bash tests/chaos/run_all.sh --quick
 
 clean-venv:
 	rm -rf $(VENV)

@@ -491,33 +491,50 @@ class ExecutionWorker:
                                                  "NO_POSITION", control, now)
         force = self.store.force_exit_request()
         self.state, intents, events = step(self.state, decision, view, self.cfg, now, self.symbol, force_exit=force)
-        events = watched + asked + events
+        events = self.with_evidence(watched + asked + events)
+        filled = self.book_seen(view, events, now)  # journaled before the state that forgets it is written
         self.save_state()
         cpu = time.process_time() - cpu0
-        events = self.with_evidence(events) + self.execute(intents, view)
+        sent = self.execute(intents, view)
+        events = events + sent
         if force is not None:  # after the close went out: a failed send leaves the request for the next loop
             self.store.force_exit_done("market close sent" if view.position_qty else "no position open")
         cpu0 = time.process_time()
-        self.book(view, events, now)
+        self.book(view, sent, now, filled)
         self.last_cpu_s = cpu + time.process_time() - cpu0
         self.loops += 1
         return {"intents": intents, "events": events, "now": now, "view": view}
 
-    def book(self, view: View, events: list[Event], now: int) -> None:
+    def book_seen(self, view: View, events: list[Event], now: int) -> bool:
+        """What the loop learned — the orders it saw, the fills and the trade the step folded
+        in, its alerts — into the journal BEFORE the state that no longer holds them is
+        written: a SIGKILL between the two lost a closed trade (the next life's state was
+        already flat, and reconciliation closed the DB row as a phantom). Killed after this
+        and before the state write, the next life derives the trade again: the close finds no
+        open row the second time, so the trade is still booked once. True: a fill was seen."""
         st = self.store
         st.flush()
         for o in view.open_orders:
             st.record_order(o)
         for o in view.orders.values():
             st.record_order(o)
-        s = self.state
+        return self._book_events(events, now)
+
+    def _book_events(self, events: list[Event], now: int) -> bool:
         filled = False
         for e in events:
-            st.event(e)
+            self.store.event(e)
             filled |= e.code.endswith("_fill")
             if e.code == "trade_closed":
-                st.close_positions(None, now, e.context.get("exit_reason", "closed"), e.context)
+                self.store.close_positions(None, now, e.context.get("exit_reason", "closed"), e.context)
                 self._position_key = None
+        return filled
+
+    def book(self, view: View, events: list[Event], now: int, filled: bool = False) -> None:
+        """The rest of the loop's books: what sending raised, the open position, equity, heartbeat."""
+        st = self.store
+        s = self.state
+        filled = self._book_events(events, now) or filled
         if view.position_qty != 0 and s.plan is not None:
             key = (view.position_qty, view.entry_price, s.sl_price, s.tp1_done)
             if key != self._position_key:

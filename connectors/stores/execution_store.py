@@ -52,7 +52,7 @@ class ExecutionStore:
         self.journal = journal
         self.backlog: list[dict[str, Any]] = []  # records waiting for the DB when there is no journal
         self.outage_since: int | None = None
-        self._order_seen: dict[str, tuple[str, str]] = {}
+        self._order_seen: dict[str, tuple[str, ...]] = {}
         self._decision_rows: dict[str, int | None] = {}
         self._heartbeat: tuple[str, dict[str, Any], str | None] | None = None
         self._seq = 0
@@ -193,7 +193,7 @@ class ExecutionStore:
 
     # --- orders -------------------------------------------------------------------
     def record_order(self, o: Order) -> None:
-        key = (o.status, str(o.filled_qty))
+        key = (o.status, str(o.filled_qty), str(o.avg_price))  # an answer without avgPrice, then one with it
         if self._order_seen.get(o.client_order_id) == key:
             return
         self._order_seen[o.client_order_id] = key
@@ -204,6 +204,8 @@ class ExecutionStore:
                   "filled_quantity": o.filled_qty, "avg_fill_price": o.avg_price or None,
                   "reduce_only": o.reduce_only or o.close_position, "updated_ms": o.update_time_ms or o.time_ms,
                   "raw": {"close_position": o.close_position, "decision_id": did}}
+        if not o.avg_price:  # an answer without avgPrice (a new order, a cancel) keeps the price already known
+            del values["avg_fill_price"]
 
         self._record("order", {"client_order_id": o.client_order_id, "decision_id": did,
                                "created_ms": o.time_ms or self.now_ms(), "values": values})

@@ -9,7 +9,13 @@ restarts. After EVERY loop:
   the next one must protect: two such loops in a row fail). A position opened by an
   entry filling during the loop is protected by the next one;
 - no over-close and no flip: from one fill to the next the position never crosses zero;
-- no duplicate order: at most one open order per role, never more entry than planned.
+- no duplicate order: at most one open order per role, never more entry than planned;
+- the invariant of every chaos run (tests/chaos/checks.py): the stop at the worker's SL
+  closing the whole position, take-profits within it, one live order per role at every
+  placement;
+
+and at the end of each interleaving, faults still on, the database and that exchange's
+books agree both ways on orders, fills and trades (after the first loop that sends nothing).
 
 Usable from pytest (short) and as a script (`make chaos`: thousands of interleavings).
 Prints how many interleavings and loops it ran."""
@@ -28,6 +34,8 @@ from connectors.exchange_sim.faults import FaultPlan
 from connectors.exchange_sim.server import Running, start
 from connectors.loops.execution_worker import ExecutionWorker
 from engine.exchange.errors import TransientError
+from tests.chaos.checks import FaultCount, Invariant, books_agree
+from tests.chaos.harness import ChaosFailure, figures
 from tests.execution_support import check_invariants, decision, make_worker, step_market
 from tests.simnet import make_venue
 
@@ -85,10 +93,15 @@ class Checker:
         return problems
 
 
-def interleaving(sim: Running, tmp: Path, seed: int, loops: int) -> dict[str, Any]:
+def interleaving(sim: Running, tmp: Path, seed: int, loops: int, inv: Invariant, faults: FaultCount) -> dict[str, Any]:
     rng = random.Random(seed)
     sim.server.venue = make_venue(history_minutes=1440 + rng.randrange(0, 15_000), faults=_plan(rng, seed))
+    inv.install(sim.venue)
+    faults.install(sim.venue)
+    seen = len(inv.at_placement)
     M.Position.update(status="closed").where(M.Position.status == "open").execute()  # a new account
+    M.Order.delete().execute()  # whose books start empty
+    M.Trade.delete().execute()
     M.BotState.delete().where(M.BotState.component == "execution").execute()  # and a new worker state
     state = tmp / "data" / "state.json"
     if state.exists():
@@ -122,6 +135,7 @@ def interleaving(sim: Running, tmp: Path, seed: int, loops: int) -> dict[str, An
                 stats["soft_errors"] += 1
             stats["restarts"] += 1
         ran, held = True, sim.venue.core.ledger.qty != 0
+        out = None
         try:
             out = w.run_once()
             stats["trades"] += sum(e.code == "trade_closed" for e in out["events"])
@@ -130,30 +144,52 @@ def interleaving(sim: Running, tmp: Path, seed: int, loops: int) -> dict[str, An
             stats["soft_errors"] += 1
             ran = False
         stats["loops"] += 1
-        problems += [f"seed {seed} loop {k}: {p}" for p in check.after_loop(w, planned, ran, held)]
+        problems += [f"seed {seed} loop {k}: {p}" for p in check.after_loop(w, planned, ran, held)
+                     + inv.after_run_once(w, out)]
         if problems:
             break
         step_market(sim, rng.choice([0, 1, 1, 2, 3, 5]))
+    if not problems:  # the books, faults still on: after the first loop that sends nothing
+        w.decisions.current = None
+        for _ in range(30):
+            try:
+                out = w.run_once()
+            except TransientError:
+                continue
+            problems += [f"seed {seed} settling: {p}" for p in inv.after_run_once(w, out)]
+            if not out["intents"]:
+                found, books = books_agree(sim)
+                problems += [f"seed {seed} at the end: {p}" for p in found]
+                stats |= {k: books[k] for k in ("trades_exchange", "trades_db", "fills_exchange", "fills_db")}
+                break
+        else:
+            problems.append(f"seed {seed}: no quiet loop in 30 after the run; the books never compared")
+    problems += [f"seed {seed}: {p}" for p in inv.at_placement[seen:]]
     if problems:
-        raise AssertionError("\n".join(problems[:10]))
+        raise ChaosFailure(problems[:10], stats)
     return stats
 
 
-def run(interleavings: int, loops: int, tmp: Path, first_seed: int = 1) -> dict[str, int]:
+def run(interleavings: int, loops: int, tmp: Path, first_seed: int = 1) -> dict[str, Any]:
     sim = start(make_venue())
+    inv, faults = Invariant(sim), FaultCount()
     total = {"interleavings": 0, "loops": 0, "restarts": 0, "soft_errors": 0, "decisions": 0, "trades": 0,
-             "refusals": 0}
+             "refusals": 0, "trades_exchange": 0, "trades_db": 0, "fills_exchange": 0, "fills_db": 0}
     try:
         for seed in range(first_seed, first_seed + interleavings):
-            for k, v in interleaving(sim, tmp, seed, loops).items():
-                total[k] += v
+            try:
+                for k, v in interleaving(sim, tmp, seed, loops, inv, faults).items():
+                    total[k] += v
+            except ChaosFailure as exc:
+                exc.stats = figures(inv, faults, total, total["loops"], total["restarts"]) | total
+                raise
             total["interleavings"] += 1
     finally:
         sim.stop()
     print(f"interleavings: {total['interleavings']}, loops: {total['loops']}, restarts: {total['restarts']}, "
           f"trades: {total['trades']}, protective refusals answered: {total['refusals']}, "
           f"soft errors: {total['soft_errors']}")
-    return total
+    return figures(inv, faults, total, total["loops"], total["restarts"]) | total
 
 
 if __name__ == "__main__":

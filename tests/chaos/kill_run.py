@@ -1,8 +1,9 @@
 """SIGKILL the execution worker (`showdown execute`, a real subprocess on python-binance)
 at random moments while exchange-sim replays real data and decisions keep coming; restart
-it each time. Checked: after the first loop of every restart each open position has its
-SL on the exchange, DB and exchange agree; at every market step (sampled in-process) at
-most one working order per role; over the whole run never more entry filled than planned.
+it each time. Checked: the invariant after EVERY loop of every life and at every placement
+(tests/chaos/checks.py: stop at the SL closing the whole position, take-profits within it,
+one live order per role), never more entry filled than planned, and at the end the
+database and the exchange agree both ways on orders, fills and trades.
 
 Usable from pytest (short: 10 kills) and as a script (`make chaos`: >= 100 kills)."""
 
@@ -12,21 +13,20 @@ import json
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
 from decimal import Decimal as D
 from pathlib import Path
 
-from connectors.db import models as M  # noqa: N812
 from connectors.db import open_database
 from connectors.db.migrations import upgrade
 from connectors.exchange_sim.server import start
 from engine.config import load_config
 from engine.paths import PROJECT_DIR, home
-from tests.execution_support import check_invariants, db_agrees, decision, sim_open_by_role
+from tests.chaos.checks import Invariant, books_agree
+from tests.chaos.harness import WorkerProcess, figures, finish, teardown
+from tests.execution_support import check_invariants, decision
 from tests.simnet import KEY, SECRET, make_venue
 
 # loop 0.6 s: ~16 request weight per loop stays under binance.max_weight_per_minute (2000);
@@ -44,7 +44,8 @@ sessions:
 
 class Market(threading.Thread):
     """Steps the replay one minute every `tick_s` while not paused; writes a new decision
-    every `every` market minutes; samples the one-order-per-role invariant each step."""
+    every `every` market minutes. (The invariant is checked by the exchange itself at every
+    placement and at the end of every loop: tests/chaos/checks.py.)"""
 
     def __init__(self, sim, decision_path: Path, tick_s: float = 0.3, every: int = 30):
         super().__init__(daemon=True)
@@ -54,7 +55,6 @@ class Market(threading.Thread):
         self.idle = threading.Event()
         self.minutes = 0
         self.planned: dict[str, D] = {}
-        self.problems: list[str] = []
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -67,10 +67,6 @@ class Market(threading.Thread):
                 self.new_decision()
             self.sim.venue.step(minutes=1)
             self.minutes += 1
-            with self.sim.venue.lock:
-                for role, cids in sim_open_by_role(self.sim).items():
-                    if len(cids) > 1:
-                        self.problems.append(f"minute {self.minutes}: {len(cids)} open {role}: {cids}")
             time.sleep(self.tick_s)
 
     def pause(self) -> None:
@@ -101,68 +97,43 @@ def _env(tmp: Path, url: str) -> dict[str, str]:
         "PYTHONPATH": str(PROJECT_DIR)}
 
 
-def _loops_since(t_ms: int) -> int:
-    row = M.BotState.get_or_none(M.BotState.component == "execution")
-    if row is None or row.heartbeat_ms < t_ms:
-        return 0
-    return int((row.details or {}).get("loops", 0))
-
-
-def run(kills: int, tmp: Path, seed: int = 3, min_s: float = 0.5, max_s: float = 4.0) -> dict[str, int]:
+def run(kills: int, tmp: Path, seed: int = 3, min_s: float = 0.5, max_s: float = 4.0) -> dict[str, object]:
     rng = random.Random(seed)
     sim = start(make_venue(history_minutes=1440))
     sim.venue.weight_limit = 10**9  # replay compression vs per-wall-minute weights (see faults_run)
+    inv = Invariant(sim)
     env = _env(tmp, sim.url)
     where = home(env).ensure()
     db = open_database(load_config(where, env), where)
     upgrade(db)
     market = Market(sim, where.data / "decision.json")
     market.start()
+    worker = WorkerProcess(env, tmp / "worker.log", inv)
     problems: list[str] = []
-    proc = None
-    stats = {"kills": 0, "checks_with_position": 0}
-    log = open(tmp / "worker.log", "ab")  # noqa: SIM115 - closed in finally
+    with_position = 0
     try:
         for k in range(kills + 1):
             market.pause()
-            t0 = int(time.time() * 1000)
-            proc = subprocess.Popen([sys.executable, "-m", "cli.main", "execute"], env=env, cwd=PROJECT_DIR,
-                                    stdout=log, stderr=log)
-            deadline = time.monotonic() + 75  # start-up + a possible weight-governor pause
-            while _loops_since(t0) < 1:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    tail = (tmp / "worker.log").read_text(errors="replace").splitlines()[-40:]
-                    raise AssertionError(f"restart {k}: worker did not complete a loop (exit {proc.poll()}):\n"
-                                         + "\n".join(tail))
-                time.sleep(0.05)
-            db.close()  # fresh read of the WAL
-            found = check_invariants(sim, market.planned) + db_agrees(sim)
-            stats["checks_with_position"] += sim.venue.core.ledger.qty != 0
-            problems += [f"restart {k}: {f}" for f in found]
+            worker.spawn()
+            worker.wait_loop(f"restart {k}")
+            with sim.venue.lock:
+                with_position += sim.venue.core.ledger.qty != 0
+                # the stop: the Invariant's (an entry filling in this very loop is protected by the next)
+                problems += [f"restart {k}: {f}" for f in check_invariants(sim, market.planned) if "without SL" not in f]
             if k == kills:
                 break
             market.running.set()
             time.sleep(rng.uniform(min_s, max_s))
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            stats["kills"] += 1
-        problems += market.problems
-        trades = M.Trade.select().count()
-        stats["trades"] = trades
-        stats["market_minutes"] = market.minutes
-        stats["orders"] = len(sim.venue.core.orders)
-        if problems:
-            raise AssertionError("\n".join(problems[:20]))
-        return stats
+            worker.kill()
+        worker.wait_loop("the last life", loops=3)  # the market still: every fill seen and booked
+        db.close()  # fresh read of the WAL
+        found, books = books_agree(sim)
+        problems += found + inv.violations + [f"a life ended by itself ({c})" for c in worker.died]
+        stats = figures(inv, None, books, inv.loops_seen, worker.kills, restarts_with_position=with_position,
+                        market_minutes=market.minutes, orders=len(sim.venue.core.orders))
+        return finish(problems, stats)
     finally:
-        market.stop.set()
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        log.close()
-        sim.stop()
-        db.close()
+        teardown(market=market, worker=worker, sim=sim, db=db)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,11 @@ MariaDB reached through a proxy of ours that we cut) is SIGKILLed `kills` times 
 restarted each time while the database is still down; then the database comes back, the
 worker is killed once more and restarted with it up.
 
-Checked: every restart during the outage started and traded (its journal grew); once the
-database is back every fill on the exchange is in the database exactly as the exchange
-has it, every closed trade is one Trade row (no more, no less), no alert row is stored
-twice, the journal is empty, and the one-order-per-role / SL invariants held at every
-market step sampled.
+Checked: every restart during the outage started and looped without its database, and its
+journal never shrank; the invariant after EVERY loop of every life and at every placement
+(tests/chaos/checks.py); once the database is back, the database and the exchange agree
+both ways on every order, fill (quantity and price) and trade — each exactly once — no
+alert row is stored twice, and the journal is empty.
 
 Short in the suite (tests/test_issue15_findings.py), long in `make chaos`
 (10 kills in a 60 s outage)."""
@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import random
 import secrets
-import signal
-import subprocess
 import sys
 import time
 from collections import Counter
-from decimal import Decimal as D
 from pathlib import Path
 
 from connectors.db import models as M  # noqa: N812
@@ -30,22 +27,14 @@ from connectors.db import open_database
 from connectors.db.migrations import upgrade
 from connectors.exchange_sim.server import start
 from engine.config import load_config
-from engine.paths import PROJECT_DIR, home
+from engine.paths import home
+from tests.chaos.checks import Invariant, books_agree
 from tests.chaos.db_outage_run import CuttableProxy
-from tests.chaos.kill_run import Market, _env, _loops_since
+from tests.chaos.harness import WorkerProcess, figures, finish, teardown
+from tests.chaos.kill_run import Market, _env
 from tests.conftest import drop_mariadb_database, mariadb_env
-from tests.execution_support import check_invariants, exchange_fills
+from tests.execution_support import check_invariants
 from tests.simnet import make_venue
-
-
-def closed_trades(sim) -> int:
-    """Round trips on the exchange: the position back to flat after a fill."""
-    qty, n = D(0), 0
-    for f in sim.venue.core.fills:
-        before = qty
-        qty += f.quantity if f.side == "BUY" else -f.quantity
-        n += before != 0 and qty == 0
-    return n
 
 
 def journal_records(where) -> int:
@@ -59,6 +48,7 @@ def run(tmp: Path, kills: int = 10, outage_s: float = 60.0, seed: int = 5) -> di
     name = f"showdown_chaos_{secrets.token_hex(4)}"
     sim = start(make_venue(history_minutes=1440))
     sim.venue.weight_limit = 10**9  # replay compression vs per-wall-minute weights (see faults_run)
+    inv = Invariant(sim)
     env = {k: v for k, v in _env(tmp, sim.url).items() if k != "SHOWDOWN__DATABASE__SQLITE_FILE"}
     env |= direct | {"DB_HOST": "127.0.0.1", "DB_PORT": str(proxy.port), "DB_NAME": name}
     where = home(env).ensure()
@@ -66,74 +56,43 @@ def run(tmp: Path, kills: int = 10, outage_s: float = 60.0, seed: int = 5) -> di
     upgrade(db)
     market = Market(sim, where.data / "decision.json")
     market.start()
-    log = open(tmp / "worker.log", "ab")  # noqa: SIM115 - closed in finally
+    worker = WorkerProcess(env, tmp / "worker.log", inv)
     problems: list[str] = []
-    stats: dict[str, object] = {"kills": 0, "restarts_during_outage": 0}
-    proc = None
-
-    def spawn() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "cli.main", "execute"], env=env, cwd=PROJECT_DIR,
-                                stdout=log, stderr=log)
-
-    def kill() -> None:
-        assert proc is not None
-        if proc.poll() is not None:
-            problems.append(f"the worker had exited by itself ({proc.returncode})")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        stats["kills"] = int(stats["kills"]) + 1  # type: ignore[call-overload]
-
-    def wait_loop(t0_ms: int, what: str) -> None:
-        deadline = time.monotonic() + 75
-        while _loops_since(t0_ms) < 1:
-            if proc is None or proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                tail = (tmp / "worker.log").read_text(errors="replace").splitlines()[-30:]
-                raise AssertionError(f"{what}: no loop (exit {proc.poll() if proc else None}):\n" + "\n".join(tail))
-            time.sleep(0.05)
-            db.close()
-
+    restarts_during_outage = 0
     try:
-        t0 = int(time.time() * 1000)
-        proc = spawn()
-        wait_loop(t0, "first start")
+        worker.spawn()
+        worker.wait_loop("first start")
         market.running.set()
         time.sleep(3)
         proxy.cut()
         cut_at = time.monotonic()
-        for k in range(kills):
-            time.sleep(max(2.5, rng.uniform(0.5, 1.5) * outage_s / (kills + 1)))
+        for k in range(kills):  # spread over the outage, a restart's start-up included
+            at = cut_at + (k + rng.uniform(0.5, 1.5)) * outage_s / (kills + 1)
+            time.sleep(max(1.0, at - time.monotonic()))
             before = journal_records(where)
-            kill()
-            proc = spawn()  # started while the database is down
-            stats["restarts_during_outage"] = int(stats["restarts_during_outage"]) + 1  # type: ignore[call-overload]
-            time.sleep(2.5)
+            worker.kill()
+            worker.spawn()  # started while the database is down
+            restarts_during_outage += 1
+            worker.wait_loop(f"restart {k} during the outage")  # it starts and loops without its database
             if journal_records(where) < before:
                 problems.append(f"restart {k} during the outage: journal shrank {before} -> "
                                 f"{journal_records(where)} with the database down")
         time.sleep(max(0.0, outage_s - (time.monotonic() - cut_at)))
-        stats["outage_s"] = round(time.monotonic() - cut_at, 1)
-        stats["journal_at_restore"] = journal_records(where)
-        if not stats["journal_at_restore"]:
+        outage = round(time.monotonic() - cut_at, 1)
+        journal_at_restore = journal_records(where)
+        if not journal_at_restore:
             problems.append("nothing waited in the journal at the end of the outage")
         proxy.restore()
-        t1 = int(time.time() * 1000)
-        wait_loop(t1, "after the outage")
-        kill()  # and restarted with the database up
+        worker.wait_loop("after the outage", loops=2, from_now=True)  # the journal written back
+        worker.kill()  # and restarted with the database up
         market.pause()
-        t2 = int(time.time() * 1000)
-        proc = spawn()
-        wait_loop(t2, "restart after the outage")
-        time.sleep(3)  # a few loops with the market still: every close seen and booked
+        worker.spawn()
+        worker.wait_loop("restart after the outage", loops=4)  # the market still: every close seen and booked
         db.close()
-        problems += market.problems + check_invariants(sim, market.planned)
-        fills_exchange = {c: q for c, q in exchange_fills(sim).items() if q}
-        fills_db = {o.client_order_id: D(o.filled_quantity) for o in M.Order.select() if D(o.filled_quantity)}
-        if fills_db != fills_exchange:
-            problems.append(f"fills differ: DB {fills_db} vs exchange {fills_exchange}")
-        trades_db, trades_ex = M.Trade.select().count(), closed_trades(sim)
-        if trades_db != trades_ex:
-            problems.append(f"trades: {trades_db} in the DB, {trades_ex} closed on the exchange")
+        problems += check_invariants(sim, market.planned) + inv.violations
+        problems += [f"a life ended by itself ({c})" for c in worker.died]
+        found, books = books_agree(sim)
+        problems += found
         # each worker life announces its own user-data stream state once (a new alert per
         # life, not a journal record written twice): those are not duplicates
         rows = Counter((n.code, n.message) for n in M.Notification.select() if not n.code.startswith("user_stream_"))
@@ -142,22 +101,11 @@ def run(tmp: Path, kills: int = 10, outage_s: float = 60.0, seed: int = 5) -> di
             problems.append(f"alerts stored more than once: {twice[:5]}")
         if journal_records(where):
             problems.append(f"journal not empty after recovery: {journal_records(where)} records")
-        stats |= {"fills_exchange": len(fills_exchange), "fills_db": len(fills_db), "trades_exchange": trades_ex,
-                  "trades_db": trades_db, "market_minutes": market.minutes,
-                  "alerts": dict(Counter(n.level for n in M.Notification.select()))}
-        if problems:
-            raise AssertionError("\n".join(problems[:20]))
-        return stats
+        stats = figures(inv, None, books, inv.loops_seen, worker.kills, restarts_during_outage=restarts_during_outage,
+                        outage_s=outage, journal_at_restore=journal_at_restore, market_minutes=market.minutes)
+        return finish(problems, stats)
     finally:
-        market.stop.set()
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        log.close()
-        proxy.cut()
-        sim.stop()
-        db.close()
-        drop_mariadb_database(name)
+        teardown(market=market, worker=worker, sim=sim, db=db, then=lambda: (proxy.cut(), drop_mariadb_database(name)))
 
 
 if __name__ == "__main__":

@@ -228,6 +228,7 @@ def run(tmp: Path, rounds: int = 1, speed: float = 1.0, settle_loops: int = 5) -
                                 f"{still}")
         alerts = Counter(c for (c,) in tree.query("select code from notifications"))
         stats["alerts"] = dict(alerts)
+        stats["alerts_by_level"] = dict(tree.query("select level, count(*) from notifications group by level"))
         bad = {c: n for c, n in alerts.items() if c in INCIDENT_CODES}
         if bad:
             problems.append(f"phantom or incident alerts: {bad}")

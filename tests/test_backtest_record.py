@@ -40,6 +40,21 @@ def test_records_come_back_equal_in_value_type_and_key_order() -> None:
     assert log[0]["decision"]["risk_checks"]["a"] is True
 
 
+def test_read_only_records_equal_the_copies_without_copying_the_shared_parts() -> None:
+    """The store reads every record once to write it: read_only() gives the same records
+    (key order and types too) with the shared parts as they are (copying them was half of
+    storing a run's decisions, issue 16)."""
+    log = DecisionLog()
+    recs = [_rec(1), _rec(2), _rec(3, reason="x", id="other")]
+    for r in recs:
+        log.append(r)
+    back = list(log.read_only())
+    assert back == recs and [json.dumps(a) for a in back] == [json.dumps(b) for b in recs]
+    assert back[0]["account"] is back[1]["account"] and back[0]["position"] is back[2]["position"]
+    assert back[0]["decision"]["risk_checks"] is back[1]["decision"]["risk_checks"]
+    assert back[0]["decision"] is not back[1]["decision"]     # its time and id are its own
+
+
 def test_quiet_cycles_share_their_parts() -> None:
     log = DecisionLog()
     for t in range(2000):

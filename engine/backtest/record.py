@@ -80,6 +80,18 @@ class DecisionLog:
             decision["id"] = did
         return {"t_ms": t, "id": did, "decision": decision, "account": _fresh(account), "position": _fresh(position)}
 
+    def read_only(self) -> Iterator[dict[str, Any]]:
+        """The records for a reader that changes nothing (the store writing them): each
+        decision a new dict, its nested parts, the account and the position the log's own
+        (shared) objects, not copies: copying them was half of storing a run's decisions."""
+        for t, did, ts, same_id, doc, account, position in self._rows:
+            decision = dict(doc)
+            if "timestamp_iso" in decision:
+                decision["timestamp_iso"] = ts
+            if same_id:
+                decision["id"] = did
+            yield {"t_ms": t, "id": did, "decision": decision, "account": account, "position": position}
+
     def __len__(self) -> int:
         return len(self._rows)
 

@@ -55,6 +55,27 @@ def test_read_only_records_equal_the_copies_without_copying_the_shared_parts() -
     assert back[0]["decision"] is not back[1]["decision"]     # its time and id are its own
 
 
+def test_sharing_checks_leaves_inline_and_same_objects_not_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The part comparison runs for every part of every cycle (a third of the default rules'
+    loop): plain values (numbers, text, None) are checked inline and parts the fast engine
+    hands over again (same objects) are not walked; nested ones still are, typed."""
+    from engine.backtest import record
+
+    calls = []
+    typed = record._typed
+    monkeypatch.setattr(record, "_typed", lambda x, y: calls.append(1) or typed(x, y))
+    log = DecisionLog()
+    first = _rec(1)
+    log.append(first)
+    calls.clear()
+    again = {**first, "t_ms": 2, "id": "2", "decision": {**first["decision"], "id": "2", "timestamp_iso": "T2"},
+             "account": {**first["account"], "equity": 10000.0 + 0.0}}   # equal values, fresh float
+    log.append(again)
+    assert calls == []
+    log.append(_rec(3, risk_checks={"a": True, "b": 0}))                 # fresh nested dict: walked, typed
+    assert calls and list(log)[2]["decision"]["risk_checks"]["b"] == 0 and type(list(log)[2]["decision"]["risk_checks"]["b"]) is int
+
+
 def test_quiet_cycles_share_their_parts() -> None:
     log = DecisionLog()
     for t in range(2000):

@@ -21,9 +21,27 @@ from typing import Any
 RECENT = 8  # parts compared with, per kind: flat stretches alternating between a few reasons share too
 
 
+_LEAVES = frozenset({float, int, str, bool, type(None)})   # equal (a == b said so) and of one type: same
+
+
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Equal, key order and value types included (== alone says 1 == 1.0 == True)."""
-    return a == b and list(a) == list(b) and all(_typed(x, y) for x, y in zip(a.values(), b.values(), strict=True))
+    """Equal, key order and value types included (== alone says 1 == 1.0 == True). Runs for
+    every part of every cycle: values that are the same object (the fast engine reuses a
+    pattern's result) are taken as they are, the others checked inline, not by a call a
+    leaf (this was a third of the default rules' loop, issue 16)."""
+    if a is b:
+        return True
+    if a != b or list(a) != list(b):
+        return False
+    for x, y in zip(a.values(), b.values(), strict=True):
+        if x is y:
+            continue
+        t = type(x)
+        if t is not type(y):
+            return False
+        if t not in _LEAVES and not _typed(x, y):
+            return False
+    return True
 
 
 def _typed(x: Any, y: Any) -> bool:
@@ -32,7 +50,7 @@ def _typed(x: Any, y: Any) -> bool:
     if isinstance(x, dict):
         return _same(x, y)
     if isinstance(x, list | tuple):
-        return all(_typed(p, q) for p, q in zip(x, y, strict=True))
+        return all(p is q or _typed(p, q) for p, q in zip(x, y, strict=True))
     return True
 
 

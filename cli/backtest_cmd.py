@@ -28,6 +28,7 @@ from connectors.stores.backtest_inputs import inputs_at
 from connectors.stores.backtest_store import load_history, recorded_cycle_times, recorded_decisions, save_run
 from engine import format as fmt
 from engine.analytics.batch import build_cycles
+from engine.backtest import present
 from engine.backtest.compare import compare_runs, parity
 from engine.backtest.loop import with_declared
 from engine.backtest.params import FILLS, BacktestParams, parse_fees, parse_slippage
@@ -171,10 +172,9 @@ def _backtest(date_from: str | None, date_to: str | None, rules_spec: str | None
         click.echo(f"compare: run {run_id} ({report['a'][:12]}) vs run {run_b} ({report['b'][:12]}): "
                    f"{report['decisions_differing']} of {report['decisions_compared']} decisions differ")
         for k in ("net_profit", "return_pct", "max_dd_pct", "sharpe", "win_rate", "trades"):
-            click.echo(f"  {k:>12}: {report['metrics'][k]['a']} | {report['metrics'][k]['b']}")
-    click.echo(f"run {run_id}: rules {result.version[:12]}, {result.candles} minutes, {metrics['trades']} trades, "
-               f"net {metrics['net_profit']} USDT ({metrics['return_pct']}%), max DD {metrics['max_dd_pct']}%, "
-               f"Sharpe {metrics['sharpe']}, win rate {metrics['win_rate']}%")
+            click.echo(f"  {k:>12}: {present.compare_value(k, report['metrics'][k]['a'])} | "
+                       f"{present.compare_value(k, report['metrics'][k]['b'])}")
+    click.echo(present.summary_line(run_id, result.version, result.candles, metrics))
     fast = result.fast_rules
     if fast:   # which conditions the fast engine could not take over all cycles at once, and why
         click.echo(f"rules engine fast: {fast['conditions_numpy'] + fast['conditions_categorical']} market conditions "

@@ -143,3 +143,29 @@ def test_candle_windows_come_back_bit_for_bit(db, slice_rows, monkeypatch):
         expected = [np.nan if r[col] is None else r[col] for r in want]
         np.testing.assert_array_equal(got[col].to_numpy(), np.array(expected, dtype=np.float64))
     assert _candles("BTCUSDT", "1m", t0 - 60_000, t0, MINUTE_COLUMNS).empty
+
+
+def test_sqlite_candles_come_as_float_arrays_a_chunk_at_a_time(db, monkeypatch):
+    """Issue 16, bounded memory: SQLite's candles were fetched as one list of tuples of
+    Python floats (~390 B a candle at the peak: ~200 MB for a year, the peak of `showdown backtest`);
+    now a chunk at a time into float64 (56 B a candle), the same values."""
+    import tracemalloc
+
+    from connectors.stores import analytics_io
+
+    if db.param != "?":
+        pytest.skip("MariaDB reads candles as packed text (_packed_candles)")
+    df = synthetic_1m(days=20, start_ms=1_765_065_600_000 - 19 * DAY)
+    upsert_candles(df, symbol="BTCUSDT", timeframe="1m")
+    monkeypatch.setattr(analytics_io, "SQLITE_CHUNK", 1000, raising=False)
+    cols = ("open", "high", "low", "close", "volume", "taker_buy_volume")
+    tracemalloc.start()
+    try:
+        got = analytics_io._candles("BTCUSDT", "1m", int(df.index[0]), int(df.index[-1]) + 60_000, cols)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert list(got.index) == list(df.index) and got.dtypes.unique().tolist() == [np.float64]
+    assert np.array_equal(got[list(cols)].to_numpy(), df[list(cols)].to_numpy(dtype=np.float64), equal_nan=True)
+    print(f"peak {peak / len(df):.0f} B a candle")
+    assert peak < 160 * len(df), f"{peak / len(df):.0f} B a candle"

@@ -38,6 +38,12 @@ def test_backtest_compare_exports_and_reruns(db, backend, shared_data: Path, tmp
     assert a.status == "done" and a.trade_count == TradeBacktest.select().where(TradeBacktest.run == run_a).count() > 0
     assert DecisionBacktest.select().where(DecisionBacktest.run == run_a).count() == compared
     assert EquityPointBacktest.select().where(EquityPointBacktest.run == run_a).count() > 0
+    # the summary line and the compare lines formatted by meaning: cents, 2-place percents and ratios
+    line = next(x for x in res.output.splitlines() if x.startswith(f"run {run_a}:"))
+    assert re.fullmatch(rf"run {run_a}: rules \w{{12}}, [\d,]+ minutes, \d+ trades, net [+-]?[\d,]+\.\d\d USDT "
+                        r"\([+-]?\d+\.\d\d %\), max DD -?\d+\.\d\d %, Sharpe (-?\d+\.\d\d|—), "
+                        r"win rate (\d+\.\d\d %|—)", line), line
+    assert re.search(r"net_profit: [+-]?[\d,]+\.\d\d \| [+-]?[\d,]+\.\d\d\n", res.output), res.output
     # the notes are shown as they are (Backtests page, API): text, not a JSON dict
     assert re.fullmatch(r"\d+ trades; events (\w+ \d+, )*\w+ \d+(; .*)?", a.notes), a.notes
     assert "{" not in a.notes and '"' not in a.notes, a.notes

@@ -19,7 +19,7 @@ ctx = click.Context(showdown)
 cmd = showdown.get_command(ctx, "backtest")
 cpu = time.process_time() - c0
 heavy = sorted({m.split(".")[0] for m in sys.modules} & {"matplotlib", "binance", "web", "scipy", "seaborn",
-                                                         "quantstats", "flask", "yfinance"})
+                                                         "quantstats", "flask", "yfinance", "websockets"})
 print(json.dumps({"cpu": cpu, "heavy": heavy, "name": cmd.name,
                   "db_option": any(p.name == "db" for p in cmd.params)}))
 """

@@ -52,3 +52,40 @@ def test_too_short_a_curve_has_no_ratio():
 
 RAW_FLOAT = re.compile(r"\d\.\d{5,}|\de[-+]\d")
 REPR = re.compile(r"[{\[]['\"]")
+
+
+QS_PROBE = """
+import json, sys
+from engine.backtest.metrics import compute_metrics
+m = compute_metrics([], CURVE, 1000.0)
+loaded = sorted({k.split('.')[0] for k in sys.modules} & {'scipy', 'yfinance', 'bs4', 'matplotlib', 'seaborn'})
+loaded += ['scipy.stats'] if 'scipy.stats' in sys.modules else []
+import pandas as pd
+import quantstats.stats as qs
+rets = pd.Series([0.01, -0.02, 0.015, -0.005, 0.02, -0.01], index=pd.date_range('2025-01-01', periods=6))
+var = float(qs.value_at_risk(rets))       # SciPy's norm, through the deferred name
+import scipy.stats
+from scipy.stats import norm
+mu, sd = float(rets.mean()), float(rets.std())
+print(json.dumps({'loaded': loaded, 'sharpe': m['sharpe'], 'var': var, 'scipy_var': float(norm.ppf(0.05, mu, sd)),
+                  'real': type(scipy.stats).__name__ == 'module' and hasattr(scipy.stats, 'ttest_ind'),
+                  'yf': hasattr(sys.modules['quantstats._compat'].yf, 'download')}))
+"""
+
+
+def test_metrics_load_neither_scipy_nor_yfinance_and_quantstats_still_whole():
+    """Issue 16: quantstats.stats imported the plain way loads scipy.stats and yfinance
+    (~0.6 s CPU, ~50 MB of a `showdown backtest`) for ratios we never compute; the metrics
+    now load neither, and QuantStats' SciPy-based functions still answer SciPy's figures."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"CURVE = {_curve(EQUITY[1:])!r}\n" + QS_PROBE
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                         text=True, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["loaded"] == [], got
+    assert got["sharpe"] == compute_metrics([], _curve(EQUITY[1:]), EQUITY[0])["sharpe"]
+    assert got["var"] == pytest.approx(got["scipy_var"], rel=1e-12) and got["real"] and got["yf"], got

@@ -40,16 +40,85 @@ def test_records_come_back_equal_in_value_type_and_key_order() -> None:
     assert log[0]["decision"]["risk_checks"]["a"] is True
 
 
+def test_read_only_records_equal_the_copies_without_copying_the_shared_parts() -> None:
+    """The store reads every record once to write it: read_only() gives the same records
+    (key order and types too) with the shared parts as they are (copying them was half of
+    storing a run's decisions, issue 16)."""
+    log = DecisionLog()
+    recs = [_rec(1), _rec(2), _rec(3, reason="x", id="other")]
+    for r in recs:
+        log.append(r)
+    back = list(log.read_only())
+    assert back == recs and [json.dumps(a) for a in back] == [json.dumps(b) for b in recs]
+    assert back[0]["account"] is back[1]["account"] and back[0]["position"] is back[2]["position"]
+    assert back[0]["decision"]["risk_checks"] is back[1]["decision"]["risk_checks"]
+    assert back[0]["decision"] is not back[1]["decision"]     # its time and id are its own
+
+
+def test_sharing_checks_leaves_inline_and_same_objects_not_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The part comparison runs for every part of every cycle (a third of the default rules'
+    loop): plain values (numbers, text, None) are checked inline and parts the fast engine
+    hands over again (same objects) are not walked; nested ones still are, typed."""
+    from engine.backtest import record
+
+    calls = []
+    typed = record._typed
+    monkeypatch.setattr(record, "_typed", lambda x, y: calls.append(1) or typed(x, y))
+    log = DecisionLog()
+    first = _rec(1)
+    log.append(first)
+    calls.clear()
+    again = {**first, "t_ms": 2, "id": "2", "decision": {**first["decision"], "id": "2", "timestamp_iso": "T2"},
+             "account": {**first["account"], "equity": 10000.0 + 0.0}}   # equal values, fresh float
+    log.append(again)
+    assert calls == []
+    log.append(_rec(3, risk_checks={"a": True, "b": 0}))                 # fresh nested dict: walked, typed
+    assert calls and list(log)[2]["decision"]["risk_checks"]["b"] == 0 and type(list(log)[2]["decision"]["risk_checks"]["b"]) is int
+
+
 def test_quiet_cycles_share_their_parts() -> None:
     log = DecisionLog()
     for t in range(2000):
         log.append(_rec(t, reason="no_setup" if t % 2 else "missing_atr"))
     log.append(_rec(9, confidence=0))            # equal to 0.0, but an int: kept apart
     log.append(_rec(10, risk_checks={"a": 1, "b": False}))
-    parts = {kind: {id(r[4 + kind]) for r in log._rows} for kind in range(3)}
+    parts = {kind: {id(r[4 + kind]) for r in log._rows()} for kind in range(3)}
     assert len(parts[0]) == 4 and len(parts[1]) == len(parts[2]) == 1, parts
     assert type(log[-2]["decision"]["confidence"]) is int and log[-1]["decision"]["risk_checks"]["a"] == 1
     assert type(log[-1]["decision"]["risk_checks"]["a"]) is int
+
+
+def test_a_usual_record_costs_its_time_and_three_references() -> None:
+    """A year of 5-minute cycles is 105,000 records: a tuple, an id and a timestamp a record
+    were ~270 B of them (~28 MB); the usual id and timestamp (those of the record's time)
+    are not kept, and records with other ones come back as they were."""
+    from engine.analytics.snapshot import iso_utc
+
+    def rec(t: int) -> dict:
+        r = _rec(t)
+        r["decision"] |= {"timestamp_iso": iso_utc(t), "id": str(t // 1000)}
+        return r | {"id": str(t // 1000)}
+
+    t0 = 1746489600000
+    recs = [rec(t0 + i * 300_000) for i in range(6000)]
+    odd = [_rec(7), rec(t0 - 300_000) | {"id": "x"}, {**rec(t0), "t_ms": float(t0)}]
+    log = DecisionLog()
+    log.append(recs[0])
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for r in recs[1:]:
+            log.append(r)
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept / len(recs) < 64, kept / len(recs)
+    for r in odd:
+        log.append(r)
+    assert list(log) == recs + odd and log[-1]["t_ms"] == float(t0) and type(log[-1]["t_ms"]) is float
+    assert log[3] == recs[3] and log[-3:] == odd and log[5000:5002] == recs[5000:5002]
+    assert [json.dumps(x) for x in log.read_only()] == [json.dumps(x) for x in recs + odd]
 
 
 def test_backtest_keeps_under_400_bytes_per_flat_cycle() -> None:

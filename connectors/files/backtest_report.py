@@ -72,7 +72,9 @@ def _equity_png(result: BacktestResult, path: Path) -> None:
     a2.set_ylabel("drawdown %")
     a2.grid(alpha=0.3)
     a2.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
-    fig.tight_layout()
+    # fixed margins, not tight_layout(): that draws the whole figure once more to measure it
+    # (~40 % of the chart's CPU); these fit the labels at this size
+    fig.subplots_adjust(left=0.085, right=0.985, top=0.94, bottom=0.06, hspace=0.08)
     fig.savefig(path, dpi=90)
 
 
@@ -87,7 +89,7 @@ def _r_png(result: BacktestResult, path: Path) -> None:
     ax.set_ylabel("trades")
     ax.set_title(f"R distribution ({len(rs)} trades)")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.91, bottom=0.14)
     fig.savefig(path, dpi=90)
 
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors.exchange_sim.stream import stream_port
 from connectors.files.json_files import read_json, write_json_atomic
 from engine.config import Config, ConfigError, load_config
 from engine.paths import Home
@@ -42,6 +41,10 @@ class Choice:
 def replay_env(config: Config, port: int) -> dict[str, str]:
     """The environment of a replay: its own database and exchange-sim as the venue.
     Idempotent: over a config that already names the replay database it names the same."""
+    # imported here: every command reads this module at start, and the stream server's
+    # module loads websockets (~0.1 s) that only a replay needs
+    from connectors.exchange_sim.stream import stream_port
+
     env = {
         "BINANCE_BASE_URL": f"http://127.0.0.1:{port}",
         "BINANCE_STREAM_URL": f"ws://127.0.0.1:{stream_port(config.get('exchange_sim.stream_port'), port)}/",

@@ -47,6 +47,7 @@ FUNDING_WINDOW_MS = 24 * HOUR_MS
 OI_NOW_MS = 15 * 60_000  # build_flow: an OI sample older than this is not "current"
 OI_THEN_MS = HOUR_MS  # …and the 24 h-ago sample may be up to 1 h older
 MARK_MS = 5 * 60_000
+SQLITE_CHUNK = 20_000  # candles per fetch from SQLite (~3 MB as Python tuples)
 PACKED_ROWS = 20_000  # candles per packed MariaDB answer (~1.5 MB, far below max_allowed_packet)
 DEPTH_MAX_AGE_MS = 2 * 60_000  # the collector stores one a minute: older means it stalled
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -69,8 +70,8 @@ def _candles(symbol: str, timeframe: str, start_ms: int, end_ms: int, columns: t
     params = (symbol, timeframe, int(start_ms), int(end_ms))
     if database_proxy.param == "?":
         cols = ", ".join(f"`{c}`" for c in columns)
-        rows = _run(f"SELECT `open_time_ms`, {cols} {where} ORDER BY `open_time_ms`", params)
-        arr = np.array(rows, dtype=np.float64).reshape(len(rows), len(columns) + 1)  # None (unknown) → NaN
+        arr = _sqlite_candles(f"SELECT `open_time_ms`, {cols} {where} ORDER BY `open_time_ms`", params,
+                              len(columns) + 1)
     else:  # in slices of at most PACKED_ROWS candles: one packed answer stays a few MB
         span = PACKED_ROWS * timeframe_ms(timeframe)
         arr = np.concatenate([_packed_candles(where, (symbol, timeframe, lo, min(lo + span, int(end_ms))), columns)
@@ -80,6 +81,17 @@ def _candles(symbol: str, timeframe: str, start_ms: int, end_ms: int, columns: t
                             index=pd.Index(np.empty(0, dtype=np.int64), name="open_time_ms"))
     return pd.DataFrame(arr[:, 1:], columns=list(columns),
                         index=pd.Index(arr[:, 0].astype(np.int64), name="open_time_ms"))
+
+
+def _sqlite_candles(sql: str, params: tuple[Any, ...], width: int) -> np.ndarray:
+    """SQLite rows into float64, SQLITE_CHUNK rows at a time (None, unknown → NaN): a year of
+    1m candles fetched as one list of tuples held ~170 MB of Python floats at once, the
+    peak of a `showdown backtest` over it (issue 16, bounded memory)."""
+    cursor = database_proxy.execute_sql(sql, params)
+    parts = []
+    while rows := cursor.fetchmany(SQLITE_CHUNK):
+        parts.append(np.array(rows, dtype=np.float64).reshape(len(rows), width))
+    return np.concatenate(parts) if parts else np.empty((0, width))
 
 
 def _packed_candles(where: str, params: tuple[Any, ...], columns: tuple[str, ...]) -> np.ndarray:

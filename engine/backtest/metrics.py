@@ -70,32 +70,14 @@ def _group(trades: Sequence[Mapping[str, Any]], key: str) -> dict[str, dict[str,
     return dict(sorted(out.items()))
 
 
-def _quantstats_stats() -> Any:
-    """quantstats.stats, imported without the package's __init__, which imports its plotting
-    and reports too (seaborn, matplotlib: 0.6 s of CPU that a `showdown backtest` never uses,
-    issue 16). The package is put in place as a bare namespace over its own directory, so
-    its modules import each other as usual; any other import of quantstats still works."""
-    import importlib
-    import importlib.util
-    import sys
-    import types
-
-    if "quantstats" not in sys.modules:
-        spec = importlib.util.find_spec("quantstats")
-        if spec is not None and spec.submodule_search_locations:
-            pkg = types.ModuleType("quantstats")
-            pkg.__path__ = list(spec.submodule_search_locations)
-            pkg.__spec__, pkg.__file__ = spec, spec.origin
-            sys.modules["quantstats"] = pkg
-    return importlib.import_module("quantstats.stats")
-
-
 def daily_ratios(init: float, daily: Sequence[tuple[int, float, float, float]]) -> dict[str, Any]:
     """Sharpe, Sortino, Calmar and the five deepest drawdown periods by QuantStats over the
     daily returns (None where fewer than two days or no variation)."""
     import pandas as pd
 
-    qs = _quantstats_stats()
+    from engine.backtest.quantstats_import import quantstats_stats
+
+    qs = quantstats_stats()   # without its plotting, SciPy and yfinance until used
 
     out: dict[str, Any] = {"sharpe": None, "sortino": None, "calmar": None, "drawdown_periods": []}
     closes = [init] + [c for _, _, _, c in daily]

@@ -51,6 +51,22 @@ def headline(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def summary_line(run_id: int, version: str, minutes: int, metrics: Mapping[str, Any]) -> str:
+    """The command's one-line result, every figure by its meaning: money to the cent, percents
+    and ratios to 2 places (the raw floats read -132.05109152 USDT, Sharpe -3.685084)."""
+    m = metrics
+    return (f"run {run_id}: rules {version[:12]}, {minutes:,} minutes, {int(m.get('trades') or 0)} trades, "
+            f"net {fmt.money(m.get('net_profit'), signed=True)} USDT ({fmt.pct(m.get('return_pct'), 2, signed=True)}), "
+            f"max DD {fmt.pct(m.get('max_dd_pct'), 2)}, Sharpe {_show('ratio', m.get('sharpe'))}, "
+            f"win rate {fmt.pct(m.get('win_rate'), 2)}")
+
+
+def compare_value(key: str, value: Any) -> str:
+    """A metric of the compare lines (net_profit, return_pct, sharpe...) by its meaning."""
+    kind = next((k for _, name, k in HEADLINE if name == key), None)
+    return value if isinstance(value, str) else _show(kind, value) if kind else fmt.field(key, value)
+
+
 def breakdowns(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Each regime breakdown as a table: group, trades, win rate, net P&L, average R."""
     out = []

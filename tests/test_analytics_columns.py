@@ -48,3 +48,25 @@ def test_columns_and_documents_equal_the_batch_builder(period):
     for path in FLOW_LEAVES:                       # the flow fields rules can read, kept as columns
         assert cols.column("flow", path) == [D.get_path(c["flow"], path) for c in docs], path
     assert len(FLOW_LEAVES) == len(leaf_types(FACTS["flow"])) > 50
+
+
+@pytest.mark.parametrize("inputs", [None, "sentiment"])
+def test_flow_columns_without_histories_equal_the_documents(period, inputs):
+    """No derivative histories: the flow leaves come from engine/analytics/flow_columns.py
+    (the input-less parts once, the rest per cycle), equal to each cycle's document; with a
+    human input the columns are read from the documents (the other path), equal too."""
+    df, t_from, t_to, _ = period
+    given = None
+    if inputs == "sentiment":
+        as_of = pd.Timestamp(t_from + 6 * 3_600_000, unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+        given = {"sentiment": {"score": 0.4, "label": "bullish", "as_of": as_of, "comment": None}}
+    docs = build_cycles(df, t_from, t_to, config(), inputs=given, with_flow=True)
+    cols = build_columns(df, t_from, t_to, config(), inputs=given)
+    kinds = set()
+    for path in FLOW_LEAVES:
+        want = [D.get_path(c["flow"], path) for c in docs]
+        col = cols.column("flow", path)
+        assert col == want, path
+        assert [type(v) for v in col] == [type(v) for v in want], path
+        kinds.add(len(set(map(repr, want))) > 1)
+    assert kinds == {True, False}        # fields that change over the cycles, and fields that do not

@@ -347,6 +347,7 @@ def build_columns(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any,
                   cycle_minutes: int | None = None) -> CycleColumns:
     """batch.build_cycles' cycles as columns (same arguments, same values)."""
     from engine.analytics.flow import build_flow, prepare_derivatives
+    from engine.analytics.flow_columns import flow_leaf_columns
 
     a = section(config, "analytics")
     minutes = cycle_minutes or int(plain(config).get("engine", {}).get("cycle_minutes", 5))
@@ -380,8 +381,14 @@ def build_columns(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any,
     def flow_at(i: int) -> dict[str, Any]:
         t = times[i]
         return build_flow(snap.flow_view(i), deriv, inputs(t) if callable(inputs) else inputs, t, config)
-    read = _leaf_reader(FLOW_LEAVES)
-    values = [read(flow_at(i)) for i in range(len(times))]
-    flow_cols = {path: list(col) for path, col in zip(FLOW_LEAVES, zip(*values, strict=True), strict=True)} \
-        if values else {path: [] for path in FLOW_LEAVES}
+    view = {"price": snap.column("price"), "data_age_s": snap.column("data_age_s"),
+            "swing_high": snap.rows["tf_1h"].get("swing_high"), "swing_low": snap.rows["tf_1h"].get("swing_low"),
+            "momentum_state": snap.rows["tf_15m"].get("momentum_state"),
+            "regime": snap.column("session.volatility_regime"), "timestamp_iso": snap.column("timestamp_iso")}
+    flow_cols = flow_leaf_columns(view, times, deriv, inputs, config, FLOW_LEAVES)
+    if flow_cols is None:       # inputs given: the leaves read from each cycle's document
+        read = _leaf_reader(FLOW_LEAVES)
+        values = [read(flow_at(i)) for i in range(len(times))]
+        flow_cols = {path: list(col) for path, col in zip(FLOW_LEAVES, zip(*values, strict=True), strict=True)} \
+            if values else {path: [] for path in FLOW_LEAVES}
     return CycleColumns(snap, Packed(flow_cols), flow_at)

@@ -23,16 +23,21 @@ RECENT = 8  # parts compared with, per kind: flat stretches alternating between 
 
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Equal, key order and value types included (== alone says 1 == 1.0 == True)."""
-    return a == b and list(a) == list(b) and all(_typed(x, y) for x, y in zip(a.values(), b.values(), strict=True))
+    return a is b or (a == b and list(a) == list(b) and _typed(list(a.values()), list(b.values())))
 
 
-def _typed(x: Any, y: Any) -> bool:
-    if type(x) is not type(y):
+def _typed(xs: list[Any], ys: list[Any]) -> bool:
+    """Two equal (==) sequences hold values of the same types, at every level. The types are
+    compared in one go (map in C) and only containers are looked into: a flat decision's record
+    parts are compared at every cycle (issue 16: per-cycle overhead)."""
+    if list(map(type, xs)) != list(map(type, ys)):
         return False
-    if isinstance(x, dict):
-        return _same(x, y)
-    if isinstance(x, list | tuple):
-        return all(_typed(p, q) for p, q in zip(x, y, strict=True))
+    for x, y in zip(xs, ys, strict=True):
+        if isinstance(x, dict):
+            if not (list(x) == list(y) and _typed(list(x.values()), list(y.values()))):
+                return False
+        elif isinstance(x, list | tuple) and not _typed(list(x), list(y)):
+            return False
     return True
 
 

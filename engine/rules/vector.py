@@ -181,6 +181,7 @@ class VectorRules:
         self._fails: dict[tuple[Any, ...], tuple[int, ...]] = {}   # account values -> rules they fail
         self._keys = [bytes(row) for row in np.packbits(market, axis=1)] if n else []
         self._memo: dict[tuple[bytes, tuple[int, ...], bool], dict[str, Any]] = {}
+        self._last_read: tuple[tuple[Any, ...], list[Any], tuple[Any, ...]] | None = None
 
     def describe(self) -> dict[str, Any]:
         """How each condition is evaluated (for the run's params): market conditions at once
@@ -192,11 +193,19 @@ class VectorRules:
     def result(self, i: int, facts: Mapping[str, Any]) -> dict[str, Any]:
         """runtime.evaluate's result for cycle i, given that cycle's account facts (only
         account / position / protections are read from `facts`)."""
-        vals = []
-        for fact, get, ok in self.reads:
-            v = get(facts.get(fact))
-            vals.append(None if v is not None and not ok(v) else v)
-        key_vals = tuple(vals)
+        parts = tuple(facts.get(f) for f in ACCOUNT_FACTS)
+        last = self._last_read
+        if last is not None and all(a is b for a, b in zip(last[0], parts, strict=True)):
+            # the same account documents as the cycle before (a flat stretch: the loop reuses
+            # them unchanged): the same values, read once
+            vals, key_vals = last[1], last[2]
+        else:
+            vals = []
+            for fact, get, ok in self.reads:
+                v = get(facts.get(fact))
+                vals.append(None if v is not None and not ok(v) else v)
+            key_vals = tuple(vals)
+            self._last_read = (parts, vals, key_vals)
         fails = self._fails.get(key_vals)     # positions in account_rules
         if fails is None:
             fails = tuple(p for p, j in enumerate(self.account_rules)

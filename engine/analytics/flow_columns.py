@@ -49,35 +49,45 @@ def flow_leaf_columns(view: Mapping[str, Sequence[Any]], times: Sequence[int], d
     # what is the same at every cycle is read once; the rest per cycle
     fixed_doc = {**base, "derivatives": fixed_deriv}
     varying = [p for p in paths if p.split(".")[0] in _PER_CYCLE or (timed and p.startswith("derivatives."))]
-    cols: dict[str, list[Any]] = {p: [] for p in varying}
-    rows = [cols[p] for p in varying]
     price, age = view["price"], view["data_age_s"]
     highs, lows, states, regimes = view["swing_high"], view["swing_low"], view["momentum_state"], view["regime"]
     iso = view["timestamp_iso"]
+    # without histories a cycle's warnings are the fixed ones, with or without the stale-data
+    # one: the tallies (the scalars and counts, not the messages) of both, once
+    tallies = {}
+    if not timed:
+        for stale in (False, True):
+            w = F.Warnings()
+            if stale:
+                w.add("market_data_stale", "high", "market data stale")
+            w.items += fixed_warn.items + const.items
+            tallies[stale] = (w.scalar(), w.counts())
+    read = _reader(varying)
+    values = []
     for i in range(n):
-        warn = F.Warnings()
         p, ag = price[i], age[i]
-        if p is None or ag is None or ag > stale_s:
-            what = "no closed candle" if ag is None else f"last closed candle {ag:.0f} s old"
-            warn.add("market_data_stale", "high", f"market data stale: {what}")
-        if fixed_deriv is None:
+        stale = p is None or ag is None or ag > stale_s
+        if timed:
+            warn = F.Warnings()
+            if stale:
+                warn.add("market_data_stale", "high", "market data stale")
             d = F._derivatives(histories, times[i], a, warn)
+            warn.items += const.items
+            scalar, counts = warn.scalar(), warn.counts()
         else:
             d = fixed_deriv
-            warn.items += fixed_warn.items
-        warn.items += const.items
+            scalar, counts = tallies[stale]
         snap = {"price": p, "swings": {"tf_1h": {"high": highs[i], "low": lows[i]}},
                 "momentum": {"tf_15m": {"state": states[i]}}, "session": {"volatility_regime": regimes[i]}}
         crowd = F._crowd(snap, d, a)
         trap = F._trap(snap, crowd, liq, liq_w, a)
-        scalar, counts = warn.scalar(), warn.counts()
         risk = F._risk(snap, etf, etf_w, sent, sent_w, trap, counts, scalar, a)
-        doc = {**base, "timestamp_iso": iso[i], "derivatives": d, "crowd": crowd, "trap_index": trap,
-               "warnings": scalar, "warning_counts": counts, "risk": risk}
-        for out, v in zip(rows, _read(doc, varying), strict=True):
-            out.append(v)
+        values.append(read({"timestamp_iso": iso[i], "derivatives": d, "crowd": crowd, "trap_index": trap,
+                            "warnings": scalar, "warning_counts": counts, "risk": risk}))
+    cols: dict[str, list[Any]] = {p: list(col) for p, col in zip(varying, zip(*values, strict=True), strict=True)} \
+        if values else {p: [] for p in varying}
     fixed = [p for p in paths if p not in cols]
-    for p, v in zip(fixed, _read(fixed_doc, fixed) if fixed else (), strict=True):
+    for p, v in zip(fixed, _reader(fixed)(fixed_doc) if fixed else (), strict=True):
         cols[p] = [v] * n
     return {p: cols[p] for p in paths}
 
@@ -86,13 +96,6 @@ def flow_leaf_columns(view: Mapping[str, Sequence[Any]], times: Sequence[int], d
 _PER_CYCLE = frozenset(("timestamp_iso", "timestamp_ms", "crowd", "trap_index", "warnings", "warning_counts", "risk"))
 
 
-_READERS: dict[tuple[str, ...], Callable[[Any], tuple[Any, ...]]] = {}
-
-
-def _read(doc: Mapping[str, Any], paths: Sequence[str]) -> tuple[Any, ...]:
-    key = tuple(paths)
-    reader = _READERS.get(key)
-    if reader is None:
-        from engine.analytics.columns import _leaf_reader
-        reader = _READERS[key] = _leaf_reader(paths)
-    return reader(doc)
+def _reader(paths: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
+    from engine.analytics.columns import _leaf_reader  # (columns imports this module)
+    return _leaf_reader(paths)

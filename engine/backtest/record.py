@@ -57,6 +57,7 @@ class DecisionLog:
     def __init__(self) -> None:
         self._rows: list[tuple[int, str, Any, bool, dict[str, Any], dict[str, Any], dict[str, Any]]] = []
         self._recent: tuple[list[dict[str, Any]], ...] = ([], [], [])
+        self._last: list[tuple[Mapping[str, Any], dict[str, Any]] | None] = [None, None, None]
 
     def _share(self, kind: int, part: dict[str, Any]) -> dict[str, Any]:
         recent = self._recent[kind]
@@ -73,7 +74,18 @@ class DecisionLog:
         same_id = doc.get("id") == did
         rest = {k: (None if k == "timestamp_iso" or (k == "id" and same_id) else x) for k, x in doc.items()}
         self._rows.append((rec["t_ms"], did, ts, same_id, self._share(0, rest),
-                           self._share(1, dict(rec["account"])), self._share(2, dict(rec["position"]))))
+                           self._given(1, rec["account"]), self._given(2, rec["position"])))
+
+    def _given(self, kind: int, part: Mapping[str, Any]) -> dict[str, Any]:
+        """The kept part for an account or position document. The same document object as
+        in the last record is taken as unchanged (the loop hands a flat stretch one pair of
+        documents, engine/backtest/loop.py own_facts, and changes none): no copy, no compare."""
+        last = self._last[kind]
+        if last is not None and last[0] is part:
+            return last[1]
+        kept = self._share(kind, dict(part))
+        self._last[kind] = (part, kept)
+        return kept
 
     @staticmethod
     def _record(row: tuple[int, str, Any, bool, dict[str, Any], dict[str, Any], dict[str, Any]]) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def flow_leaf_columns(view: Mapping[str, Sequence[Any]], times: Sequence[int], d
             warn = F.Warnings()
             if stale:
                 warn.add("market_data_stale", "high", "market data stale")
-            d = F._derivatives(histories, times[i], a, warn)
+            d: Any = F._derivatives(histories, times[i], a, warn)
             warn.items += const.items
             scalar, counts = warn.scalar(), warn.counts()
         else:

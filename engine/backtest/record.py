@@ -16,6 +16,7 @@ Reading gives fresh dicts (key order, types and values as appended), so every co
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from operator import is_
 from typing import Any
 
 RECENT = 8  # parts compared with, per kind: flat stretches alternating between a few reasons share too
@@ -23,7 +24,9 @@ RECENT = 8  # parts compared with, per kind: flat stretches alternating between 
 
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Equal, key order and value types included (== alone says 1 == 1.0 == True)."""
-    return a is b or (a == b and list(a) == list(b) and _typed(list(a.values()), list(b.values())))
+    if a is b or (list(a) == list(b) and all(map(is_, a.values(), b.values()))):
+        return True     # the same objects (a flat stretch's decisions share theirs): no deeper look
+    return a == b and list(a) == list(b) and _typed(list(a.values()), list(b.values()))
 
 
 def _typed(xs: list[Any], ys: list[Any]) -> bool:

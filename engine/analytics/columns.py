@@ -169,6 +169,21 @@ class SnapshotColumns:
                 self._cols[path] = col
         return col
 
+    def float_array(self, path: str) -> np.ndarray | None:
+        """The float64 array a number field is stored as (NaN: unknown), when it is one row
+        value kept as floats; else None (read its column)."""
+        parts = path.split(".")
+        direct = _DIRECT.get(parts[0])
+        key = None
+        if direct is not None and len(parts) == direct[0] and parts[1] in self.rows:
+            key, packed = direct[1](parts), self.rows[parts[1]]
+        elif parts[0] == "volatility" and len(parts) == 3 and parts[2] in self.rows and parts[1] in (
+                "atr", "atr_pct", "atr_pct_rank"):
+            key, packed = parts[1], self.rows[parts[2]]
+        if key is None or key not in packed or packed.kinds[key] != "f":
+            return None
+        return packed.arrays[key]  # type: ignore[no-any-return]
+
     def _compute(self, path: str) -> list[Any]:
         n, parts = len(self.times), path.split(".")
         direct = _DIRECT.get(parts[0])
@@ -324,6 +339,16 @@ class CycleColumns(Sequence[dict[str, Any]]):
         out = CycleColumns(self.snapshot, self.flow_columns, self.flow_at)
         out.declared = declared
         return out
+
+    def float_array(self, fact: str, path: str) -> np.ndarray | None:
+        """A number field's values as the float64 array they are kept in (NaN: unknown), when
+        they are kept so (most snapshot and flow numbers); else None."""
+        if fact == "snapshot":
+            return self.snapshot.float_array(path)
+        cols = self.flow_columns
+        if fact == "flow" and cols is not None and path in cols and cols.kinds[path] == "f":
+            return cols.arrays[path]  # type: ignore[no-any-return]
+        return None
 
     def column(self, fact: str, path: str) -> list[Any]:
         """A market fact's column: snapshot from the columns; flow and declared from their

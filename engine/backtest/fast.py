@@ -25,9 +25,10 @@ class FastDecisions:
     def __init__(self, compiled: CompiledRules, cycles: Sequence[Mapping[str, Any]]):
         self.compiled = compiled
         column: Callable[[str, str], Sequence[Any]]
+        floats = None
         if isinstance(cycles, CycleColumns):
             self.times = cycles.times
-            column = cycles.column
+            column, floats = cycles.column, cycles.float_array
         else:
             self.times = [int(c["t_ms"]) for c in cycles]
             by_fact: dict[str, list[Any]] = {}
@@ -39,7 +40,7 @@ class FastDecisions:
                                             else (c.get("declared") or {}).get(fact) for c in cycles]
                 return doc_column(docs, compiled, fact, path)
         self.column = column
-        self.rules = VectorRules(compiled, market_columns(compiled, column), len(self.times))
+        self.rules = VectorRules(compiled, market_columns(compiled, column, floats), len(self.times))
         self.stamps = [v if type(v) is str else None for v in column("snapshot", "timestamp_iso")]
         self.symbol = compiled.settings.get("symbol", "BTCUSDT")
         self.full = 0       # cycles that went through decide()

@@ -29,7 +29,7 @@ import numpy as np
 
 from engine.rules.compiler import CompiledRules, Rule
 from engine.rules.conditions import Condition
-from engine.rules.runtime import _plan, evaluate, facts_of
+from engine.rules.runtime import _LEAF_TYPES, _plan, evaluate, facts_of
 
 ACCOUNT_FACTS = frozenset(("account", "position", "protections"))
 DERIVED_FACTS = frozenset(("score", "candidate", "outcome"))
@@ -40,17 +40,31 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def market_columns(compiled: CompiledRules, column: Callable[[str, str], Sequence[Any]]
+def market_columns(compiled: CompiledRules, column: Callable[[str, str], Sequence[Any]],
+                   floats: Callable[[str, str], np.ndarray | None] | None = None
                    ) -> dict[tuple[str, str], list[Any]]:
     """{(fact, path): [value per cycle]} for every market path the rules read.
 
     `column(fact, path)` gives that field's raw values over the cycles. Values go through
-    the same typed reading as runtime.read_facts (a wrong type is unknown, None)."""
+    the same typed reading as runtime.read_facts (a wrong type is unknown, None).
+    `floats(fact, path)`, when given, may answer a field's values as the float64 array they
+    are kept in (NaN unknown): for a `number` field the typed reading is then done on the
+    array (a number is a finite float there), and the array is what the masks compare."""
     out: dict[tuple[str, str], list[Any]] = {}
     for fact in facts_of(compiled):
         if fact in ACCOUNT_FACTS or fact not in compiled.paths:
             continue
         for path, _, ok in _plan(compiled, fact, ()):
+            arr = floats(fact, path) if floats is not None and _LEAF_TYPES.get(fact, {}).get(path) == "number" \
+                else None
+            if arr is not None:
+                finite = np.isfinite(arr)
+                col: list[Any] = arr.tolist()
+                for pos in np.flatnonzero(~finite).tolist():
+                    col[pos] = None
+                _FLOATS[id(col)] = (col, np.where(finite, arr, math.nan))
+                out[(fact, path)] = col
+                continue
             out[(fact, path)] = [None if v is not None and not ok(v) else v for v in column(fact, path)]
     return out
 

@@ -64,8 +64,10 @@ class DecisionLog:
 
     def _share(self, kind: int, part: dict[str, Any]) -> dict[str, Any]:
         recent = self._recent[kind]
-        for seen in recent:
+        for k, seen in enumerate(recent):
             if _same(seen, part):
+                if k:       # the most recently matched first: a stretch's decision is found at once
+                    recent.insert(0, recent.pop(k))
                 return seen
         recent.insert(0, part)
         del recent[RECENT:]

@@ -140,6 +140,7 @@ def test_flat_stretches_reuse_account_and_position_facts_equal_to_fresh_ones(can
     df, t_from, t_to = candles
     original = L._Run.own_facts
     seen = {"reused": 0, "cycles": 0, "days": set(), "wallets": set()}
+    fresh_at: dict[int, str] = {}
 
     def checked(self, t):
         before = self._idle
@@ -153,6 +154,7 @@ def test_flat_stretches_reuse_account_and_position_facts_equal_to_fresh_ones(can
         seen["reused"] += before is not None and before[2] is account
         seen["days"].add(t // D.DAY)
         seen["wallets"].add(str(self.ex.core.ledger.wallet))
+        fresh_at[t] = json.dumps(list(fresh))
         return account, position
 
     monkeypatch.setattr(L._Run, "own_facts", checked)
@@ -162,5 +164,7 @@ def test_flat_stretches_reuse_account_and_position_facts_equal_to_fresh_ones(can
             res = run_backtest(df, t_from, t_to, cfg, D.compile_ruleset(files, cfg),
                                BacktestParams(engine="fast"), "fast")
             trades, decisions = trades + len(res.trades), decisions + len(res.decisions)
+            # the log keeps a reused document once (by identity): what it gives back is the fresh facts
+            assert all(json.dumps([r["account"], r["position"]]) == fresh_at[r["t_ms"]] for r in res.decisions)
     assert trades and len(seen["wallets"]) > 1 and len(seen["days"]) > 1
     assert seen["cycles"] == decisions and seen["reused"] > decisions // 4

@@ -3,6 +3,8 @@ field for field, on a few days of each real 1m file (with funding and taker volu
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import pytest
 
@@ -50,16 +52,19 @@ def test_columns_and_documents_equal_the_batch_builder(period):
     assert len(FLOW_LEAVES) == len(leaf_types(FACTS["flow"])) > 50
 
 
-@pytest.mark.parametrize("inputs", [None, "sentiment"])
+@pytest.mark.parametrize("inputs", [None, "sentiment", "asked_none", "asked_sentiment"])
 def test_flow_columns_without_histories_equal_the_documents(period, inputs):
     """No derivative histories: the flow leaves come from engine/analytics/flow_columns.py
     (the input-less parts once, the rest per cycle), equal to each cycle's document; with a
     human input the columns are read from the documents (the other path), equal too."""
     df, t_from, t_to, _ = period
-    given = None
-    if inputs == "sentiment":
+    given: Any = None
+    if inputs in ("sentiment", "asked_sentiment"):
         as_of = pd.Timestamp(t_from + 6 * 3_600_000, unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
         given = {"sentiment": {"score": 0.4, "label": "bullish", "as_of": as_of, "comment": None}}
+    if inputs and inputs.startswith("asked"):      # as the command passes them: a function of the time
+        doc = given or {}
+        given = lambda t: {"etf": None, "liquidations": None, "sentiment": None, **doc}  # noqa: E731
     docs = build_cycles(df, t_from, t_to, config(), inputs=given, with_flow=True)
     cols = build_columns(df, t_from, t_to, config(), inputs=given)
     kinds = set()

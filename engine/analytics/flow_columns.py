@@ -8,7 +8,7 @@ missing input, whatever the time. Here those parts are computed once; per cycle 
 time-dependent derivatives (when histories are given), the market-data staleness, the
 crowd, the trap and the risk are, by flow.py's own functions on the same arguments, so
 every value is build_flow's own, bit for bit (tests/test_analytics_columns.py).
-A run with inputs takes the per-cycle documents (None here).
+A run with an input at any cycle takes the per-cycle documents (None here).
 """
 
 from __future__ import annotations
@@ -32,8 +32,12 @@ def flow_leaf_columns(view: Mapping[str, Sequence[Any]], times: Sequence[int], d
     """{leaf path: [value per cycle]} for `paths` (FLOW_LEAVES), or None when the run has
     inputs (the caller builds the documents). `view`: the snapshot columns build_flow reads
     (price, data_age_s, swing_high / swing_low of tf_1h, momentum_state of tf_15m,
-    volatility_regime); `deriv`: prepare_derivatives' output."""
-    if callable(inputs) or not _no_inputs(inputs):
+    volatility_regime); `deriv`: prepare_derivatives' output; `inputs`: as build_flow's,
+    or a function of the time giving them (each cycle's asked)."""
+    if callable(inputs):    # inputs as of each time (the command's stored inputs): none at any cycle?
+        if not all(_no_inputs(inputs(t)) for t in times):
+            return None
+    elif not _no_inputs(inputs):
         return None
     n = len(times)
     cfg, a = plain(config), section(config, "analytics")

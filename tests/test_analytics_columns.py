@@ -75,3 +75,14 @@ def test_flow_columns_without_histories_equal_the_documents(period, inputs):
         assert [type(v) for v in col] == [type(v) for v in want], path
         kinds.add(len(set(map(repr, want))) > 1)
     assert kinds == {True, False}        # fields that change over the cycles, and fields that do not
+
+
+def test_timestamp_column_equals_iso_utc_of_each_time():
+    """The cycles' timestamp_iso column (numpy for whole seconds) is iso_utc's text, year 1970
+    to 9999, and a time with milliseconds takes iso_utc itself."""
+    from engine.analytics.columns import _iso_column
+    from engine.analytics.snapshot import iso_utc
+
+    times = [*range(0, 253_402_300_800_000, 86_400_000 * 365 + 3_723_000), 253_402_300_799_000]
+    assert _iso_column(times) == [iso_utc(t) for t in times]
+    assert _iso_column([1_500, 0]) == ["1970-01-01T00:00:01.500Z", "1970-01-01T00:00:00Z"]

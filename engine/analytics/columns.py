@@ -215,19 +215,25 @@ class SnapshotColumns:
         return [_get(self.doc(i), parts) for i in range(n)]   # anything else: from the documents
 
     def _fresh(self) -> None:
-        """price and data_age_s: the close of the freshest closed candle (assemble_snapshot's rule)."""
-        price: list[Any] = []
-        age: list[Any] = []
-        tfs = [(tf, TF_MS[tf], self.rows[tf].get("open_time"), self.rows[tf].get("close"))
-               for tf in TIMEFRAMES_SNAPSHOT]
-        for i, t in enumerate(self.times):
-            best_ms, best_close = None, None
-            for _, ms, ot, close in tfs:
-                o, c = ot[i], close[i]
-                if o is not None and c is not None and (best_ms is None or o + ms > best_ms):
-                    best_ms, best_close = o + ms, c
-            price.append(best_close)
-            age.append(None if best_ms is None else (t - best_ms) / 1000.0)
+        """price and data_age_s: the close of the freshest closed candle (assemble_snapshot's rule:
+        the latest close time among the timeframes with an open time and a close; on a tie the
+        first in TIMEFRAMES_SNAPSHOT order), over all cycles at once."""
+        n = len(self.times)
+        ends = np.full((len(TIMEFRAMES_SNAPSHOT), n), _NO_INT, dtype=np.int64)
+        closes = np.full((len(TIMEFRAMES_SNAPSHOT), n), np.nan)
+        for k, tf in enumerate(TIMEFRAMES_SNAPSHOT):
+            packed = self.rows[tf]
+            ot, close = packed.arrays["open_time"], packed.arrays["close"]
+            known = (ot != _NO_INT) & ~np.isnan(close)
+            ends[k] = np.where(known, np.where(known, ot, 0) + TF_MS[tf], _NO_INT)
+            closes[k] = close
+        pick = ends.argmax(axis=0)         # the first of the latest
+        cols = np.arange(n)
+        best, known = ends[pick, cols], (ends != _NO_INT).any(axis=0)
+        price: list[Any] = closes[pick, cols].tolist()
+        age: list[Any] = ((np.asarray(self.times, dtype=np.int64) - best).astype(np.float64) / 1000.0).tolist()
+        for pos in np.flatnonzero(~known).tolist():
+            price[pos] = age[pos] = None
         self._cols["price"], self._cols["data_age_s"] = price, age
 
     def _session(self, key: str) -> list[Any]:

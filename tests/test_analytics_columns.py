@@ -3,6 +3,8 @@ field for field, on a few days of each real 1m file (with funding and taker volu
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import pytest
 
@@ -48,3 +50,39 @@ def test_columns_and_documents_equal_the_batch_builder(period):
     for path in FLOW_LEAVES:                       # the flow fields rules can read, kept as columns
         assert cols.column("flow", path) == [D.get_path(c["flow"], path) for c in docs], path
     assert len(FLOW_LEAVES) == len(leaf_types(FACTS["flow"])) > 50
+
+
+@pytest.mark.parametrize("inputs", [None, "sentiment", "asked_none", "asked_sentiment"])
+def test_flow_columns_without_histories_equal_the_documents(period, inputs):
+    """No derivative histories: the flow leaves come from engine/analytics/flow_columns.py
+    (the input-less parts once, the rest per cycle), equal to each cycle's document; with a
+    human input the columns are read from the documents (the other path), equal too."""
+    df, t_from, t_to, _ = period
+    given: Any = None
+    if inputs in ("sentiment", "asked_sentiment"):
+        as_of = pd.Timestamp(t_from + 6 * 3_600_000, unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+        given = {"sentiment": {"score": 0.4, "label": "bullish", "as_of": as_of, "comment": None}}
+    if inputs and inputs.startswith("asked"):      # as the command passes them: a function of the time
+        doc = given or {}
+        given = lambda t: {"etf": None, "liquidations": None, "sentiment": None, **doc}  # noqa: E731
+    docs = build_cycles(df, t_from, t_to, config(), inputs=given, with_flow=True)
+    cols = build_columns(df, t_from, t_to, config(), inputs=given)
+    kinds = set()
+    for path in FLOW_LEAVES:
+        want = [D.get_path(c["flow"], path) for c in docs]
+        col = cols.column("flow", path)
+        assert col == want, path
+        assert [type(v) for v in col] == [type(v) for v in want], path
+        kinds.add(len(set(map(repr, want))) > 1)
+    assert kinds == {True, False}        # fields that change over the cycles, and fields that do not
+
+
+def test_timestamp_column_equals_iso_utc_of_each_time():
+    """The cycles' timestamp_iso column (numpy for whole seconds) is iso_utc's text, year 1970
+    to 9999, and a time with milliseconds takes iso_utc itself."""
+    from engine.analytics.columns import _iso_column
+    from engine.analytics.snapshot import iso_utc
+
+    times = [*range(0, 253_402_300_800_000, 86_400_000 * 365 + 3_723_000), 253_402_300_799_000]
+    assert _iso_column(times) == [iso_utc(t) for t in times]
+    assert _iso_column([1_500, 0]) == ["1970-01-01T00:00:01.500Z", "1970-01-01T00:00:00Z"]

@@ -126,3 +126,45 @@ def test_a_recorded_decision_s_trace_is_rebuilt_equal_to_durable_s(candles):
             assert {**mine["decision"], "id": rec["id"]} == rec["decision"]
     finally:
         durable.close()
+
+
+def test_flat_stretches_reuse_account_and_position_facts_equal_to_fresh_ones(candles, monkeypatch):
+    """_Run.own_facts hands a flat idle stretch the same two documents (issue 16): both
+    engines take them from there, so the differential cannot see a stale one. Here every
+    cycle's answer is checked against one built afresh (cache dropped), across trades (the
+    wallet moves) and UTC days (the counters roll)."""
+    import json
+
+    from engine.backtest import loop as L
+
+    df, t_from, t_to = candles
+    original = L._Run.own_facts
+    seen = {"reused": 0, "cycles": 0, "days": set(), "wallets": set()}
+    fresh_at: dict[int, str] = {}
+
+    def checked(self, t):
+        before = self._idle
+        account, position = original(self, t)
+        self._idle = None
+        fresh = original(self, t)
+        assert json.dumps([account, position]) == json.dumps(list(fresh)), t
+        assert [type(v) for v in account.values()] == [type(v) for v in fresh[0].values()]
+        self._idle = None if self._idle is None else (self._idle[0], self._idle[1], account, position)
+        seen["cycles"] += 1
+        seen["reused"] += before is not None and before[2] is account
+        seen["days"].add(t // D.DAY)
+        seen["wallets"].add(str(self.ex.core.ledger.wallet))
+        fresh_at[t] = json.dumps(list(fresh))
+        return account, position
+
+    monkeypatch.setattr(L._Run, "own_facts", checked)
+    trades = decisions = 0
+    for name, files, cfg in D.rulesets():      # the default rules: long flat stretches;
+        if name in ("default", "ema_cross"):   # the EMA cross: trades, so the wallet moves
+            res = run_backtest(df, t_from, t_to, cfg, D.compile_ruleset(files, cfg),
+                               BacktestParams(engine="fast"), "fast")
+            trades, decisions = trades + len(res.trades), decisions + len(res.decisions)
+            # the log keeps a reused document once (by identity): what it gives back is the fresh facts
+            assert all(json.dumps([r["account"], r["position"]]) == fresh_at[r["t_ms"]] for r in res.decisions)
+    assert trades and len(seen["wallets"]) > 1 and len(seen["days"]) > 1
+    assert seen["cycles"] == decisions and seen["reused"] > decisions // 4

@@ -11,7 +11,6 @@ it reads. Values are the batch builder's, bit for bit (tests/test_analytics_colu
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -97,10 +96,10 @@ class Packed:
                 self.arrays[k] = col
                 self.kinds[k] = "c" if k in _NAMES else "i" if col.dtype == np.int64 else "f"
                 continue
-            kinds = {v.__class__ for v in col if v is not None}
+            kinds = set(map(type, col))      # (C loops: the flow's 58 columns come through here)
+            kinds.discard(type(None))
             if kinds <= {float}:
-                self.arrays[k], self.kinds[k] = np.array([math.nan if v is None else v for v in col],
-                                                         dtype=np.float64), "f"
+                self.arrays[k], self.kinds[k] = np.array(col, dtype=np.float64), "f"   # None -> NaN
             elif kinds <= {int}:
                 self.arrays[k], self.kinds[k] = np.array([_NO_INT if v is None else v for v in col],
                                                          dtype=np.int64), "i"
@@ -169,6 +168,21 @@ class SnapshotColumns:
                 self._cols[path] = col
         return col
 
+    def float_array(self, path: str) -> np.ndarray | None:
+        """The float64 array a number field is stored as (NaN: unknown), when it is one row
+        value kept as floats; else None (read its column)."""
+        parts = path.split(".")
+        direct = _DIRECT.get(parts[0])
+        key = None
+        if direct is not None and len(parts) == direct[0] and parts[1] in self.rows:
+            key, packed = direct[1](parts), self.rows[parts[1]]
+        elif parts[0] == "volatility" and len(parts) == 3 and parts[2] in self.rows and parts[1] in (
+                "atr", "atr_pct", "atr_pct_rank"):
+            key, packed = parts[1], self.rows[parts[2]]
+        if key is None or key not in packed or packed.kinds[key] != "f":
+            return None
+        return packed.arrays[key]  # type: ignore[no-any-return]
+
     def _compute(self, path: str) -> list[Any]:
         n, parts = len(self.times), path.split(".")
         direct = _DIRECT.get(parts[0])
@@ -182,7 +196,7 @@ class SnapshotColumns:
         if path == "timestamp_ms":
             return list(self.times)
         if path == "timestamp_iso":
-            return [iso_utc(t) for t in self.times]
+            return _iso_column(self.times)
         if path == "symbol":
             return [plain(self.config).get("symbol", "BTCUSDT")] * n
         if path in ("price", "data_age_s"):
@@ -201,19 +215,25 @@ class SnapshotColumns:
         return [_get(self.doc(i), parts) for i in range(n)]   # anything else: from the documents
 
     def _fresh(self) -> None:
-        """price and data_age_s: the close of the freshest closed candle (assemble_snapshot's rule)."""
-        price: list[Any] = []
-        age: list[Any] = []
-        tfs = [(tf, TF_MS[tf], self.rows[tf].get("open_time"), self.rows[tf].get("close"))
-               for tf in TIMEFRAMES_SNAPSHOT]
-        for i, t in enumerate(self.times):
-            best_ms, best_close = None, None
-            for _, ms, ot, close in tfs:
-                o, c = ot[i], close[i]
-                if o is not None and c is not None and (best_ms is None or o + ms > best_ms):
-                    best_ms, best_close = o + ms, c
-            price.append(best_close)
-            age.append(None if best_ms is None else (t - best_ms) / 1000.0)
+        """price and data_age_s: the close of the freshest closed candle (assemble_snapshot's rule:
+        the latest close time among the timeframes with an open time and a close; on a tie the
+        first in TIMEFRAMES_SNAPSHOT order), over all cycles at once."""
+        n = len(self.times)
+        ends = np.full((len(TIMEFRAMES_SNAPSHOT), n), _NO_INT, dtype=np.int64)
+        closes = np.full((len(TIMEFRAMES_SNAPSHOT), n), np.nan)
+        for k, tf in enumerate(TIMEFRAMES_SNAPSHOT):
+            packed = self.rows[tf]
+            ot, close = packed.arrays["open_time"], packed.arrays["close"]
+            known = (ot != _NO_INT) & ~np.isnan(close)
+            ends[k] = np.where(known, np.where(known, ot, 0) + TF_MS[tf], _NO_INT)
+            closes[k] = close
+        pick = ends.argmax(axis=0)         # the first of the latest
+        cols = np.arange(n)
+        best, known = ends[pick, cols], (ends != _NO_INT).any(axis=0)
+        price: list[Any] = closes[pick, cols].tolist()
+        age: list[Any] = ((np.asarray(self.times, dtype=np.int64) - best).astype(np.float64) / 1000.0).tolist()
+        for pos in np.flatnonzero(~known).tolist():
+            price[pos] = age[pos] = None
         self._cols["price"], self._cols["data_age_s"] = price, age
 
     def _session(self, key: str) -> list[Any]:
@@ -231,6 +251,15 @@ class SnapshotColumns:
         if key == "restricted":
             return [by_hour[h][1] for h in hours]
         return [_get(self.doc(i), ["session", key]) for i in range(len(self.times))]
+
+
+def _iso_column(times: list[int]) -> list[str]:
+    """[iso_utc(t) for t in times], by numpy when every time is a whole second (cycle times)."""
+    arr = np.asarray(times, dtype=np.int64)
+    if len(arr) and (arr % 1000 == 0).all() and arr.min() >= 0 and arr.max() < 253_402_300_800_000:
+        text = np.datetime_as_string(arr.astype("datetime64[ms]").astype("datetime64[s]"), unit="s")
+        return [f"{s}Z" for s in text.tolist()]
+    return [iso_utc(t) for t in times]
 
 
 class _Unpacked(list):  # type: ignore[type-arg]
@@ -325,6 +354,16 @@ class CycleColumns(Sequence[dict[str, Any]]):
         out.declared = declared
         return out
 
+    def float_array(self, fact: str, path: str) -> np.ndarray | None:
+        """A number field's values as the float64 array they are kept in (NaN: unknown), when
+        they are kept so (most snapshot and flow numbers); else None."""
+        if fact == "snapshot":
+            return self.snapshot.float_array(path)
+        cols = self.flow_columns
+        if fact == "flow" and cols is not None and path in cols and cols.kinds[path] == "f":
+            return cols.arrays[path]  # type: ignore[no-any-return]
+        return None
+
     def column(self, fact: str, path: str) -> list[Any]:
         """A market fact's column: snapshot from the columns; flow and declared from their
         per-cycle documents."""
@@ -347,6 +386,7 @@ def build_columns(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any,
                   cycle_minutes: int | None = None) -> CycleColumns:
     """batch.build_cycles' cycles as columns (same arguments, same values)."""
     from engine.analytics.flow import build_flow, prepare_derivatives
+    from engine.analytics.flow_columns import flow_leaf_columns
 
     a = section(config, "analytics")
     minutes = cycle_minutes or int(plain(config).get("engine", {}).get("cycle_minutes", 5))
@@ -380,8 +420,14 @@ def build_columns(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any,
     def flow_at(i: int) -> dict[str, Any]:
         t = times[i]
         return build_flow(snap.flow_view(i), deriv, inputs(t) if callable(inputs) else inputs, t, config)
-    read = _leaf_reader(FLOW_LEAVES)
-    values = [read(flow_at(i)) for i in range(len(times))]
-    flow_cols = {path: list(col) for path, col in zip(FLOW_LEAVES, zip(*values, strict=True), strict=True)} \
-        if values else {path: [] for path in FLOW_LEAVES}
+    view = {"price": snap.column("price"), "data_age_s": snap.column("data_age_s"),
+            "swing_high": snap.rows["tf_1h"].get("swing_high"), "swing_low": snap.rows["tf_1h"].get("swing_low"),
+            "momentum_state": snap.rows["tf_15m"].get("momentum_state"),
+            "regime": snap.column("session.volatility_regime"), "timestamp_iso": snap.column("timestamp_iso")}
+    flow_cols = flow_leaf_columns(view, times, deriv, inputs, config, FLOW_LEAVES)
+    if flow_cols is None:       # inputs given: the leaves read from each cycle's document
+        read = _leaf_reader(FLOW_LEAVES)
+        values = [read(flow_at(i)) for i in range(len(times))]
+        flow_cols = {path: list(col) for path, col in zip(FLOW_LEAVES, zip(*values, strict=True), strict=True)} \
+            if values else {path: [] for path in FLOW_LEAVES}
     return CycleColumns(snap, Packed(flow_cols), flow_at)

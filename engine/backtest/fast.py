@@ -25,9 +25,10 @@ class FastDecisions:
     def __init__(self, compiled: CompiledRules, cycles: Sequence[Mapping[str, Any]]):
         self.compiled = compiled
         column: Callable[[str, str], Sequence[Any]]
+        floats = None
         if isinstance(cycles, CycleColumns):
             self.times = cycles.times
-            column = cycles.column
+            column, floats = cycles.column, cycles.float_array
         else:
             self.times = [int(c["t_ms"]) for c in cycles]
             by_fact: dict[str, list[Any]] = {}
@@ -39,12 +40,13 @@ class FastDecisions:
                                             else (c.get("declared") or {}).get(fact) for c in cycles]
                 return doc_column(docs, compiled, fact, path)
         self.column = column
-        self.rules = VectorRules(compiled, market_columns(compiled, column), len(self.times))
+        self.rules = VectorRules(compiled, market_columns(compiled, column, floats), len(self.times))
         self.stamps = [v if type(v) is str else None for v in column("snapshot", "timestamp_iso")]
         self.symbol = compiled.settings.get("symbol", "BTCUSDT")
         self.full = 0       # cycles that went through decide()
         self._atr: Sequence[Any] | None = None
         self._flats: dict[int, dict[str, Any]] = {}
+        self._flat_docs: dict[str, dict[str, Any]] = {}
 
     def decide(self, i: int, own: Mapping[str, Any], full: Callable[[], Mapping[str, Any]]) -> dict[str, Any]:
         """The decision of cycle i. `own`: the run's facts at it (account, position,
@@ -53,10 +55,15 @@ class FastDecisions:
         if res["action"] == "flat" and not res.get("manage"):
             flat = self._flats.get(id(res))      # results are memoised: one flat document each
             if flat is None:
-                flat = self._flats[id(res)] = _flat(self.symbol, None, res["reason"], res["confidence"],
-                                                    res["risk_checks"], res["risk_mode"], self.compiled.version)
+                flat = _flat(self.symbol, None, res["reason"], res["confidence"], dict(res["risk_checks"]),
+                             res["risk_mode"], self.compiled.version)
+                # patterns with the same flat decision share one document (repr tells 0, 0.0 and False apart)
+                flat = self._flats[id(res)] = self._flat_docs.setdefault(repr(flat), flat)
+            # the pattern's risk_checks document is shared by its flat decisions: the loop and the
+            # execution step only read a flat decision, and the log copies what it hands out
+            # (sharing it lets the log see a repeated decision by identity: issue 16)
             doc = flat.copy()
-            doc["timestamp_iso"], doc["risk_checks"] = self.stamps[i], dict(flat["risk_checks"])
+            doc["timestamp_iso"] = self.stamps[i]
             return doc
         self.full += 1          # a trade or a manage request: decide() sizes and prices it
         return decide(self.compiled, full(), "python", result={**res, "risk_checks": dict(res["risk_checks"])})[0]

@@ -140,6 +140,7 @@ class _Run:
         self.last_decision: str | None = None
         self.settled = False  # the last step ended with nothing sent and nothing happened
         self.resting = 0      # open orders after that step
+        self._idle: tuple[Any, Any, dict[str, Any], dict[str, Any]] | None = None   # own_facts while flat
 
     # -- the exchange view, as the worker gathers it --------------------------------
     def volatility(self, now: int) -> float | None:
@@ -281,6 +282,34 @@ class _Run:
         if (rec is not None and "fees" not in rec and prev not in self.state.entered
                 and prev != self.state.decision_id and prev != self.current):
             del self.by_decision[prev]
+
+    def own_facts(self, t: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The account and position facts at cycle time t, as the worker reads them.
+
+        Flat with nothing working, they are a function of the wallet (the same Decimal
+        object until something settles: unrealized PnL is zero without a position) and
+        of the day / week counters: a quiet stretch's cycles get the same two documents
+        (nobody changes them: decide() and the record take copies), not rebuilt a cycle
+        (issue 16: per-cycle overhead)."""
+        core, s = self.ex.core, self.state
+        idle = None
+        if core.ledger.qty == 0 and s.phase == NO_POSITION and not core.open_orders():
+            day = t // DAY_MS
+            idle = (day, (day + 3) // 7, s.day_key, s.week_key, s.day_start_equity, s.week_start_equity,
+                    s.trades_today, s.safe_mode)
+            cached = self._idle
+            if cached is not None and cached[0] is core.ledger.wallet and cached[1] == idle:
+                return cached[2], cached[3]
+        pos = core.position()
+        equity = core.ledger.wallet + pos.unrealized_pnl
+        account = daily_weekly(s, equity, t)
+        position = {"side": "flat" if pos.quantity == 0 else ("long" if pos.quantity > 0 else "short"),
+                    "quantity": float(abs(pos.quantity)),
+                    "entry_price": float(pos.entry_price) if pos.quantity else None,
+                    "unrealized_pnl": float(pos.unrealized_pnl),
+                    **manage.position_facts(s, pos.quantity, pos.entry_price, core.last_price, t)}
+        self._idle = (core.ledger.wallet, idle, account, position) if idle is not None else None
+        return account, position
 
     def busy(self) -> bool:
         core = self.ex.core
@@ -459,15 +488,8 @@ def cycle_facts(cyc: Mapping[str, Any], account: Mapping[str, Any], position: Ma
 def _decide(run: _Run, cycles: Sequence[Mapping[str, Any]], i: int, compiled: Any, engine: Any,
             out: DecisionLog) -> dict[str, Any]:
     core = run.ex.core
-    pos = core.position()
     t = _times(cycles)[i] if isinstance(cycles, CycleColumns) else int(cycles[i]["t_ms"])
-    equity = core.ledger.wallet + pos.unrealized_pnl
-    account = daily_weekly(run.state, equity, t)
-    position = {"side": "flat" if pos.quantity == 0 else ("long" if pos.quantity > 0 else "short"),
-                "quantity": float(abs(pos.quantity)),
-                "entry_price": float(pos.entry_price) if pos.quantity else None,
-                "unrealized_pnl": float(pos.unrealized_pnl),
-                **manage.position_facts(run.state, pos.quantity, pos.entry_price, core.last_price, t)}
+    account, position = run.own_facts(t)
     own: dict[str, Any] = {"account": account, "position": position}
     if "protections" in compiled.paths:      # the run's own trades, as live reads the trades table
         own["protections"] = protection_facts(

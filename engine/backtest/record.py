@@ -106,6 +106,7 @@ class DecisionLog:
         self._odd: dict[int, tuple[int, str, Any, bool]] = {}   # index -> (t, id, timestamp_iso, same id)
         self._recent: tuple[list[dict[str, Any]], ...] = ([], [], [])
         self._iso = _Iso()
+        self._last: list[tuple[Mapping[str, Any], dict[str, Any]] | None] = [None, None, None]
 
     def _share(self, kind: int, part: dict[str, Any]) -> dict[str, Any]:
         recent = self._recent[kind]
@@ -127,8 +128,19 @@ class DecisionLog:
             self._odd[len(self._doc)] = (t, did, ts, same_id)
         self._t.append(t if type(t) is int else 0)
         self._doc.append(self._share(0, rest))
-        self._account.append(self._share(1, dict(rec["account"])))
-        self._position.append(self._share(2, dict(rec["position"])))
+        self._account.append(self._given(1, rec["account"]))
+        self._position.append(self._given(2, rec["position"]))
+
+    def _given(self, kind: int, part: Mapping[str, Any]) -> dict[str, Any]:
+        """The kept part for an account or position document. The same document object as
+        in the last record is taken as unchanged (the loop hands a flat stretch one pair of
+        documents, engine/backtest/loop.py own_facts, and changes none): no copy, no compare."""
+        last = self._last[kind]
+        if last is not None and last[0] is part:
+            return last[1]
+        kept = self._share(kind, dict(part))
+        self._last[kind] = (part, kept)
+        return kept
 
     def _row(self, i: int) -> _Row:
         odd = self._odd.get(i)

@@ -29,7 +29,7 @@ import numpy as np
 
 from engine.rules.compiler import CompiledRules, Rule
 from engine.rules.conditions import Condition
-from engine.rules.runtime import _plan, evaluate, facts_of
+from engine.rules.runtime import _LEAF_TYPES, _plan, evaluate, facts_of
 
 ACCOUNT_FACTS = frozenset(("account", "position", "protections"))
 DERIVED_FACTS = frozenset(("score", "candidate", "outcome"))
@@ -40,17 +40,31 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def market_columns(compiled: CompiledRules, column: Callable[[str, str], Sequence[Any]]
+def market_columns(compiled: CompiledRules, column: Callable[[str, str], Sequence[Any]],
+                   floats: Callable[[str, str], np.ndarray | None] | None = None
                    ) -> dict[tuple[str, str], list[Any]]:
     """{(fact, path): [value per cycle]} for every market path the rules read.
 
     `column(fact, path)` gives that field's raw values over the cycles. Values go through
-    the same typed reading as runtime.read_facts (a wrong type is unknown, None)."""
+    the same typed reading as runtime.read_facts (a wrong type is unknown, None).
+    `floats(fact, path)`, when given, may answer a field's values as the float64 array they
+    are kept in (NaN unknown): for a `number` field the typed reading is then done on the
+    array (a number is a finite float there), and the array is what the masks compare."""
     out: dict[tuple[str, str], list[Any]] = {}
     for fact in facts_of(compiled):
         if fact in ACCOUNT_FACTS or fact not in compiled.paths:
             continue
         for path, _, ok in _plan(compiled, fact, ()):
+            arr = floats(fact, path) if floats is not None and _LEAF_TYPES.get(fact, {}).get(path) == "number" \
+                else None
+            if arr is not None:
+                finite = np.isfinite(arr)
+                col: list[Any] = arr.tolist()
+                for pos in np.flatnonzero(~finite).tolist():
+                    col[pos] = None
+                _FLOATS[id(col)] = (col, np.where(finite, arr, math.nan))
+                out[(fact, path)] = col
+                continue
             out[(fact, path)] = [None if v is not None and not ok(v) else v for v in column(fact, path)]
     return out
 
@@ -180,7 +194,8 @@ class VectorRules:
         self._acct_market = market[:, self.account_rules].tolist() if n else []
         self._fails: dict[tuple[Any, ...], tuple[int, ...]] = {}   # account values -> rules they fail
         self._keys = [bytes(row) for row in np.packbits(market, axis=1)] if n else []
-        self._memo: dict[tuple[bytes, tuple[int, ...], bool], dict[str, Any]] = {}
+        self._memo: dict[tuple[bytes, tuple[int, ...], bool], dict[str, Any]] = {}   # see result()
+        self._last_read: tuple[Any, Any, Any, tuple[int, ...], Any] | None = None
 
     def describe(self) -> dict[str, Any]:
         """How each condition is evaluated (for the run's params): market conditions at once
@@ -192,31 +207,39 @@ class VectorRules:
     def result(self, i: int, facts: Mapping[str, Any]) -> dict[str, Any]:
         """runtime.evaluate's result for cycle i, given that cycle's account facts (only
         account / position / protections are read from `facts`)."""
-        vals = []
-        for fact, get, ok in self.reads:
-            v = get(facts.get(fact))
-            vals.append(None if v is not None and not ok(v) else v)
-        key_vals = tuple(vals)
-        fails = self._fails.get(key_vals)     # positions in account_rules
-        if fails is None:
-            fails = tuple(p for p, j in enumerate(self.account_rules)
-                          if not all(test(vals[k]) for k, test in self.account[j]))
-            if len(self._fails) > 65536:     # account values seen in a run: few while flat, bounded anyway
-                self._fails.clear()
-            self._fails[key_vals] = fails
-        # the rules an account value fails, among those whose market conditions hold here
-        failed: tuple[int, ...] = ()
-        if fails:
-            market = self._acct_market[i]
-            failed = tuple(self.account_rules[p] for p in fails if market[p])
-        pos = facts.get("position")
-        side = pos.get("side") if isinstance(pos, Mapping) else None
+        acct, pos, prot = facts.get("account"), facts.get("position"), facts.get("protections")
+        last = self._last_read
+        if last is not None and last[0] is acct and last[1] is pos and last[2] is prot:
+            # the same account documents as the cycle before (a flat stretch: the loop reuses
+            # them unchanged): the same values, so the same failing rules and side
+            fails, side = last[3], last[4]
+        else:
+            vals = []
+            for fact, get, ok in self.reads:
+                v = get(facts.get(fact))
+                vals.append(None if v is not None and not ok(v) else v)
+            key_vals = tuple(vals)
+            got = self._fails.get(key_vals)     # positions in account_rules
+            if got is None:
+                got = tuple(p for p, j in enumerate(self.account_rules)
+                            if not all(test(vals[k]) for k, test in self.account[j]))
+                if len(self._fails) > 65536:     # account values seen in a run: few while flat, bounded anyway
+                    self._fails.clear()
+                self._fails[key_vals] = got
+            fails = got
+            side = pos.get("side") if isinstance(pos, Mapping) else None
+            self._last_read = (acct, pos, prot, fails, side)
         in_position = side in ("long", "short")
-        key = (self._keys[i], failed, in_position)
+        # the market row (its packed bytes) and the rules an account value fails decide which
+        # rules hold: the result's key
+        key = (self._keys[i], fails, in_position)
         res = self._memo.get(key)
         if res is None:
+            # the rules an account value fails, among those whose market conditions hold here
+            market = self._acct_market[i]
+            failed = [self.account_rules[p] for p in fails if market[p]]
             holds = self.market[i].copy()
-            holds[list(failed)] = False
+            holds[failed] = False
             view: dict[str, dict[str, Any]] = {"position": {"side": side if in_position else None}}
             res, _ = evaluate(self.compiled, {}, _PatternSession(self, holds.tolist()), (view, []), trace=False)
             self._memo[key] = res

@@ -338,14 +338,17 @@ class _Run:
         if equity and equity[-1][1] == eq and equity[-1][1].as_tuple() == eq.as_tuple():
             eq = equity[-1][1]
         day, stamps, last, n = s.day_key, fast.stamps, None, len(times)
+        cached = self._idle
+        # the kept documents answer for the whole stretch: its cycles share the UTC day (so the
+        # week) and nothing in it changes the counters or the wallet
+        if k >= n or cached is None or cached[0] is not wallet or cached[1] != self._idle_key(times[k]):
+            return k, None
+        own = {"account": cached[2], "position": cached[3]}
         while k < n:
             t = times[k]
             if t >= t_to or t // DAY_MS != day:
                 break
-            cached = self._idle
-            if cached is None or cached[0] is not wallet or cached[1] != self._idle_key(t):
-                break
-            flat = fast.flat(k, {"account": cached[2], "position": cached[3]})
+            flat = fast.flat(k, own)
             if flat is None:
                 break
             account, position = self.own_facts(t)    # that kept pair (through own_facts: one way in)

@@ -69,6 +69,24 @@ class FastDecisions:
         is not flat or asks to manage (then decide() is needed). Not to be changed: shared."""
         return self._flat_of(self.rules.result(i, own))
 
+    def flat_run(self, k: int, stop: int, own: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """flat(i, own) for i = k, k+1, ... before `stop`, up to the first that is None: the
+        flat decisions of a stretch whose own facts are these same documents. With them
+        fixed, a cycle's result is a function of its market row alone (VectorRules.result's
+        memo key), so each distinct row is looked up once per stretch."""
+        keys, out = self.rules._keys, []
+        seen: dict[bytes, dict[str, Any] | None] = {}
+        for i in range(k, stop):
+            key = keys[i]
+            if key in seen:
+                flat = seen[key]
+            else:
+                flat = seen[key] = self._flat_of(self.rules.result(i, own))
+            if flat is None:
+                break
+            out.append(flat)
+        return out
+
     def _flat_of(self, res: Mapping[str, Any]) -> dict[str, Any] | None:
         if res["action"] != "flat" or res.get("manage"):
             return None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -337,20 +337,15 @@ class _Run:
         eq = wallet + ledger.unrealized(Decimal(0))   # as the loop computes it: no position, no PnL
         if equity and equity[-1][1] == eq and equity[-1][1].as_tuple() == eq.as_tuple():
             eq = equity[-1][1]
-        day, stamps, last, n = s.day_key, fast.stamps, None, len(times)
+        day, stamps, last = s.day_key, fast.stamps, None
         cached = self._idle
         # the kept documents answer for the whole stretch: its cycles share the UTC day (so the
         # week) and nothing in it changes the counters or the wallet
-        if k >= n or cached is None or cached[0] is not wallet or cached[1] != self._idle_key(times[k]):
+        if k >= len(times) or cached is None or cached[0] is not wallet or cached[1] != self._idle_key(times[k]):
             return k, None
-        own = {"account": cached[2], "position": cached[3]}
-        while k < n:
+        stop = bisect_left(times, min(t_to, (day + 1) * DAY_MS), k)   # before the period's last, this day
+        for flat in fast.flat_run(k, stop, {"account": cached[2], "position": cached[3]}):
             t = times[k]
-            if t >= t_to or t // DAY_MS != day:
-                break
-            flat = fast.flat(k, own)
-            if flat is None:
-                break
             account, position = self.own_facts(t)    # that kept pair (through own_facts: one way in)
             did = str(t // 1000)
             self.drop_unentered(did)

@@ -337,7 +337,8 @@ class _Run:
         eq = wallet + ledger.unrealized(Decimal(0))   # as the loop computes it: no position, no PnL
         if equity and equity[-1][1] == eq and equity[-1][1].as_tuple() == eq.as_tuple():
             eq = equity[-1][1]
-        day, stamps, last = s.day_key, fast.stamps, None
+        day, stamps = s.day_key, fast.stamps
+        last: tuple[dict[str, Any], Any, str] | None = None
         cached = self._idle
         # the kept documents answer for the whole stretch: its cycles share the UTC day (so the
         # week) and nothing in it changes the counters or the wallet
@@ -351,9 +352,9 @@ class _Run:
             self.drop_unentered(did)
             decisions.append_flat(t, did, flat, stamps[k], account, position)
             equity.append((t, eq, wallet))
-            last = {**flat, "timestamp_iso": stamps[k], "id": did}
+            last = (flat, stamps[k], did)
             k += 1
-        return k, last
+        return k, (None if last is None else {**last[0], "timestamp_iso": last[1], "id": last[2]})
 
     def busy(self) -> bool:
         core = self.ex.core

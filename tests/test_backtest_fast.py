@@ -168,3 +168,42 @@ def test_flat_stretches_reuse_account_and_position_facts_equal_to_fresh_ones(can
             assert all(json.dumps([r["account"], r["position"]]) == fresh_at[r["t_ms"]] for r in res.decisions)
     assert trades and len(seen["wallets"]) > 1 and len(seen["days"]) > 1
     assert seen["cycles"] == decisions and seen["reused"] > decisions // 4
+
+
+def test_flat_idle_stretches_handled_together_record_what_the_cycle_by_cycle_loop_does(candles, monkeypatch):
+    """_Run.flat_stretch records runs of flat idle cycles in one pass (issue 16): decisions,
+    equity points, trades, orders and events equal the loop's cycle by cycle (stretches
+    off), for the default rules (long flat stretches) and the EMA trend with ROI exits
+    (trades between them, so stretches stop at entries, exits and UTC days)."""
+    from engine.backtest import loop as L
+    from engine.backtest.export import equity_csv, trades_csv
+
+    df, t_from, t_to = candles
+    original = L._Run.flat_stretch
+    taken = {"cycles": 0}
+
+    def counted(self, fast, times, k, *rest):
+        end, last = original(self, fast, times, k, *rest)
+        taken["cycles"] += end - k
+        return end, last
+
+    for name, files, cfg in D.rulesets():
+        if name not in ("default", "ema_trend_roi"):
+            continue
+        compiled = D.compile_ruleset(files, cfg)
+        taken["cycles"] = 0
+        monkeypatch.setattr(L._Run, "flat_stretch", counted)
+        together = run_backtest(df, t_from, t_to, cfg, compiled, BacktestParams(engine="fast"), "fast")
+        monkeypatch.setattr(L._Run, "flat_stretch", lambda self, fast, times, k, *rest: (k, None))
+        one_by_one = run_backtest(df, t_from, t_to, cfg, compiled, BacktestParams(engine="fast"), "fast")
+        n = len(one_by_one.decisions)
+        assert taken["cycles"] > n // 5, (name, taken, n)   # many cycles went through a stretch
+        assert list(together.decisions) == list(one_by_one.decisions), name
+        assert [(t, str(e), str(w)) for t, e, w in together.equity] == \
+            [(t, str(e), str(w)) for t, e, w in one_by_one.equity], name
+        assert trades_csv(together.trades) == trades_csv(one_by_one.trades), name
+        assert equity_csv(together.equity) == equity_csv(one_by_one.equity), name
+        assert together.orders == one_by_one.orders and together.events == one_by_one.events, name
+        assert together.final_equity == one_by_one.final_equity, name
+        if name == "ema_trend_roi":
+            assert len(one_by_one.trades) > 5, "it trades in these days"

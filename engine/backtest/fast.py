@@ -52,13 +52,8 @@ class FastDecisions:
         """The decision of cycle i. `own`: the run's facts at it (account, position,
         protections); `full()`: the cycle's whole facts, built only for decide()."""
         res = self.rules.result(i, own)
-        if res["action"] == "flat" and not res.get("manage"):
-            flat = self._flats.get(id(res))      # results are memoised: one flat document each
-            if flat is None:
-                flat = _flat(self.symbol, None, res["reason"], res["confidence"], dict(res["risk_checks"]),
-                             res["risk_mode"], self.compiled.version)
-                # patterns with the same flat decision share one document (repr tells 0, 0.0 and False apart)
-                flat = self._flats[id(res)] = self._flat_docs.setdefault(repr(flat), flat)
+        flat = self._flat_of(res)
+        if flat is not None:
             # the pattern's risk_checks document is shared by its flat decisions: the loop and the
             # execution step only read a flat decision, and the log copies what it hands out
             # (sharing it lets the log see a repeated decision by identity: issue 16)
@@ -67,6 +62,41 @@ class FastDecisions:
             return doc
         self.full += 1          # a trade or a manage request: decide() sizes and prices it
         return decide(self.compiled, full(), "python", result={**res, "risk_checks": dict(res["risk_checks"])})[0]
+
+    def flat(self, i: int, own: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Cycle i's flat decision as the shared document of its pattern (timestamp_iso None:
+        the decision is it with self.stamps[i] in that field), or None when the cycle's result
+        is not flat or asks to manage (then decide() is needed). Not to be changed: shared."""
+        return self._flat_of(self.rules.result(i, own))
+
+    def flat_run(self, k: int, stop: int, own: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """flat(i, own) for i = k, k+1, ... before `stop`, up to the first that is None: the
+        flat decisions of a stretch whose own facts are these same documents. With them
+        fixed, a cycle's result is a function of its market row alone (VectorRules.result's
+        memo key), so each distinct row is looked up once per stretch."""
+        keys, out = self.rules._keys, []
+        seen: dict[bytes, dict[str, Any] | None] = {}
+        for i in range(k, stop):
+            key = keys[i]
+            if key in seen:
+                flat = seen[key]
+            else:
+                flat = seen[key] = self._flat_of(self.rules.result(i, own))
+            if flat is None:
+                break
+            out.append(flat)
+        return out
+
+    def _flat_of(self, res: Mapping[str, Any]) -> dict[str, Any] | None:
+        if res["action"] != "flat" or res.get("manage"):
+            return None
+        flat = self._flats.get(id(res))      # results are memoised: one flat document each
+        if flat is None:
+            flat = _flat(self.symbol, None, res["reason"], res["confidence"], dict(res["risk_checks"]),
+                         res["risk_mode"], self.compiled.version)
+            # patterns with the same flat decision share one document (repr tells 0, 0.0 and False apart)
+            flat = self._flats[id(res)] = self._flat_docs.setdefault(repr(flat), flat)
+        return flat
 
     def atr_pct_5m(self, i: int) -> Any:
         """snapshot.volatility.atr_pct.tf_5m at cycle i (the atr slippage model reads it)."""

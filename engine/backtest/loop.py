@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -292,11 +292,8 @@ class _Run:
         (nobody changes them: decide() and the record take copies), not rebuilt a cycle
         (issue 16: per-cycle overhead)."""
         core, s = self.ex.core, self.state
-        idle = None
-        if core.ledger.qty == 0 and s.phase == NO_POSITION and not core.open_orders():
-            day = t // DAY_MS
-            idle = (day, (day + 3) // 7, s.day_key, s.week_key, s.day_start_equity, s.week_start_equity,
-                    s.trades_today, s.safe_mode)
+        idle = self._idle_key(t)
+        if idle is not None:
             cached = self._idle
             if cached is not None and cached[0] is core.ledger.wallet and cached[1] == idle:
                 return cached[2], cached[3]
@@ -310,6 +307,54 @@ class _Run:
                     **manage.position_facts(s, pos.quantity, pos.entry_price, core.last_price, t)}
         self._idle = (core.ledger.wallet, idle, account, position) if idle is not None else None
         return account, position
+
+    def _idle_key(self, t: int) -> tuple[Any, ...] | None:
+        core, s = self.ex.core, self.state
+        if core.ledger.qty == 0 and s.phase == NO_POSITION and not core.open_orders():
+            day = t // DAY_MS
+            return (day, (day + 3) // 7, s.day_key, s.week_key, s.day_start_equity, s.week_start_equity,
+                    s.trades_today, s.safe_mode)
+        return None
+
+    def flat_stretch(self, fast: FastDecisions, times: Sequence[int], k: int, t_to: int,
+                     decisions: DecisionLog, equity: list[tuple[int, Decimal, Decimal]]) -> tuple[int, Any]:
+        """Cycles k, k+1, ... handled together while nothing can happen between them (issue 16:
+        most of a period is flat with nothing working): right after a cycle that left the run
+        flat with nothing working, not in safe mode, each next cycle of the same UTC day (before
+        the period's last) whose account and position facts are the documents own_facts kept
+        (the same wallet and counters) and whose fast result is flat without a manage part is
+        what the minute loop would have done there: a flat decision recorded, the equity
+        point (the wallet: no position), no step (the loop steps a flat idle run only on a new
+        day or in safe mode), no minute visited in between. The candles of those minutes reach
+        the exchange when the loop sets its clock again, in the same order; with no position
+        and no order they only move its price (funding pays nothing while flat).
+        Returns (the first cycle not handled, the last decision recorded or None)."""
+        core, s = self.ex.core, self.state
+        ledger = core.ledger
+        if self.busy() or s.safe_mode:
+            return k, None
+        wallet = ledger.wallet
+        eq = wallet + ledger.unrealized(Decimal(0))   # as the loop computes it: no position, no PnL
+        if equity and equity[-1][1] == eq and equity[-1][1].as_tuple() == eq.as_tuple():
+            eq = equity[-1][1]
+        day, stamps = s.day_key, fast.stamps
+        last: tuple[dict[str, Any], Any, str] | None = None
+        cached = self._idle
+        # the kept documents answer for the whole stretch: its cycles share the UTC day (so the
+        # week) and nothing in it changes the counters or the wallet
+        if k >= len(times) or cached is None or cached[0] is not wallet or cached[1] != self._idle_key(times[k]):
+            return k, None
+        stop = bisect_left(times, min(t_to, (day + 1) * DAY_MS), k)   # before the period's last, this day
+        for flat in fast.flat_run(k, stop, {"account": cached[2], "position": cached[3]}):
+            t = times[k]
+            account, position = self.own_facts(t)    # that kept pair (through own_facts: one way in)
+            did = str(t // 1000)
+            self.drop_unentered(did)
+            decisions.append_flat(t, did, flat, stamps[k], account, position)
+            equity.append((t, eq, wallet))
+            last = (flat, stamps[k], did)
+            k += 1
+        return k, (None if last is None else {**last[0], "timestamp_iso": last[1], "id": last[2]})
 
     def busy(self) -> bool:
         core = self.ex.core
@@ -409,6 +454,9 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
     core = run.ex.core
     minutes = range(start, t_to + 1, MINUTE) if times else range(0)
     cycle_times = list(times)
+    # flat idle stretches handled together (_Run.flat_stretch): the fast engine, when a cycle's
+    # facts need nothing the stretch does not carry (the run's trades by time, per-cycle slippage)
+    stretch = fast is not None and "protections" not in compiled.paths and params.slippage_kind != "atr"
     now, shown = (start if times else t_to + MINUTE), -1
     while now <= t_to:   # the minutes something can happen in (engine/backtest/visits.py)
         run.clock.set(now)
@@ -433,6 +481,10 @@ def run_backtest(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any, 
             else:
                 run.step(decision)
         k = bisect_right(cycle_times, now)
+        if cyc is not None and stretch:
+            k_end, last = run.flat_stretch(fast, cycle_times, k, t_to, decisions, equity)  # type: ignore[arg-type]
+            if k_end > k:
+                decision, k = last, k_end
         now = next_visit(run, now, cycle_times[k] if k < len(cycle_times) else t_to, t_to)
         if progress is not None and (now - start) // MINUTE // 1440 != shown:
             shown = (now - start) // MINUTE // 1440

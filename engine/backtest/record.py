@@ -107,6 +107,7 @@ class DecisionLog:
         self._recent: tuple[list[dict[str, Any]], ...] = ([], [], [])
         self._iso = _Iso()
         self._last: list[tuple[Mapping[str, Any], dict[str, Any]] | None] = [None, None, None]
+        self._flat_kept: dict[int, tuple[Mapping[str, Any], dict[str, Any]]] = {}   # see append_flat
 
     def _share(self, kind: int, part: dict[str, Any]) -> dict[str, Any]:
         recent = self._recent[kind]
@@ -130,6 +131,26 @@ class DecisionLog:
         self._doc.append(self._share(0, rest))
         self._account.append(self._given(1, rec["account"]))
         self._position.append(self._given(2, rec["position"]))
+
+    def append_flat(self, t: int, did: str, flat: Mapping[str, Any], ts: Any,
+                    account: Mapping[str, Any], position: Mapping[str, Any]) -> None:
+        """append() of {t_ms: t, id: did, decision: {**flat, timestamp_iso: ts, id: did}, account,
+        position}, the same record kept, without building the decision: `flat` is a shared
+        document nobody changes (the fast engine's flat decision of a pattern), so its kept
+        part is worked out once per document, not compared again every cycle of a flat
+        stretch (issue 16: the decision log was the largest per-cycle cost left)."""
+        hit = self._flat_kept.get(id(flat))
+        if hit is None or hit[0] is not flat:
+            doc = {**flat, "timestamp_iso": ts, "id": did}
+            rest = {k: (None if k in ("timestamp_iso", "id") else x) for k, x in doc.items()}
+            hit = self._flat_kept[id(flat)] = (flat, self._share(0, rest))
+        if not (type(t) is int and type(did) is str and did == str(t // 1000) and type(ts) is str
+                and ts == self._iso(t)):
+            self._odd[len(self._doc)] = (t, did, ts, True)
+        self._t.append(t if type(t) is int else 0)
+        self._doc.append(hit[1])
+        self._account.append(self._given(1, account))
+        self._position.append(self._given(2, position))
 
     def _given(self, kind: int, part: Mapping[str, Any]) -> dict[str, Any]:
         """The kept part for an account or position document. The same document object as

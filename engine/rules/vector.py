@@ -191,9 +191,10 @@ class VectorRules:
         _FLOATS.clear()         # the per-column caches live for one ruleset's masks only
         _FACTORIZED.clear()
         self.account_rules = [j for j, acc in enumerate(self.account) if acc]
-        self._acct_market = market[:, self.account_rules].tolist() if n else []
         self._fails: dict[tuple[Any, ...], tuple[int, ...]] = {}   # account values -> rules they fail
-        self._keys = [bytes(row) for row in np.packbits(market, axis=1)] if n else []
+        # a cycle's market row as packed bits, made into its key (bytes) when asked: a year's
+        # 105,000 bytes objects and lists of the account rules' bits were ~21 MB of the peak
+        self._packed = np.packbits(market, axis=1)
         self._memo: dict[tuple[bytes, tuple[int, ...], bool], dict[str, Any]] = {}   # see result()
         self._last_read: tuple[Any, Any, Any, tuple[int, ...], Any] | None = None
 
@@ -232,11 +233,11 @@ class VectorRules:
         in_position = side in ("long", "short")
         # the market row (its packed bytes) and the rules an account value fails decide which
         # rules hold: the result's key
-        key = (self._keys[i], fails, in_position)
+        key = (self._packed[i].tobytes(), fails, in_position)
         res = self._memo.get(key)
         if res is None:
             # the rules an account value fails, among those whose market conditions hold here
-            market = self._acct_market[i]
+            market = self.market[i, self.account_rules].tolist()
             failed = [self.account_rules[p] for p in fails if market[p]]
             holds = self.market[i].copy()
             holds[failed] = False

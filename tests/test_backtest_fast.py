@@ -168,3 +168,24 @@ def test_flat_stretches_reuse_account_and_position_facts_equal_to_fresh_ones(can
             assert all(json.dumps([r["account"], r["position"]]) == fresh_at[r["t_ms"]] for r in res.decisions)
     assert trades and len(seen["wallets"]) > 1 and len(seen["days"]) > 1
     assert seen["cycles"] == decisions and seen["reused"] > decisions // 4
+
+
+
+def test_market_columns_are_read_when_asked_and_let_go_after_their_last_mask():
+    """Bounded memory (issue 16): each market column is read on first use, once, and is let
+    go (with the masks' float cache of it) after its last condition's mask."""
+    from engine.rules.vector import _FLOATS, MarketColumns
+
+    reads = []
+
+    def plan():
+        reads.append(1)
+        col = [1.0, None, 3.0]
+        _FLOATS[id(col)] = (col, None)
+        return col
+    cols = MarketColumns({("snapshot", "price"): plan})
+    first = cols[("snapshot", "price")]
+    assert cols[("snapshot", "price")] is first and len(reads) == 1 and list(cols) == [("snapshot", "price")]
+    cols.release(("snapshot", "price"))
+    assert id(first) not in _FLOATS and cols._kept == {}
+    assert cols[("snapshot", "price")] == first and len(reads) == 2

@@ -207,3 +207,23 @@ def test_flat_idle_stretches_handled_together_record_what_the_cycle_by_cycle_loo
         assert together.final_equity == one_by_one.final_equity, name
         if name == "ema_trend_roi":
             assert len(one_by_one.trades) > 5, "it trades in these days"
+
+
+def test_market_columns_are_read_when_asked_and_let_go_after_their_last_mask():
+    """Bounded memory (issue 16): each market column is read on first use, once, and is let
+    go (with the masks' float cache of it) after its last condition's mask."""
+    from engine.rules.vector import _FLOATS, MarketColumns
+
+    reads = []
+
+    def plan():
+        reads.append(1)
+        col = [1.0, None, 3.0]
+        _FLOATS[id(col)] = (col, None)
+        return col
+    cols = MarketColumns({("snapshot", "price"): plan})
+    first = cols[("snapshot", "price")]
+    assert cols[("snapshot", "price")] is first and len(reads) == 1 and list(cols) == [("snapshot", "price")]
+    cols.release(("snapshot", "price"))
+    assert id(first) not in _FLOATS and cols._kept == {}
+    assert cols[("snapshot", "price")] == first and len(reads) == 2

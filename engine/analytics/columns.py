@@ -88,10 +88,13 @@ class Packed:
     (NaN: unknown) or int64 arrays, names as codes or lists. Python values come back exactly
     (the floats were float64 to begin with): `get(key)` a whole column, `at(key, i)` one value."""
 
-    def __init__(self, cols: Mapping[str, Any]):
+    def __init__(self, cols: Mapping[str, Any], taking: bool = False):
+        """`taking`: `cols` is a dict of this object's own, emptied column by column as they
+        are packed, so a list and its array are not both held for every column at once."""
         self.arrays: dict[str, Any] = {}
         self.kinds: dict[str, str] = {}
-        for k, col in cols.items():
+        for k in list(cols):
+            col = cols.pop(k) if taking and isinstance(cols, dict) else cols[k]
             if isinstance(col, np.ndarray):
                 self.arrays[k] = col
                 self.kinds[k] = "c" if k in _NAMES else "i" if col.dtype == np.int64 else "f"
@@ -409,8 +412,12 @@ def build_columns(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any,
             known = ends[ends >= 0]
             unknown = len(ends) - len(known)     # ends is non-decreasing: the unknown ones come first
             chunks[tf].append(_feature_arrays(feats, known, unknown))
-    rows = {tf: {k: np.concatenate([c[k] for c in chunks[tf]]) if chunks[tf] else _empty_arrays((k,), 0)[k]
-                 for k in ROW_KEYS[tf]} for tf in TIMEFRAMES_ANALYSED}
+    rows: dict[str, dict[str, np.ndarray]] = {}
+    for tf in TIMEFRAMES_ANALYSED:   # each timeframe's day chunks let go once joined (a year: ~50 MB)
+        parts = chunks.pop(tf)
+        rows[tf] = {k: np.concatenate([c.pop(k) for c in parts]) if parts else _empty_arrays((k,), 0)[k]
+                    for k in ROW_KEYS[tf]}
+        del parts
     rows["tf_1m"] = _candle_arrays(tfs.get("tf_1m"), times)
     snap = SnapshotColumns(times, rows, config)
     if not with_flow:
@@ -430,4 +437,4 @@ def build_columns(candles_1m: pd.DataFrame, t_from: int, t_to: int, config: Any,
         values = [read(flow_at(i)) for i in range(len(times))]
         flow_cols = {path: list(col) for path, col in zip(FLOW_LEAVES, zip(*values, strict=True), strict=True)} \
             if values else {path: [] for path in FLOW_LEAVES}
-    return CycleColumns(snap, Packed(flow_cols), flow_at)
+    return CycleColumns(snap, Packed(flow_cols, taking=True), flow_at)

@@ -72,11 +72,14 @@ def flow_leaf_columns(view: Mapping[str, Sequence[Any]], times: Sequence[int], d
             v is None for v in (fixed_deriv["funding"]["current"], fixed_deriv["oi"]["change_24h"],
                                 fixed_deriv["taker"]["ratio"])):
         per_cycle = _without_histories(view, stale_s, tallies, etf, etf_w, sent, sent_w, a)
-        return {p: per_cycle[p] if p in per_cycle else [v] * n
+        return {p: per_cycle[p] if p in per_cycle else _same(v, n)
                 for p, v in zip(paths, _reader(paths)({**fixed_doc, **_EMPTY}), strict=True)}
     read = _reader(varying)
-    values = []
+    cols: dict[str, Any] = {p: [] for p in varying}
+    values: list[tuple[Any, ...]] = []
     for i in range(n):
+        if len(values) == _BLOCK:   # into the columns by blocks: a year's rows of tuples are never all held
+            _extend(cols, varying, values)
         p, ag = price[i], age[i]
         stale = p is None or ag is None or ag > stale_s
         if timed:
@@ -96,12 +99,32 @@ def flow_leaf_columns(view: Mapping[str, Sequence[Any]], times: Sequence[int], d
         risk = F._risk(snap, etf, etf_w, sent, sent_w, trap, counts, scalar, a)
         values.append(read({"timestamp_iso": iso[i], "derivatives": d, "crowd": crowd, "trap_index": trap,
                             "warnings": scalar, "warning_counts": counts, "risk": risk}))
-    cols: dict[str, list[Any]] = {p: list(col) for p, col in zip(varying, zip(*values, strict=True), strict=True)} \
-        if values else {p: [] for p in varying}
+    _extend(cols, varying, values)
     fixed = [p for p in paths if p not in cols]
     for p, v in zip(fixed, _reader(fixed)(fixed_doc) if fixed else (), strict=True):
-        cols[p] = [v] * n
+        cols[p] = _same(v, n)
     return {p: cols[p] for p in paths}
+
+
+_BLOCK = 4096
+
+
+def _extend(cols: dict[str, Any], paths: Sequence[str], values: list[tuple[Any, ...]]) -> None:
+    """Rows of values (one tuple a cycle, in `paths` order) appended to the columns; `values` emptied."""
+    for p, col in zip(paths, zip(*values, strict=True), strict=True):
+        cols[p].extend(col)
+    values.clear()
+
+
+def _same(v: Any, n: int) -> Any:
+    """A column with one value at every cycle, as columns.Packed keeps it: a float (or unknown)
+    as float64 (NaN: unknown), an int as int64, anything else a list (a year's list of 105,000
+    references, then its array beside it, was 1.6 MB a column, ~50 such columns)."""
+    if v is None or type(v) is float:
+        return np.full(n, np.nan if v is None else v)
+    if type(v) is int:
+        return np.full(n, v, dtype=np.int64)
+    return [v] * n
 
 
 # the flow fields that change from cycle to cycle without inputs (derivatives too with histories)

@@ -22,7 +22,8 @@ The durable_rules path stays what live runs; the differential tests hold the two
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -41,32 +42,65 @@ def _is_number(v: Any) -> bool:
 
 
 def market_columns(compiled: CompiledRules, column: Callable[[str, str], Sequence[Any]],
-                   floats: Callable[[str, str], np.ndarray | None] | None = None
-                   ) -> dict[tuple[str, str], list[Any]]:
+                   floats: Callable[[str, str], np.ndarray | None] | None = None) -> MarketColumns:
     """{(fact, path): [value per cycle]} for every market path the rules read.
 
     `column(fact, path)` gives that field's raw values over the cycles. Values go through
     the same typed reading as runtime.read_facts (a wrong type is unknown, None).
     `floats(fact, path)`, when given, may answer a field's values as the float64 array they
     are kept in (NaN unknown): for a `number` field the typed reading is then done on the
-    array (a number is a finite float there), and the array is what the masks compare."""
-    out: dict[tuple[str, str], list[Any]] = {}
+    array (a number is a finite float there), and the array is what the masks compare.
+    Each column is read when first asked for (MarketColumns)."""
+    plans: dict[tuple[str, str], Callable[[], list[Any]]] = {}
     for fact in facts_of(compiled):
         if fact in ACCOUNT_FACTS or fact not in compiled.paths:
             continue
         for path, _, ok in _plan(compiled, fact, ()):
-            arr = floats(fact, path) if floats is not None and _LEAF_TYPES.get(fact, {}).get(path) == "number" \
-                else None
-            if arr is not None:
-                finite = np.isfinite(arr)
-                col: list[Any] = arr.tolist()
-                for pos in np.flatnonzero(~finite).tolist():
-                    col[pos] = None
-                _FLOATS[id(col)] = (col, np.where(finite, arr, math.nan))
-                out[(fact, path)] = col
-                continue
-            out[(fact, path)] = [None if v is not None and not ok(v) else v for v in column(fact, path)]
-    return out
+            number = floats is not None and _LEAF_TYPES.get(fact, {}).get(path) == "number"
+            plans[(fact, path)] = partial(_market_column, column, floats if number else None, fact, path, ok)
+    return MarketColumns(plans)
+
+
+def _market_column(column: Callable[[str, str], Sequence[Any]], floats: Callable[[str, str], np.ndarray | None] | None,
+                   fact: str, path: str, ok: Callable[[Any], bool]) -> list[Any]:
+    arr = floats(fact, path) if floats is not None else None
+    if arr is not None:
+        finite = np.isfinite(arr)
+        col: list[Any] = arr.tolist()
+        for pos in np.flatnonzero(~finite).tolist():
+            col[pos] = None
+        _FLOATS[id(col)] = (col, np.where(finite, arr, math.nan))
+        return col
+    return [None if v is not None and not ok(v) else v for v in column(fact, path)]
+
+
+class MarketColumns(Mapping[tuple[str, str], list[Any]]):
+    """market_columns' answer: a column is read when first asked for and kept until released
+    (VectorRules lets each go after its last condition's mask: a year's ~20 columns of Python
+    values, ~3.5 MB apiece, were all held at once, the backtest's peak)."""
+
+    def __init__(self, plans: Mapping[tuple[str, str], Callable[[], list[Any]]]):
+        self._plans = dict(plans)
+        self._kept: dict[tuple[str, str], list[Any]] = {}
+
+    def __getitem__(self, key: tuple[str, str]) -> list[Any]:
+        col = self._kept.get(key)
+        if col is None:
+            col = self._kept[key] = self._plans[key]()
+        return col
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._plans)
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def release(self, key: tuple[str, str]) -> None:
+        """Forget a column read (and the masks' caches of it); asked again, it is read again."""
+        col = self._kept.pop(key, None)
+        if col is not None:
+            _FLOATS.pop(id(col), None)
+            _FACTORIZED.pop(id(col), None)
 
 
 def doc_column(docs: Sequence[Any], compiled: CompiledRules, fact: str, path: str) -> list[Any]:
@@ -167,6 +201,13 @@ class VectorRules:
         read_at: dict[tuple[str, str], int] = {}
         self.how: dict[str, list[str]] = {"numpy": [], "categorical": [], "mapped": [], "per_cycle": []}
         market = np.ones((n, len(self.rules)), dtype=bool)
+        # each column's conditions left to mask: a released column is not held to the end
+        uses: dict[tuple[str, str], int] = {}
+        for r in self.rules:
+            for c in r.conditions:
+                if c.fact not in DERIVED_FACTS and c.fact not in ACCOUNT_FACTS:
+                    uses[(c.fact, c.path)] = uses.get((c.fact, c.path), 0) + 1
+        release = getattr(columns, "release", None)
         acct_plans = {f: {p: (g, ok) for p, g, ok in _plan(compiled, f, ())}
                       for f in ACCOUNT_FACTS if f in compiled.paths}
         for j, r in enumerate(self.rules):
@@ -183,6 +224,9 @@ class VectorRules:
                     self.how["per_cycle"].append(f"{r.id}: {c.label}")
                 else:
                     mask, how = condition_mask(c, columns[(c.fact, c.path)])
+                    uses[(c.fact, c.path)] -= 1
+                    if not uses[(c.fact, c.path)] and release is not None:
+                        release((c.fact, c.path))
                     market[:, j] &= mask
                     self.how[how].append(f"{r.id}: {c.label}")
             self.derived.append(der)
@@ -191,9 +235,10 @@ class VectorRules:
         _FLOATS.clear()         # the per-column caches live for one ruleset's masks only
         _FACTORIZED.clear()
         self.account_rules = [j for j, acc in enumerate(self.account) if acc]
-        self._acct_market = market[:, self.account_rules].tolist() if n else []
         self._fails: dict[tuple[Any, ...], tuple[int, ...]] = {}   # account values -> rules they fail
-        self._keys = [bytes(row) for row in np.packbits(market, axis=1)] if n else []
+        # a cycle's market row as packed bits, made into its key (bytes) when asked: a year's
+        # 105,000 bytes objects and lists of the account rules' bits were ~21 MB of the peak
+        self._packed = np.packbits(market, axis=1)
         self._memo: dict[tuple[bytes, tuple[int, ...], bool], dict[str, Any]] = {}   # see result()
         self._last_read: tuple[Any, Any, Any, tuple[int, ...], Any] | None = None
 
@@ -232,11 +277,11 @@ class VectorRules:
         in_position = side in ("long", "short")
         # the market row (its packed bytes) and the rules an account value fails decide which
         # rules hold: the result's key
-        key = (self._keys[i], fails, in_position)
+        key = (self._packed[i].tobytes(), fails, in_position)
         res = self._memo.get(key)
         if res is None:
             # the rules an account value fails, among those whose market conditions hold here
-            market = self._acct_market[i]
+            market = self.market[i, self.account_rules].tolist()
             failed = [self.account_rules[p] for p in fails if market[p]]
             holds = self.market[i].copy()
             holds[failed] = False

@@ -74,10 +74,10 @@ class FastDecisions:
         flat decisions of a stretch whose own facts are these same documents. With them
         fixed, a cycle's result is a function of its market row alone (VectorRules.result's
         memo key), so each distinct row is looked up once per stretch."""
-        keys, out = self.rules._keys, []
+        key_of, out = self.rules.market_key, []
         seen: dict[bytes, dict[str, Any] | None] = {}
         for i in range(k, stop):
-            key = keys[i]
+            key = key_of(i)
             if key in seen:
                 flat = seen[key]
             else:

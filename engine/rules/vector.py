@@ -242,6 +242,10 @@ class VectorRules:
         self._memo: dict[tuple[bytes, tuple[int, ...], bool], dict[str, Any]] = {}   # see result()
         self._last_read: tuple[Any, Any, Any, tuple[int, ...], Any] | None = None
 
+    def market_key(self, i: int) -> bytes:
+        """Cycle i's market row (which market conditions hold) as the bytes results are memoised by."""
+        return bytes(self._packed[i].tobytes())
+
     def describe(self) -> dict[str, Any]:
         """How each condition is evaluated (for the run's params): market conditions at once
         ("numpy" comparisons or "mapped" tests), account conditions per cycle."""

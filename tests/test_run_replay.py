@@ -17,19 +17,14 @@ import pytest
 
 from cli.run_cmd import REPLAY_KLINES, REPLAY_START_MS
 from engine.paths import PROJECT_DIR, shared_data_dir
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.free_ports import free_port_pair
 
 
 @pytest.mark.slow
 def test_run_replays_loudly_and_stops_cleanly(tmp_path: Path) -> None:
     if not (shared_data_dir() / REPLAY_KLINES).exists():
         pytest.skip(f"needs {shared_data_dir() / REPLAY_KLINES} (../shared/data absent)")
-    port = _free_port()
+    port = free_port_pair()   # and port + 1, the user-data stream's
     env = {**os.environ, "SHOWDOWN_HOME": str(tmp_path), "PYTHONPATH": str(PROJECT_DIR),
            "SHOWDOWN__EXCHANGE_SIM__PORT": str(port)}
     for name in ("DB_HOST", "BINANCE_BASE_URL"):

@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -38,24 +37,10 @@ import requests
 from engine.execution.model import parse_client_id
 from engine.paths import PROJECT_DIR
 from tests.execution_support import decision
+from tests.free_ports import free_port_pair
 
 INCIDENT_CODES = {"reconcile_phantom_position", "position_vanished", "position_changed_unexplained",
                   "unexplained_balance_change"}
-
-
-def _free_port_pair() -> int:
-    """A port whose next one is free too (exchange-sim's user-data stream takes port + 1)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        try:
-            with socket.socket() as s2:
-                s2.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free port pair")
 
 
 def _children_of() -> dict[int, list[int]]:
@@ -90,7 +75,7 @@ def _alive(pid: int) -> bool:
 class RunTree:
     def __init__(self, tmp: Path, speed: float):
         self.tmp, self.speed = tmp, speed
-        self.port = _free_port_pair()
+        self.port = free_port_pair()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "SHOWDOWN", "BINANCE"))} | {
             "SHOWDOWN_HOME": str(tmp), "PYTHONPATH": str(PROJECT_DIR),
             "SHOWDOWN__EXCHANGE_SIM__PORT": str(self.port)}

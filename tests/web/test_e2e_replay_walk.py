@@ -36,8 +36,9 @@ from typing import Any
 import pytest
 
 from engine.paths import shared_data_dir
+from tests.free_ports import free_port_pair
 from tests.web import test_e2e_browser
-from tests.web.live import ROOT, LiveSite, free_port
+from tests.web.live import ROOT, LiveSite
 from tests.web.test_e2e_browser import SHOTS, _skip_reason, wait_for
 
 REPLAY_KLINES = "btcusdt-perp-1m-2025-11-10_2025-12-10.csv.gz"
@@ -83,7 +84,7 @@ class Replay:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOWDOWN", "DB_", "BINANCE_", "TELEGRAM_"))}
         self.env.update({"SHOWDOWN_HOME": str(root), "SHOWDOWN_CONFIG_DIR": str(root / "config"),
                          "SHOWDOWN_RULES_DIR": str(self.rules), "PYTHONPATH": str(ROOT),
-                         "SHOWDOWN__EXCHANGE_SIM__PORT": str(free_port()),
+                         "SHOWDOWN__EXCHANGE_SIM__PORT": str(free_port_pair()),
                          "SHOWDOWN__EXECUTION__COOLDOWN_AFTER_EXIT_S": "60"})
         self.log = open(root / "run.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "run", "--source", "replay", "--no-web",
